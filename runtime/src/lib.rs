@@ -1,0 +1,10 @@
+//! Sluice: Kafka streams to WebSocket clients, with routing, authentication
+//! and transforms as sandboxed WebAssembly plugins.
+//!
+//! The host owns every socket, consumer and thread; plugins decide. See the
+//! README for the architecture and `wit/` for the plugin contract.
+
+pub mod builtin;
+pub mod channel;
+pub mod plugin;
+pub mod record;

@@ -1,0 +1,182 @@
+//! One live plugin instance, its calls under limits, and recovery.
+
+use wasmtime::Store;
+
+use super::bindings::{auth, routing, session, transform};
+use super::error::{FaultKind, PluginError};
+use super::engine::TICK;
+use super::state::PluginState;
+use super::{LoadedPlugin, Role};
+
+/// The typed exports of an instance, by role.
+pub(crate) enum Guest {
+    Auth(auth::Guest),
+    Routing(routing::Guest),
+    Transform(transform::Guest),
+    Session(session::Guest),
+}
+
+struct Live {
+    store: Store<PluginState>,
+    guest: Guest,
+}
+
+/// A live instance of a [`LoadedPlugin`]. Not shared between threads; each
+/// worker keeps its own.
+pub struct PluginInstance {
+    plugin: LoadedPlugin,
+    /// `None` after a failed rebuild: the next call tries again.
+    live: Option<Live>,
+}
+
+impl PluginInstance {
+    pub(crate) fn new(plugin: LoadedPlugin) -> Result<Self, PluginError> {
+        let live = build(&plugin)?;
+        Ok(Self {
+            plugin,
+            live: Some(live),
+        })
+    }
+
+    /// The plugin this is an instance of.
+    pub fn plugin(&self) -> &LoadedPlugin {
+        &self.plugin
+    }
+
+    /// Runs `f` against the instance with the per-call deadline armed and
+    /// the memory flag cleared. Any failure is classified, the instance is
+    /// thrown away and rebuilt, and the typed error returned.
+    pub(crate) fn call<R>(
+        &mut self,
+        f: impl FnOnce(&mut Store<PluginState>, &Guest) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        if self.live.is_none() {
+            self.live = Some(build(&self.plugin)?);
+        }
+        let limits = self.plugin.inner.limits;
+        let live = self.live.as_mut().expect("just rebuilt");
+        live.store.data_mut().memory.exceeded = false;
+        live.store.set_epoch_deadline(ticks(limits.deadline()));
+        match f(&mut live.store, &live.guest) {
+            Ok(value) => Ok(value),
+            Err(error) => {
+                let kind = classify(&error, live.store.data(), limits.deadline());
+                Err(self.fail(kind))
+            }
+        }
+    }
+
+    /// Reports a contract violation found in a returned value.
+    pub(crate) fn invalid(&mut self, reason: String) -> PluginError {
+        self.fail(FaultKind::InvalidReturn(reason))
+    }
+
+    /// Checks the instance serves `role`.
+    pub(crate) fn expect_role(&self, role: Role) -> Result<(), PluginError> {
+        let actual = self.plugin.role();
+        if actual == role {
+            Ok(())
+        } else {
+            Err(PluginError::new(
+                &self.plugin.inner.id,
+                FaultKind::WrongRole {
+                    called: role.name(),
+                    actual: actual.name(),
+                },
+            ))
+        }
+    }
+
+    fn fail(&mut self, kind: FaultKind) -> PluginError {
+        let error = PluginError::new(&self.plugin.inner.id, kind);
+        tracing::debug!(%error, "Plugin call failed; rebuilding the instance.");
+        // A guest that failed mid-call may hold broken state: start afresh.
+        self.live = None;
+        match build(&self.plugin) {
+            Ok(live) => self.live = Some(live),
+            Err(rebuild) => {
+                tracing::warn!(error = %rebuild, "Rebuilding a plugin instance failed; will retry on the next call.");
+            }
+        }
+        error
+    }
+}
+
+fn ticks(deadline: std::time::Duration) -> u64 {
+    (deadline.as_micros() / TICK.as_micros()).max(1) as u64 + 1
+}
+
+/// Instantiates the plugin in a fresh store and runs its `init`.
+fn build(plugin: &LoadedPlugin) -> Result<Live, PluginError> {
+    let inner = &plugin.inner;
+    let id = &inner.id;
+    let limits = inner.limits;
+    let state = PluginState::new(id.clone(), inner.config_json.clone(), limits.memory_bytes);
+    let mut store = Store::new(inner.pre.engine(), state);
+    store.limiter(|s| &mut s.memory);
+    store.epoch_deadline_trap();
+    store.set_epoch_deadline(ticks(limits.init_deadline()));
+
+    let fail = |store: &Store<PluginState>, error: wasmtime::Error| {
+        let kind = match classify(&error, store.data(), limits.init_deadline()) {
+            FaultKind::Trap(reason) => FaultKind::Instantiate(reason),
+            other => other,
+        };
+        PluginError::new(id, kind)
+    };
+    let instance = match inner.pre.instantiate(&mut store) {
+        Ok(instance) => instance,
+        Err(error) => return Err(fail(&store, error)),
+    };
+    let loaded = match inner.role {
+        Role::Authenticator => auth::GuestIndices::new(&inner.pre)
+            .and_then(|i| i.load(&mut store, &instance))
+            .map(Guest::Auth),
+        Role::Router => routing::GuestIndices::new(&inner.pre)
+            .and_then(|i| i.load(&mut store, &instance))
+            .map(Guest::Routing),
+        Role::Transformer => transform::GuestIndices::new(&inner.pre)
+            .and_then(|i| i.load(&mut store, &instance))
+            .map(Guest::Transform),
+        Role::Handler => session::GuestIndices::new(&inner.pre)
+            .and_then(|i| i.load(&mut store, &instance))
+            .map(Guest::Session),
+    };
+    let guest = match loaded {
+        Ok(guest) => guest,
+        Err(error) => return Err(fail(&store, error)),
+    };
+    let init = match &guest {
+        Guest::Auth(g) => g.call_init(&mut store),
+        Guest::Routing(g) => g.call_init(&mut store),
+        Guest::Transform(g) => g.call_init(&mut store),
+        Guest::Session(g) => g.call_init(&mut store),
+    };
+    match init {
+        Ok(Ok(())) => Ok(Live { store, guest }),
+        Ok(Err(reason)) => Err(PluginError::new(id, FaultKind::Init(reason))),
+        Err(error) => {
+            let kind = classify(&error, store.data(), limits.init_deadline());
+            Err(PluginError::new(id, kind))
+        }
+    }
+}
+
+/// Turns a wasmtime error into what it means for the operator.
+fn classify(error: &wasmtime::Error, state: &PluginState, deadline: std::time::Duration) -> FaultKind {
+    if state.memory.exceeded {
+        return FaultKind::MemoryExceeded(state.memory.cap);
+    }
+    match error.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => FaultKind::Timeout(deadline),
+        Some(trap) => {
+            // Rust guests print their panic message to stderr before the
+            // abort that becomes this trap: it says far more than the trap.
+            match state.stderr.take_recent() {
+                Some(lines) => FaultKind::Trap(format!("{trap}; stderr: {lines}")),
+                None => FaultKind::Trap(trap.to_string()),
+            }
+        }
+        None => FaultKind::Trap(format!("{error:#}")),
+    }
+}

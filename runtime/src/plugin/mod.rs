@@ -1,0 +1,286 @@
+//! The plugin host: loads WebAssembly components, keeps them compiled and
+//! pre-linked, and runs calls into them under a memory cap and a deadline.
+//!
+//! - [`PluginHost`]: the process's one engine, linker, epoch ticker and
+//!   compile cache.
+//! - [`LoadedPlugin`]: a compiled, type-checked component for one role, with
+//!   its config and limits; cheap to clone, shared by every worker.
+//! - [`PluginInstance`]: one live instance, used by one thread at a time.
+//!   A trap, timeout, memory overrun or invalid return fails that call with
+//!   a [`PluginError`], and the instance is rebuilt for the next call.
+//!
+//! Calls are synchronous and must not run on a tokio worker thread: WASI's
+//! stdio blocks on an ambient runtime. Pipelines call plugins from their own
+//! threads.
+
+mod bindings;
+mod cache;
+mod engine;
+mod error;
+mod instance;
+mod limits;
+mod roles;
+mod state;
+mod stdio;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use wasmtime::Engine;
+use wasmtime::component::{Component, InstancePre, Linker};
+
+pub use bindings::auth::{Decision, Denial, Handshake};
+pub use bindings::routing::Route;
+pub use bindings::session::{Action, Publish};
+pub use bindings::transform::{Context as TransformContext, Direction, Outcome};
+pub use bindings::types::{Connection, FrameKind, Header, Message, Principal};
+pub use cache::{CompileCache, content_hash};
+pub use engine::Allocator;
+pub use error::{FaultKind, PluginError, PluginId};
+pub use instance::PluginInstance;
+pub use limits::Limits;
+
+use engine::EpochTicker;
+use state::PluginState;
+
+/// What a plugin does in its pipeline; each role is one WIT world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Decides who may open a WebSocket (world `authenticator`).
+    Authenticator,
+    /// Decides which channels a record goes to (world `router`).
+    Router,
+    /// Changes, filters or validates messages (world `transformer`).
+    Transformer,
+    /// Drives interactive endpoints (world `handler`).
+    Handler,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 4] = [
+        Role::Authenticator,
+        Role::Router,
+        Role::Transformer,
+        Role::Handler,
+    ];
+
+    /// The role's name, which is also its world's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Authenticator => "authenticator",
+            Role::Router => "router",
+            Role::Transformer => "transformer",
+            Role::Handler => "handler",
+        }
+    }
+
+    /// The interface a component of this role exports.
+    pub fn export(self) -> &'static str {
+        match self {
+            Role::Authenticator => "sluice:plugin/auth@0.1.0",
+            Role::Router => "sluice:plugin/routing@0.1.0",
+            Role::Transformer => "sluice:plugin/transform@0.1.0",
+            Role::Handler => "sluice:plugin/session@0.1.0",
+        }
+    }
+}
+
+/// Settings of the plugin host.
+#[derive(Debug, Clone)]
+pub struct HostOptions {
+    /// Where compiled components are cached; `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
+    /// How instances get memory.
+    pub allocator: Allocator,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        Self {
+            cache_dir: Some(CompileCache::default_dir()),
+            allocator: Allocator::OnDemand,
+        }
+    }
+}
+
+/// Everything needed to load one plugin.
+#[derive(Debug, Clone)]
+pub struct PluginSpec {
+    /// Who it is (for errors and logs).
+    pub id: PluginId,
+    /// Its role in the pipeline.
+    pub role: Role,
+    /// The component's bytes.
+    pub bytes: Arc<[u8]>,
+    /// Its config table as a JSON object, env references resolved.
+    pub config_json: String,
+    /// Its limits.
+    pub limits: Limits,
+}
+
+/// The process's plugin host.
+pub struct PluginHost {
+    engine: Engine,
+    linker: Linker<PluginState>,
+    cache: Option<CompileCache>,
+    _ticker: EpochTicker,
+}
+
+impl PluginHost {
+    /// Builds the engine, the linker and the epoch ticker.
+    pub fn new(options: HostOptions) -> anyhow::Result<Self> {
+        let engine = engine::build_engine(options.allocator)?;
+        let linker = engine::build_linker(&engine)?;
+        let cache = match &options.cache_dir {
+            Some(dir) => match CompileCache::new(dir, &engine) {
+                Ok(cache) => Some(cache),
+                Err(error) => {
+                    tracing::warn!(dir = %dir.display(), %error, "Compile cache unavailable; compiling plugins every time.");
+                    None
+                }
+            },
+            None => None,
+        };
+        let ticker = EpochTicker::start(engine.clone());
+        Ok(Self {
+            engine,
+            linker,
+            cache,
+            _ticker: ticker,
+        })
+    }
+
+    /// Compiles a component (or loads it from the cache).
+    fn compile(&self, id: &Arc<PluginId>, bytes: &[u8], hash: &str) -> Result<Component, PluginError> {
+        if let Some(component) = self.cache.as_ref().and_then(|c| c.load(&self.engine, hash)) {
+            return Ok(component);
+        }
+        let component = Component::new(&self.engine, bytes).map_err(|e| {
+            let reason = if !looks_like_component(bytes) {
+                "not a WebAssembly component (a core module or another file?)".to_owned()
+            } else {
+                format!("{e:#}")
+            };
+            PluginError::new(id, FaultKind::Compile(reason))
+        })?;
+        if let Some(cache) = &self.cache {
+            cache.store(hash, &component);
+        }
+        Ok(component)
+    }
+
+    /// The role interfaces a component exports, for `sluice validate`.
+    pub fn exported_roles(&self, id: &PluginId, bytes: &[u8]) -> Result<Vec<Role>, PluginError> {
+        let id = Arc::new(id.clone());
+        let component = self.compile(&id, bytes, &content_hash(bytes))?;
+        let exports = export_names(&self.engine, &component);
+        Ok(Role::ALL
+            .into_iter()
+            .filter(|r| exports.iter().any(|e| e == r.export()))
+            .collect())
+    }
+
+    /// Compiles, type-checks and pre-links a plugin, then instantiates it
+    /// once and runs its `init` so a bad config fails here, at load time.
+    pub fn load(&self, spec: PluginSpec) -> Result<LoadedPlugin, PluginError> {
+        let id = Arc::new(spec.id);
+        let hash = content_hash(&spec.bytes);
+        let component = self.compile(&id, &spec.bytes, &hash)?;
+        let exports = export_names(&self.engine, &component);
+        if !exports.iter().any(|e| e == spec.role.export()) {
+            return Err(PluginError::new(
+                &id,
+                FaultKind::WrongWorld {
+                    expected: spec.role.export(),
+                    role: spec.role.name(),
+                    world: spec.role.name(),
+                    found: if exports.is_empty() {
+                        "nothing".into()
+                    } else {
+                        exports.join(", ")
+                    },
+                },
+            ));
+        }
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| PluginError::new(&id, FaultKind::Instantiate(format!("{e:#}"))))?;
+        let plugin = LoadedPlugin {
+            inner: Arc::new(LoadedInner {
+                id,
+                role: spec.role,
+                hash,
+                pre,
+                config_json: Arc::from(spec.config_json),
+                limits: spec.limits,
+            }),
+        };
+        // Proves the plugin instantiates and accepts its config.
+        plugin.instantiate()?;
+        Ok(plugin)
+    }
+
+    /// The engine (for benchmarks and diagnostics).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+fn export_names(engine: &Engine, component: &Component) -> Vec<String> {
+    component
+        .component_type()
+        .exports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect()
+}
+
+/// A component starts with the wasm magic and a version field whose layer
+/// byte is 1 (core modules have 0).
+fn looks_like_component(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[6..8] == [1, 0]
+}
+
+/// A compiled, type-checked plugin, ready to instantiate. Cheap to clone.
+#[derive(Clone)]
+pub struct LoadedPlugin {
+    inner: Arc<LoadedInner>,
+}
+
+struct LoadedInner {
+    id: Arc<PluginId>,
+    role: Role,
+    hash: String,
+    pre: InstancePre<PluginState>,
+    config_json: Arc<str>,
+    limits: Limits,
+}
+
+impl LoadedPlugin {
+    /// Who it is.
+    pub fn id(&self) -> &PluginId {
+        &self.inner.id
+    }
+
+    /// Its role.
+    pub fn role(&self) -> Role {
+        self.inner.role
+    }
+
+    /// SHA-256 of its component bytes.
+    pub fn content_hash(&self) -> &str {
+        &self.inner.hash
+    }
+
+    /// Its limits.
+    pub fn limits(&self) -> Limits {
+        self.inner.limits
+    }
+
+    /// A new instance with `init` already run.
+    pub fn instantiate(&self) -> Result<PluginInstance, PluginError> {
+        PluginInstance::new(self.clone())
+    }
+}

@@ -1,0 +1,78 @@
+//! The `handler` role: a session's whole life on an interactive endpoint.
+
+use crate::{Action, Config, Connection, Message};
+
+/// A handler plugin. Implement it and call
+/// [`export_handler!`](crate::export_handler).
+///
+/// One instance serves every connection of its pipeline, so keep
+/// per-connection state in a map keyed by connection id. If the plugin traps,
+/// the host rebuilds the instance and that state starts empty.
+pub trait Handler: Sized + 'static {
+    /// Builds the handler from its configuration.
+    fn new(config: &Config) -> Result<Self, String>;
+
+    /// A connection opened.
+    fn on_open(&mut self, conn: Connection) -> Vec<Action> {
+        let _ = conn;
+        Vec::new()
+    }
+
+    /// A connection sent a message.
+    fn on_message(&mut self, conn_id: u64, msg: Message) -> Vec<Action>;
+
+    /// A connection closed.
+    fn on_close(&mut self, conn_id: u64, code: u16, reason: String) -> Vec<Action> {
+        let _ = (conn_id, code, reason);
+        Vec::new()
+    }
+
+    /// The pipeline's timer fired; `connections` are the open ones.
+    fn on_tick(&mut self, now_ms: u64, connections: Vec<u64>) -> Vec<Action> {
+        let _ = (now_ms, connections);
+        Vec::new()
+    }
+}
+
+/// Exports a [`Handler`] implementation as the component's `handler` world.
+#[macro_export]
+macro_rules! export_handler {
+    ($plugin:ty) => {
+        const _: () = {
+            struct SluiceExport;
+            impl $crate::bindings::handler::exports::sluice::plugin::session::Guest for SluiceExport {
+                fn init() -> ::core::result::Result<(), ::std::string::String> {
+                    let config = $crate::Config::load()?;
+                    $crate::__state::install(<$plugin as $crate::Handler>::new(&config)?);
+                    Ok(())
+                }
+                fn on_open(conn: $crate::Connection) -> ::std::vec::Vec<$crate::Action> {
+                    $crate::__state::with(|p: &mut $plugin| $crate::Handler::on_open(p, conn))
+                }
+                fn on_message(conn_id: u64, msg: $crate::Message) -> ::std::vec::Vec<$crate::Action> {
+                    $crate::__state::with(|p: &mut $plugin| $crate::Handler::on_message(p, conn_id, msg))
+                }
+                fn on_close(conn_id: u64, code: u16, reason: ::std::string::String) -> ::std::vec::Vec<$crate::Action> {
+                    $crate::__state::with(|p: &mut $plugin| $crate::Handler::on_close(p, conn_id, code, reason))
+                }
+                fn on_tick(now_ms: u64, connections: ::std::vec::Vec<u64>) -> ::std::vec::Vec<$crate::Action> {
+                    $crate::__state::with(|p: &mut $plugin| $crate::Handler::on_tick(p, now_ms, connections))
+                }
+            }
+            $crate::bindings::handler::__export_handler_world!(SluiceExport with_types_in $crate::bindings::handler);
+        };
+    };
+}
+
+/// Convenience constructors for [`Action`].
+impl Action {
+    /// Reply to the connection the event came from.
+    pub fn reply(msg: Message) -> Self {
+        Action::Reply(msg)
+    }
+
+    /// Reply with a JSON text message.
+    pub fn reply_json(value: &serde_json::Value) -> Self {
+        Action::Reply(Message::json(value))
+    }
+}
