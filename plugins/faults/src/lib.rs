@@ -11,6 +11,7 @@
 //! | `garbage` | returns two routes for one record |
 //! | `bad-channel` | returns a channel name that is empty |
 //! | `print` | writes to stdout and stderr, then routes normally |
+//! | `sandbox` | tries the environment, the filesystem and the network; routes to one channel per attempt saying what it got |
 //!
 //! Config: `fail_init = "reason"` makes `init` fail with that reason.
 
@@ -43,9 +44,24 @@ impl Router for Faults {
                 eprintln!("hello from the faults plugin on stderr");
                 vec![Route::to_key(); batch.len() as usize]
             }
+            b"sandbox" => vec![Route::to(probe_sandbox())],
             _ => vec![Route::to_key(); batch.len() as usize],
         }
     }
+}
+
+/// What a plugin can reach: every answer should be "none"/"denied".
+fn probe_sandbox() -> Vec<String> {
+    let env = format!("env-vars:{}", std::env::vars().count());
+    let fs = match std::fs::read_dir("/") {
+        Ok(_) => "fs:read",
+        Err(_) => "fs:denied",
+    };
+    let net = match std::net::TcpStream::connect("127.0.0.1:9") {
+        Ok(_) => "net:connected",
+        Err(_) => "net:denied",
+    };
+    vec![env, fs.to_owned(), net.to_owned()]
 }
 
 fn spin() -> ! {

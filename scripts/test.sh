@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every check and test of the project: formatting, lints, unit,
+# integration and doc tests. Installs what it needs first (the wasm target;
+# later issues add the broker and test clients here).
+#
+# Usage: bash scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain (rust-toolchain.toml) and the wasm32-wasip2 target"
+rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
+rustup target add wasm32-wasip2 >/dev/null
+rustup component add rustfmt clippy >/dev/null
+
+step "cargo fmt --check"
+cargo fmt --all --check
+cargo fmt --all --check --manifest-path plugins/Cargo.toml
+
+step "cargo clippy (host workspace; this also builds every plugin)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo clippy (plugins, wasm32-wasip2)"
+plugin_target="${CARGO_TARGET_DIR:-$PWD/target}/wasm-plugins"
+cargo clippy --manifest-path plugins/Cargo.toml --target wasm32-wasip2 --release \
+    --target-dir "$plugin_target" --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked
