@@ -15,6 +15,10 @@ use std::process::Command;
 const PLUGINS: &[(&str, &str, bool)] = &[
     ("key-router", "key_router", true),
     ("faults", "faults", false),
+    ("json-router", "json_router", true),
+    ("basic-auth", "basic_auth", true),
+    ("jwt-auth", "jwt_auth", true),
+    ("envelope", "envelope", true),
 ];
 
 const TARGET: &str = "wasm32-wasip2";
@@ -44,8 +48,12 @@ fn main() {
     for (name, krate, embedded) in PLUGINS {
         if *embedded {
             let path = release_dir.join(format!("{krate}.wasm"));
-            writeln!(code, "    ({name:?}, include_bytes!({:?})),", path.display().to_string())
-                .unwrap();
+            writeln!(
+                code,
+                "    ({name:?}, include_bytes!({:?})),",
+                path.display().to_string()
+            )
+            .unwrap();
         }
     }
     code.push_str("];\n");
@@ -80,11 +88,22 @@ fn build_plugins(repo: &Path, target_dir: &Path) {
     // (clippy-driver) and the target dir belong to the host build only.
     for (key, _) in env::vars_os() {
         let key = key.to_string_lossy().into_owned();
-        let inherited = key.starts_with("CARGO_") && key != "CARGO_HOME" && key != "CARGO_MAKEFLAGS";
+        let inherited =
+            key.starts_with("CARGO_") && key != "CARGO_HOME" && key != "CARGO_MAKEFLAGS";
         if inherited
             || matches!(
                 key.as_str(),
-                "RUSTFLAGS" | "RUSTC_WRAPPER" | "RUSTC_WORKSPACE_WRAPPER" | "RUSTDOCFLAGS" | "TARGET" | "HOST" | "OUT_DIR" | "PROFILE" | "OPT_LEVEL" | "DEBUG" | "NUM_JOBS"
+                "RUSTFLAGS"
+                    | "RUSTC_WRAPPER"
+                    | "RUSTC_WORKSPACE_WRAPPER"
+                    | "RUSTDOCFLAGS"
+                    | "TARGET"
+                    | "HOST"
+                    | "OUT_DIR"
+                    | "PROFILE"
+                    | "OPT_LEVEL"
+                    | "DEBUG"
+                    | "NUM_JOBS"
             )
         {
             cmd.env_remove(&key);
@@ -93,11 +112,12 @@ fn build_plugins(repo: &Path, target_dir: &Path) {
     let output = cmd.output().expect("failed to run cargo for the plugins");
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let hint = if stderr.contains("wasm32-wasip2") && stderr.contains("target may not be installed") {
-            "\nhint: run `rustup target add wasm32-wasip2` (rust-toolchain.toml lists it)"
-        } else {
-            ""
-        };
+        let hint =
+            if stderr.contains("wasm32-wasip2") && stderr.contains("target may not be installed") {
+                "\nhint: run `rustup target add wasm32-wasip2` (rust-toolchain.toml lists it)"
+            } else {
+                ""
+            };
         panic!("building the plugins under plugins/ failed:\n{stderr}{hint}");
     }
 }

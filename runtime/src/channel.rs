@@ -19,7 +19,9 @@ pub fn validate(name: &str) -> Result<(), String> {
         ));
     }
     if let Some(c) = name.chars().find(|c| c.is_control()) {
-        return Err(format!("channel name {name:?} contains control character {c:?}"));
+        return Err(format!(
+            "channel name {name:?} contains control character {c:?}"
+        ));
     }
     Ok(())
 }

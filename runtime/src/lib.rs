@@ -6,5 +6,6 @@
 
 pub mod builtin;
 pub mod channel;
+pub mod config;
 pub mod plugin;
 pub mod record;

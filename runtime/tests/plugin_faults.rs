@@ -60,7 +60,9 @@ fn with_bystander(key: &str, limits: Limits) -> (FaultKind, Duration, u64) {
         std::thread::spawn(move || {
             let mut instance = router.instantiate().unwrap();
             while !stop.load(Ordering::Relaxed) {
-                let routes = instance.route_batch(batch("channel1")).expect("bystander call");
+                let routes = instance
+                    .route_batch(batch("channel1"))
+                    .expect("bystander call");
                 assert_eq!(routes.len(), 1);
                 assert!(routes[0].key_channel && routes[0].channels.is_empty());
                 answers.fetch_add(1, Ordering::Relaxed);
@@ -74,15 +76,24 @@ fn with_bystander(key: &str, limits: Limits) -> (FaultKind, Duration, u64) {
     let mut instance = faults.instantiate().unwrap();
     let before = answers.load(Ordering::Relaxed);
     let started = Instant::now();
-    let error = instance.route_batch(batch(key)).expect_err("the fault must fail the call");
+    let error = instance
+        .route_batch(batch(key))
+        .expect_err("the fault must fail the call");
     let took = started.elapsed();
     let during = answers.load(Ordering::Relaxed) - before;
     assert_eq!(error.id.plugin, "faults");
     assert_eq!(error.id.pipeline, "faults-test");
-    assert!(error.to_string().contains("plugin `faults` (pipeline `faults-test`, tenant `t1`)"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("plugin `faults` (pipeline `faults-test`, tenant `t1`)"),
+        "{error}"
+    );
 
     // The same instance answers the next call correctly.
-    let routes = instance.route_batch(batch("channel1")).expect("call after the fault");
+    let routes = instance
+        .route_batch(batch("channel1"))
+        .expect("call after the fault");
     assert!(routes[0].key_channel);
 
     stop.store(true, Ordering::Relaxed);
@@ -98,7 +109,10 @@ fn a_guest_that_loops_forever_is_stopped_at_its_deadline() {
     // point is "stopped", not "fast").
     assert!(took >= Duration::from_millis(20), "{took:?}");
     assert!(took < Duration::from_secs(2), "{took:?}");
-    assert!(during > 0, "the bystander made no progress while the guest spun");
+    assert!(
+        during > 0,
+        "the bystander made no progress while the guest spun"
+    );
 }
 
 #[test]
@@ -119,8 +133,13 @@ fn a_guest_that_allocates_past_its_cap_is_stopped() {
 #[test]
 fn a_guest_that_traps_reports_its_panic_message() {
     let (kind, _, _) = with_bystander("trap", LIMITS);
-    let FaultKind::Trap(reason) = kind else { panic!("expected a trap, got {kind:?}") };
-    assert!(reason.contains("the faults plugin was asked to trap"), "{reason}");
+    let FaultKind::Trap(reason) = kind else {
+        panic!("expected a trap, got {kind:?}")
+    };
+    assert!(
+        reason.contains("the faults plugin was asked to trap"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -131,13 +150,18 @@ fn a_guest_that_returns_garbage_is_caught() {
         FaultKind::InvalidReturn("2 routes for a batch of 1 records".into())
     );
     let (kind, _, _) = with_bystander("bad-channel", LIMITS);
-    assert_eq!(kind, FaultKind::InvalidReturn("channel name is empty".into()));
+    assert_eq!(
+        kind,
+        FaultKind::InvalidReturn("channel name is empty".into())
+    );
 }
 
 #[test]
 fn init_errors_and_wrong_roles_are_reported_at_load() {
     let host = host();
-    let bytes: Arc<[u8]> = std::fs::read(builtin::artifact("faults").unwrap()).unwrap().into();
+    let bytes: Arc<[u8]> = std::fs::read(builtin::artifact("faults").unwrap())
+        .unwrap()
+        .into();
     let spec = |role, config: &str| PluginSpec {
         id: PluginId {
             plugin: "faults".into(),
@@ -149,16 +173,31 @@ fn init_errors_and_wrong_roles_are_reported_at_load() {
         config_json: config.into(),
         limits: Limits::default(),
     };
-    let err = host.load(spec(Role::Router, r#"{"fail_init":"no such topic"}"#)).err().unwrap();
+    let err = host
+        .load(spec(Role::Router, r#"{"fail_init":"no such topic"}"#))
+        .err()
+        .unwrap();
     assert_eq!(err.kind, FaultKind::Init("no such topic".into()));
 
     let err = host.load(spec(Role::Authenticator, "{}")).err().unwrap();
-    assert!(matches!(err.kind, FaultKind::WrongWorld { expected: "sluice:plugin/auth@0.1.0", .. }), "{err}");
+    assert!(
+        matches!(
+            err.kind,
+            FaultKind::WrongWorld {
+                expected: "sluice:plugin/auth@0.1.0",
+                ..
+            }
+        ),
+        "{err}"
+    );
 
     let not_a_component = PluginSpec {
         bytes: b"\0asm\x01\0\0\0".to_vec().into(),
         ..spec(Role::Router, "{}")
     };
     let err = host.load(not_a_component).err().unwrap();
-    assert!(matches!(&err.kind, FaultKind::Compile(r) if r.contains("not a WebAssembly component")), "{err}");
+    assert!(
+        matches!(&err.kind, FaultKind::Compile(r) if r.contains("not a WebAssembly component")),
+        "{err}"
+    );
 }

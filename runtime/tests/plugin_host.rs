@@ -16,7 +16,9 @@ fn spec(name: &str) -> PluginSpec {
             tenant: "acme".into(),
         },
         role: Role::Router,
-        bytes: std::fs::read(builtin::artifact(name).unwrap()).unwrap().into(),
+        bytes: std::fs::read(builtin::artifact(name).unwrap())
+            .unwrap()
+            .into(),
         config_json: "{}".into(),
         limits: Limits::default(),
     }
@@ -42,17 +44,28 @@ fn cached_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn compiled_components_are_cached_by_content_hash_and_reused() {
     let dir = tempfile::tempdir().unwrap();
-    let plugin = host_with_cache(dir.path()).load(spec("key-router")).unwrap();
+    let plugin = host_with_cache(dir.path())
+        .load(spec("key-router"))
+        .unwrap();
     let files = cached_files(dir.path());
     assert_eq!(files.len(), 1, "{files:?}");
     let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
-    assert!(name.starts_with(plugin.content_hash()), "{name} vs {}", plugin.content_hash());
+    assert!(
+        name.starts_with(plugin.content_hash()),
+        "{name} vs {}",
+        plugin.content_hash()
+    );
     assert!(name.ends_with(".cwasm"));
 
     // A second host (a restart) loads from the cache and works.
     let modified = std::fs::metadata(&files[0]).unwrap().modified().unwrap();
-    let plugin = host_with_cache(dir.path()).load(spec("key-router")).unwrap();
-    assert_eq!(std::fs::metadata(&files[0]).unwrap().modified().unwrap(), modified);
+    let plugin = host_with_cache(dir.path())
+        .load(spec("key-router"))
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(&files[0]).unwrap().modified().unwrap(),
+        modified
+    );
     let routes = plugin
         .instantiate()
         .unwrap()
@@ -64,13 +77,23 @@ fn compiled_components_are_cached_by_content_hash_and_reused() {
 #[test]
 fn a_corrupt_cache_entry_is_replaced_not_trusted() {
     let dir = tempfile::tempdir().unwrap();
-    host_with_cache(dir.path()).load(spec("key-router")).unwrap();
+    host_with_cache(dir.path())
+        .load(spec("key-router"))
+        .unwrap();
     let file = cached_files(dir.path()).remove(0);
-    std::fs::File::create(&file).unwrap().write_all(b"garbage").unwrap();
+    std::fs::File::create(&file)
+        .unwrap()
+        .write_all(b"garbage")
+        .unwrap();
 
-    let plugin = host_with_cache(dir.path()).load(spec("key-router")).unwrap();
+    let plugin = host_with_cache(dir.path())
+        .load(spec("key-router"))
+        .unwrap();
     plugin.instantiate().unwrap();
-    assert!(std::fs::metadata(&file).unwrap().len() > 1000, "entry was rewritten");
+    assert!(
+        std::fs::metadata(&file).unwrap().len() > 1000,
+        "entry was rewritten"
+    );
 }
 
 /// Collects formatted log output.
@@ -114,10 +137,19 @@ fn guest_stdout_and_stderr_go_to_the_log_tagged_with_the_plugin() {
             .to_owned()
     };
     let out = line("hello from the faults plugin on stdout");
-    assert!(out.contains("INFO") && out.contains("plugin=faults"), "{out}");
-    assert!(out.contains("pipeline=host-test") && out.contains("tenant=acme"), "{out}");
+    assert!(
+        out.contains("INFO") && out.contains("plugin=faults"),
+        "{out}"
+    );
+    assert!(
+        out.contains("pipeline=host-test") && out.contains("tenant=acme"),
+        "{out}"
+    );
     let err = line("hello from the faults plugin on stderr");
-    assert!(err.contains("WARN") && err.contains("stream=\"stderr\""), "{err}");
+    assert!(
+        err.contains("WARN") && err.contains("stream=\"stderr\""),
+        "{err}"
+    );
 }
 
 #[test]
@@ -133,5 +165,8 @@ fn plugins_get_no_environment_filesystem_or_network() {
     let routes = instance
         .route_batch(vec![Record::new("t", Some(b"sandbox"), b"")].into())
         .unwrap();
-    assert_eq!(routes[0].channels, ["env-vars:0", "fs:denied", "net:denied"]);
+    assert_eq!(
+        routes[0].channels,
+        ["env-vars:0", "fs:denied", "net:denied"]
+    );
 }

@@ -67,7 +67,9 @@ pub fn parse_bearer(value: &[u8]) -> Option<&str> {
 pub fn query_param(query: &str, name: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (percent_decode(k)? == name).then(|| percent_decode(v)).flatten()
+        (percent_decode(k)? == name)
+            .then(|| percent_decode(v))
+            .flatten()
     })
 }
 
@@ -122,7 +124,10 @@ mod tests {
     fn bearer_and_query() {
         assert_eq!(parse_bearer(b"Bearer abc.def"), Some("abc.def"));
         assert_eq!(parse_bearer(b"Bearer "), None);
-        assert_eq!(query_param("a=1&token=x%2By&b", "token").as_deref(), Some("x+y"));
+        assert_eq!(
+            query_param("a=1&token=x%2By&b", "token").as_deref(),
+            Some("x+y")
+        );
         assert_eq!(query_param("a=1", "token"), None);
     }
 

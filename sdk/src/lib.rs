@@ -166,17 +166,13 @@ pub use handler::Handler;
 pub use router::{Record, Router};
 pub use transformer::Transformer;
 
-pub use bindings::authenticator::exports::sluice::plugin::auth::{
-    Decision, Denial, Handshake,
-};
+pub use bindings::authenticator::exports::sluice::plugin::auth::{Decision, Denial, Handshake};
 pub use bindings::common::sluice::plugin::host::Level;
 pub use bindings::common::sluice::plugin::types::{
     Connection, FrameKind, Header, Message, Principal, RecordBatch, RecordMeta,
 };
 pub use bindings::handler::exports::sluice::plugin::session::{Action, Publish};
 pub use bindings::router::exports::sluice::plugin::routing::Route;
-pub use bindings::transformer::exports::sluice::plugin::transform::{
-    Context, Direction, Outcome,
-};
+pub use bindings::transformer::exports::sluice::plugin::transform::{Context, Direction, Outcome};
 pub use serde;
 pub use serde_json;

@@ -32,7 +32,9 @@ pub enum FaultKind {
     #[error("cannot compile: {0}")]
     Compile(String),
     /// The component does not export the interface its role needs.
-    #[error("does not export `{expected}` (a {role} must target world `sluice:plugin/{world}`); it exports: {found}")]
+    #[error(
+        "does not export `{expected}` (a {role} must target world `sluice:plugin/{world}`); it exports: {found}"
+    )]
     WrongWorld {
         /// The interface that is missing.
         expected: &'static str,

@@ -3,8 +3,8 @@
 use wasmtime::Store;
 
 use super::bindings::{auth, routing, session, transform};
-use super::error::{FaultKind, PluginError};
 use super::engine::TICK;
+use super::error::{FaultKind, PluginError};
 use super::state::PluginState;
 use super::{LoadedPlugin, Role};
 
@@ -163,7 +163,11 @@ fn build(plugin: &LoadedPlugin) -> Result<Live, PluginError> {
 }
 
 /// Turns a wasmtime error into what it means for the operator.
-fn classify(error: &wasmtime::Error, state: &PluginState, deadline: std::time::Duration) -> FaultKind {
+fn classify(
+    error: &wasmtime::Error,
+    state: &PluginState,
+    deadline: std::time::Duration,
+) -> FaultKind {
     if state.memory.exceeded {
         return FaultKind::MemoryExceeded(state.memory.cap);
     }

@@ -153,7 +153,12 @@ impl PluginHost {
     }
 
     /// Compiles a component (or loads it from the cache).
-    fn compile(&self, id: &Arc<PluginId>, bytes: &[u8], hash: &str) -> Result<Component, PluginError> {
+    fn compile(
+        &self,
+        id: &Arc<PluginId>,
+        bytes: &[u8],
+        hash: &str,
+    ) -> Result<Component, PluginError> {
         if let Some(component) = self.cache.as_ref().and_then(|c| c.load(&self.engine, hash)) {
             return Ok(component);
         }

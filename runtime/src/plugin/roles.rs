@@ -16,11 +16,16 @@ const MAX_TEXT: usize = 4096;
 
 impl PluginInstance {
     /// Routes a batch of records: one route per record, in order.
-    pub fn route_batch(&mut self, records: Arc<[Record]>) -> Result<Vec<super::Route>, PluginError> {
+    pub fn route_batch(
+        &mut self,
+        records: Arc<[Record]>,
+    ) -> Result<Vec<super::Route>, PluginError> {
         self.expect_role(Role::Router)?;
         let count = records.len();
         let routes = self.call(|store, guest| {
-            let Guest::Routing(guest) = guest else { unreachable!("role checked") };
+            let Guest::Routing(guest) = guest else {
+                unreachable!("role checked")
+            };
             let batch = store.data_mut().table.push(RecordBatch(records))?;
             let borrowed = wasmtime::component::Resource::<RecordBatch>::new_borrow(batch.rep());
             let result = guest.call_route_batch(&mut *store, borrowed);
@@ -28,7 +33,10 @@ impl PluginInstance {
             result
         })?;
         if routes.len() != count {
-            return Err(self.invalid(format!("{} routes for a batch of {count} records", routes.len())));
+            return Err(self.invalid(format!(
+                "{} routes for a batch of {count} records",
+                routes.len()
+            )));
         }
         for route in &routes {
             if route.channels.len() > channel::MAX_CHANNELS_PER_RECORD {
@@ -38,7 +46,11 @@ impl PluginInstance {
                     channel::MAX_CHANNELS_PER_RECORD
                 )));
             }
-            if let Some(reason) = route.channels.iter().find_map(|c| channel::validate(c).err()) {
+            if let Some(reason) = route
+                .channels
+                .iter()
+                .find_map(|c| channel::validate(c).err())
+            {
                 return Err(self.invalid(reason));
             }
         }
@@ -46,10 +58,15 @@ impl PluginInstance {
     }
 
     /// Judges a handshake. Callers must treat an error as a denial.
-    pub fn authenticate(&mut self, request: &auth::Handshake) -> Result<auth::Decision, PluginError> {
+    pub fn authenticate(
+        &mut self,
+        request: &auth::Handshake,
+    ) -> Result<auth::Decision, PluginError> {
         self.expect_role(Role::Authenticator)?;
         let decision = self.call(|store, guest| {
-            let Guest::Auth(guest) = guest else { unreachable!("role checked") };
+            let Guest::Auth(guest) = guest else {
+                unreachable!("role checked")
+            };
             guest.call_authenticate(store, request)
         })?;
         let problem = match &decision {
@@ -70,7 +87,9 @@ impl PluginInstance {
     ) -> Result<transform::Outcome, PluginError> {
         self.expect_role(Role::Transformer)?;
         let outcome = self.call(|store, guest| {
-            let Guest::Transform(guest) = guest else { unreachable!("role checked") };
+            let Guest::Transform(guest) = guest else {
+                unreachable!("role checked")
+            };
             guest.call_transform(store, msg, ctx)
         })?;
         let problem = match &outcome {
@@ -85,7 +104,10 @@ impl PluginInstance {
     }
 
     /// A connection opened.
-    pub fn on_open(&mut self, conn: &types::Connection) -> Result<Vec<session::Action>, PluginError> {
+    pub fn on_open(
+        &mut self,
+        conn: &types::Connection,
+    ) -> Result<Vec<session::Action>, PluginError> {
         self.session_call(false, |store, guest| guest.call_on_open(store, conn))
     }
 
@@ -95,7 +117,9 @@ impl PluginInstance {
         conn_id: u64,
         msg: &types::Message,
     ) -> Result<Vec<session::Action>, PluginError> {
-        self.session_call(false, |store, guest| guest.call_on_message(store, conn_id, msg))
+        self.session_call(false, |store, guest| {
+            guest.call_on_message(store, conn_id, msg)
+        })
     }
 
     /// A connection closed.
@@ -105,22 +129,35 @@ impl PluginInstance {
         code: u16,
         reason: &str,
     ) -> Result<Vec<session::Action>, PluginError> {
-        self.session_call(false, |store, guest| guest.call_on_close(store, conn_id, code, reason))
+        self.session_call(false, |store, guest| {
+            guest.call_on_close(store, conn_id, code, reason)
+        })
     }
 
     /// The pipeline's timer fired.
-    pub fn on_tick(&mut self, now_ms: u64, connections: &[u64]) -> Result<Vec<session::Action>, PluginError> {
-        self.session_call(true, |store, guest| guest.call_on_tick(store, now_ms, connections))
+    pub fn on_tick(
+        &mut self,
+        now_ms: u64,
+        connections: &[u64],
+    ) -> Result<Vec<session::Action>, PluginError> {
+        self.session_call(true, |store, guest| {
+            guest.call_on_tick(store, now_ms, connections)
+        })
     }
 
     fn session_call(
         &mut self,
         tick: bool,
-        f: impl FnOnce(&mut wasmtime::Store<super::state::PluginState>, &session::Guest) -> wasmtime::Result<Vec<session::Action>>,
+        f: impl FnOnce(
+            &mut wasmtime::Store<super::state::PluginState>,
+            &session::Guest,
+        ) -> wasmtime::Result<Vec<session::Action>>,
     ) -> Result<Vec<session::Action>, PluginError> {
         self.expect_role(Role::Handler)?;
         let actions = self.call(|store, guest| {
-            let Guest::Session(guest) = guest else { unreachable!("role checked") };
+            let Guest::Session(guest) = guest else {
+                unreachable!("role checked")
+            };
             f(store, guest)
         })?;
         match actions.iter().find_map(|a| check_action(a, tick)) {
@@ -143,7 +180,12 @@ fn check_principal(principal: &types::Principal) -> Option<String> {
     }
     match serde_json::from_str::<serde_json::Value>(&principal.claims) {
         Ok(serde_json::Value::Object(_)) => {}
-        _ => return Some(format!("principal claims are not a JSON object: {:?}", principal.claims)),
+        _ => {
+            return Some(format!(
+                "principal claims are not a JSON object: {:?}",
+                principal.claims
+            ));
+        }
     }
     principal
         .channels
@@ -154,7 +196,10 @@ fn check_principal(principal: &types::Principal) -> Option<String> {
 
 fn check_denial(denial: &auth::Denial) -> Option<String> {
     if !(400..=499).contains(&denial.status) {
-        return Some(format!("denial status {} is not a 4xx status", denial.status));
+        return Some(format!(
+            "denial status {} is not a 4xx status",
+            denial.status
+        ));
     }
     if let Some(reason) = check_text("denial reason", &denial.reason) {
         return Some(reason);
@@ -165,10 +210,20 @@ fn check_denial(denial: &auth::Denial) -> Option<String> {
 fn check_http_header(header: &types::Header) -> Option<String> {
     let token = |c: u8| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c);
     if header.name.is_empty() || !header.name.bytes().all(token) {
-        return Some(format!("header name {:?} is not an HTTP token", header.name));
+        return Some(format!(
+            "header name {:?} is not an HTTP token",
+            header.name
+        ));
     }
-    if header.value.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0) {
-        return Some(format!("header {:?} has a value with CR, LF or NUL", header.name));
+    if header
+        .value
+        .iter()
+        .any(|&b| b == b'\r' || b == b'\n' || b == 0)
+    {
+        return Some(format!(
+            "header {:?} has a value with CR, LF or NUL",
+            header.name
+        ));
     }
     None
 }
@@ -180,19 +235,24 @@ fn check_message(msg: &types::Message) -> Option<String> {
 
 fn check_action(action: &session::Action, tick: bool) -> Option<String> {
     use session::Action as A;
-    let needs_connection = |name: &str| tick.then(|| format!("`{name}` in on-tick has no connection to act on"));
+    let needs_connection =
+        |name: &str| tick.then(|| format!("`{name}` in on-tick has no connection to act on"));
     match action {
         A::Reply(msg) => needs_connection("reply").or_else(|| check_message(msg)),
         A::ReplyLater((_, msg)) => needs_connection("reply-later").or_else(|| check_message(msg)),
         A::Send((_, msg)) => check_message(msg),
         A::Publish(_) => None,
-        A::Join(c) | A::Leave(c) => needs_connection("join/leave").or_else(|| channel::validate(c).err()),
+        A::Join(c) | A::Leave(c) => {
+            needs_connection("join/leave").or_else(|| channel::validate(c).err())
+        }
         A::Broadcast((c, msg)) => channel::validate(c).err().or_else(|| check_message(msg)),
         A::Close((code, reason)) => needs_connection("close")
             .or_else(|| {
                 let sendable = matches!(code, 1000 | 1001 | 1003 | 1007..=1014 | 3000..=4999);
                 (!sendable).then(|| format!("close code {code} may not be sent"))
             })
-            .or_else(|| (reason.len() > 123).then(|| "close reason longer than 123 bytes".to_owned())),
+            .or_else(|| {
+                (reason.len() > 123).then(|| "close reason longer than 123 bytes".to_owned())
+            }),
     }
 }

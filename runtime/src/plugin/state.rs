@@ -59,7 +59,10 @@ impl PluginState {
     fn record(&self, batch: &Resource<RecordBatch>, index: u32) -> wasmtime::Result<&Record> {
         let records = self.batch(batch)?;
         records.get(index as usize).ok_or_else(|| {
-            wasmtime::format_err!("record index {index} out of range (batch of {})", records.len())
+            wasmtime::format_err!(
+                "record index {index} out of range (batch of {})",
+                records.len()
+            )
         })
     }
 }
@@ -92,7 +95,9 @@ impl host::Host for PluginState {
     }
 
     fn now_ms(&mut self) -> wasmtime::Result<u64> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         Ok(now.as_millis() as u64)
     }
 }
@@ -104,7 +109,11 @@ impl types::HostRecordBatch for PluginState {
         Ok(self.batch(&batch)?.len() as u32)
     }
 
-    fn key(&mut self, batch: Resource<RecordBatch>, index: u32) -> wasmtime::Result<Option<Vec<u8>>> {
+    fn key(
+        &mut self,
+        batch: Resource<RecordBatch>,
+        index: u32,
+    ) -> wasmtime::Result<Option<Vec<u8>>> {
         Ok(self.record(&batch, index)?.key.as_ref().map(|k| k.to_vec()))
     }
 
@@ -118,7 +127,10 @@ impl types::HostRecordBatch for PluginState {
         index: u32,
         name: String,
     ) -> wasmtime::Result<Option<Vec<u8>>> {
-        Ok(self.record(&batch, index)?.header(&name).map(|v| v.to_vec()))
+        Ok(self
+            .record(&batch, index)?
+            .header(&name)
+            .map(|v| v.to_vec()))
     }
 
     fn headers(
@@ -137,7 +149,11 @@ impl types::HostRecordBatch for PluginState {
             .collect())
     }
 
-    fn meta(&mut self, batch: Resource<RecordBatch>, index: u32) -> wasmtime::Result<types::RecordMeta> {
+    fn meta(
+        &mut self,
+        batch: Resource<RecordBatch>,
+        index: u32,
+    ) -> wasmtime::Result<types::RecordMeta> {
         let record = self.record(&batch, index)?;
         Ok(types::RecordMeta {
             topic: record.topic.to_string(),

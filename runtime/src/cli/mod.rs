@@ -1,0 +1,48 @@
+//! The `sluice` command line: parses arguments, sets up logging, and runs
+//! one subcommand. Errors that end a command are `anyhow` errors with
+//! context, printed once here.
+
+mod logging;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use logging::LogFormat;
+
+/// Kafka streams to WebSocket clients, with routing, auth and transforms as WebAssembly plugins.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, propagate_version = true)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a pipeline file and every plugin in it; print each error as `file:line:col: message`.
+    Validate(validate::Args),
+}
+
+/// Runs the command line and returns the process's exit code: 0 on
+/// success, 1 when a command fails, 2 for a usage error.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    let result = match &cli.command {
+        Command::Validate(args) => validate::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

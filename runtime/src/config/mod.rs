@@ -1,0 +1,127 @@
+//! The pipeline file (`pipeline.toml`): its schema, and checks that report
+//! every error at once, each as `file:line:col: message`.
+//!
+//! ```toml
+//! [kafka]
+//! brokers = "embedded"
+//!
+//! [[listeners]]
+//! name = "public"
+//! address = "127.0.0.1:8080"
+//!
+//! [[pipelines]]
+//! name = "ticks"
+//! path = "/{channel}"
+//! [pipelines.source]
+//! topics = ["test-websocket-input"]
+//! [pipelines.router]
+//! plugin = "key-router"
+//! [pipelines.auth]
+//! plugin = "basic-auth"
+//! config = { users = { testuser = { env = "WS_PASSWORD" } } }
+//! ```
+//!
+//! - [`load`] checks the file against the schema and its own rules, and
+//!   reads every plugin's bytes; it compiles nothing.
+//! - [`validate`] also hands each plugin to a [`PluginHost`]: it must be a
+//!   component, export the role its place needs, and accept its config.
+//!
+//! [`schema`] documents every key.
+
+mod diagnostics;
+mod env;
+mod model;
+mod parse;
+mod pipeline;
+mod plugins;
+pub mod schema;
+mod settings;
+mod template;
+mod validate;
+
+use std::path::Path;
+
+pub use diagnostics::{Diagnostic, Diagnostics, Position, Problem};
+pub use env::{ConfigValue, EnvLookup};
+pub use model::{
+    Config, Kafka, Listener, Pipeline, PluginConfig, PluginSettings, PluginSource, Sink, Source,
+    Tenant, Tls,
+};
+pub use schema::{Brokers, Format, SinkKey, StartFrom};
+pub use template::{RouteTemplate, Segment, TemplateError};
+
+use crate::plugin::PluginHost;
+
+/// Checks a pipeline file against the schema; reads plugin files but
+/// compiles nothing.
+pub fn load(path: impl AsRef<Path>) -> Result<Config, Diagnostics> {
+    Loader::new().load(path.as_ref())
+}
+
+/// Checks a pipeline file and every plugin in it: each must compile,
+/// export the role its place needs, and accept its config in `init`.
+pub fn validate(path: impl AsRef<Path>, host: &PluginHost) -> Result<Config, Diagnostics> {
+    Loader::new().plugins(host).load(path.as_ref())
+}
+
+fn process_env(name: &str) -> Result<String, std::env::VarError> {
+    std::env::var(name)
+}
+
+/// Loads pipeline files, with a chosen environment and, optionally, a
+/// plugin host for the plugin checks.
+#[derive(Clone, Copy)]
+pub struct Loader<'a> {
+    env: EnvLookup<'a>,
+    host: Option<&'a PluginHost>,
+}
+
+impl Default for Loader<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<'a> Loader<'a> {
+    /// Schema checks only, with the process environment.
+    pub fn new() -> Self {
+        Self {
+            env: &process_env,
+            host: None,
+        }
+    }
+
+    /// Resolves `{ env = "NAME" }` with `env` instead of the process environment.
+    pub fn env(mut self, env: EnvLookup<'a>) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// Also checks every plugin with `host`.
+    pub fn plugins(mut self, host: &'a PluginHost) -> Self {
+        self.host = Some(host);
+        self
+    }
+
+    /// Reads and checks a file.
+    pub fn load(&self, path: &Path) -> Result<Config, Diagnostics> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| diagnostics::whole_file(path, Problem::Unreadable(e.to_string())))?;
+        self.load_str(path, &text)
+    }
+
+    /// Checks `text` as if read from `path` (relative plugin and TLS paths
+    /// are resolved against `path`'s directory).
+    pub fn load_str(&self, path: &Path, text: &str) -> Result<Config, Diagnostics> {
+        let mut sink = diagnostics::Sink::new(path, text);
+        let config = parse::parse(text, &mut sink)
+            .and_then(|doc| validate::check(path, &doc, self.env, self.host, &mut sink));
+        match config {
+            Some(config) if !sink.has_errors() => {
+                tracing::debug!(file = %path.display(), pipelines = config.pipelines.len(), "Pipeline file is valid.");
+                Ok(config)
+            }
+            _ => Err(sink.finish()),
+        }
+    }
+}

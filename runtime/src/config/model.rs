@@ -1,0 +1,218 @@
+//! The checked configuration: names resolved, defaults applied, `{ env }`
+//! references replaced, plugin bytes read. What a running process is built from.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::plugin::{Limits, PluginId, PluginSpec, Role};
+
+use super::schema::{Brokers, Format, SinkKey, StartFrom};
+use super::template::RouteTemplate;
+
+/// A checked pipeline file.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// Where clients connect.
+    pub listeners: Vec<Listener>,
+    /// `[kafka]`: the settings of tenants without an override.
+    pub kafka: Kafka,
+    /// The tenants (at least `default` when the file declares none).
+    pub tenants: Vec<Tenant>,
+    /// The pipelines, in file order.
+    pub pipelines: Vec<Pipeline>,
+    /// Settings for every plugin.
+    pub plugins: PluginSettings,
+}
+
+/// A listening address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    /// Its name.
+    pub name: String,
+    /// The socket address to bind.
+    pub address: SocketAddr,
+    /// TLS files, if it serves `wss://`.
+    pub tls: Option<Tls>,
+    /// Origins a browser may connect from (`None`: no check).
+    pub allowed_origins: Option<Vec<String>>,
+}
+
+/// TLS files of a listener (paths resolved against the pipeline file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// Kafka connection settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kafka {
+    /// The cluster.
+    pub brokers: Brokers,
+    /// librdkafka properties, `{ env }` references resolved.
+    pub properties: BTreeMap<String, String>,
+}
+
+/// A tenant and its effective Kafka settings (`[kafka]` with its override applied).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    /// Its name.
+    pub name: String,
+    /// Its Kafka settings.
+    pub kafka: Kafka,
+}
+
+/// A checked pipeline.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    /// Its unique name.
+    pub name: String,
+    /// The tenant that owns it.
+    pub tenant: String,
+    /// The listener it is served on.
+    pub listener: String,
+    /// The WebSocket path it serves.
+    pub path: RouteTemplate,
+    /// Where records come from.
+    pub source: Source,
+    /// Where client messages go, if anywhere.
+    pub sink: Option<Sink>,
+    /// Authenticator plugin.
+    pub auth: Option<PluginConfig>,
+    /// Router plugin.
+    pub router: Option<PluginConfig>,
+    /// Transformer plugins, in order.
+    pub transforms: Vec<PluginConfig>,
+    /// Handler plugin.
+    pub handler: Option<PluginConfig>,
+}
+
+/// A pipeline's Kafka source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// Topics to read (at least one).
+    pub topics: Vec<String>,
+    /// Consumer group.
+    pub group_id: String,
+    /// Where a new group begins.
+    pub start: StartFrom,
+    /// WebSocket frame type for records.
+    pub format: Format,
+}
+
+/// A pipeline's Kafka sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sink {
+    /// Topic to produce to.
+    pub topic: String,
+    /// How produced records are keyed (`None`: no key).
+    pub key: Option<SinkKey>,
+}
+
+/// Where a plugin's bytes came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginSource {
+    /// A first-party plugin embedded in the binary.
+    Builtin(String),
+    /// A component file.
+    File(PathBuf),
+}
+
+/// A plugin ready for [`crate::plugin::PluginHost::load`].
+#[derive(Clone)]
+pub struct PluginConfig {
+    /// The `plugin = "..."` value as written.
+    pub name: String,
+    /// Where its bytes came from.
+    pub source: PluginSource,
+    /// The role its place in the pipeline gives it.
+    pub role: Role,
+    /// The component bytes.
+    pub bytes: Arc<[u8]>,
+    /// Hex SHA-256 of the bytes.
+    pub hash: String,
+    /// Its `config` table as JSON, `{ env }` references resolved (`{}` if absent).
+    pub config_json: String,
+    /// Its limits.
+    pub limits: Limits,
+}
+
+/// `[plugins]` settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PluginSettings {
+    /// Compile cache directory (`None`: the default location).
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// A tenant by name.
+    pub fn tenant(&self, name: &str) -> Option<&Tenant> {
+        self.tenants.iter().find(|t| t.name == name)
+    }
+
+    /// A listener by name.
+    pub fn listener(&self, name: &str) -> Option<&Listener> {
+        self.listeners.iter().find(|l| l.name == name)
+    }
+}
+
+impl Pipeline {
+    /// Every plugin with its slot (`auth`, `router`, `transforms[0]`, ..., `handler`).
+    pub fn plugins(&self) -> Vec<(String, &PluginConfig)> {
+        let mut all = Vec::new();
+        all.extend(self.auth.iter().map(|p| ("auth".to_owned(), p)));
+        all.extend(self.router.iter().map(|p| ("router".to_owned(), p)));
+        all.extend(
+            self.transforms
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (format!("transforms[{i}]"), p)),
+        );
+        all.extend(self.handler.iter().map(|p| ("handler".to_owned(), p)));
+        all
+    }
+}
+
+impl fmt::Debug for PluginConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The bytes would drown everything else.
+        f.debug_struct("PluginConfig")
+            .field("name", &self.name)
+            .field("source", &self.source)
+            .field("role", &self.role)
+            .field("bytes", &format_args!("<{} bytes>", self.bytes.len()))
+            .field("hash", &self.hash)
+            .field("config_json", &self.config_json)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl PluginConfig {
+    /// Its identity in this pipeline.
+    pub fn id(&self, pipeline: &str, tenant: &str) -> PluginId {
+        PluginId {
+            plugin: self.name.clone(),
+            pipeline: pipeline.to_owned(),
+            tenant: tenant.to_owned(),
+        }
+    }
+
+    /// What the plugin host needs to load it.
+    pub fn spec(&self, pipeline: &str, tenant: &str) -> PluginSpec {
+        PluginSpec {
+            id: self.id(pipeline, tenant),
+            role: self.role,
+            bytes: self.bytes.clone(),
+            config_json: self.config_json.clone(),
+            limits: self.limits,
+        }
+    }
+}

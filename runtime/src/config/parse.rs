@@ -1,0 +1,130 @@
+//! From text to schema structs: every syntax error at once, then each
+//! top-level table and each array element deserialized on its own, so one
+//! bad entry does not hide the errors in the next.
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+use super::diagnostics::{Problem, Sink};
+use super::schema::{KafkaDef, ListenerDef, PipelineDef, PluginsDef, TOP_LEVEL_KEYS, TenantDef};
+
+/// One element of an array of tables: its raw form (for positions and
+/// names) and, if it fits the schema, its parsed form.
+pub(crate) struct Entry<'i, T> {
+    pub raw: Spanned<DeValue<'i>>,
+    pub parsed: Option<T>,
+}
+
+impl<T> Entry<'_, T> {
+    /// The `name = "..."` of the raw table, even if the entry is broken.
+    pub fn raw_name(&self) -> Option<&str> {
+        self.raw.get_ref().get("name")?.get_ref().as_str()
+    }
+}
+
+/// The file, split into its top-level parts.
+#[derive(Default)]
+pub(crate) struct Document<'i> {
+    pub listeners: Vec<Entry<'i, ListenerDef>>,
+    pub kafka: Option<KafkaDef>,
+    pub tenants: Vec<Entry<'i, TenantDef>>,
+    pub pipelines: Vec<Entry<'i, PipelineDef>>,
+    pub plugins: Option<PluginsDef>,
+}
+
+/// Parses the file. `None` if it is not valid TOML (every syntax error is
+/// reported; schema checks on a half-parsed file would only add noise).
+pub(crate) fn parse<'i>(text: &'i str, sink: &mut Sink<'_>) -> Option<Document<'i>> {
+    let (root, errors) = DeTable::parse_recoverable(text);
+    if !errors.is_empty() {
+        for error in &errors {
+            sink.toml(error, true);
+        }
+        return None;
+    }
+    let mut doc = Document::default();
+    for (key, value) in root.into_inner() {
+        match key.get_ref().as_ref() {
+            "listeners" => doc.listeners = entries(key, value, sink),
+            "tenants" => doc.tenants = entries(key, value, sink),
+            "pipelines" => doc.pipelines = entries(key, value, sink),
+            "kafka" => doc.kafka = table(&key, value, sink),
+            "plugins" => doc.plugins = table(&key, value, sink),
+            other => sink.error(
+                key.span(),
+                Problem::Schema(format!(
+                    "unknown top-level key `{other}`, expected one of {}",
+                    TOP_LEVEL_KEYS.map(|k| format!("`{k}`")).join(", ")
+                )),
+            ),
+        }
+    }
+    Some(doc)
+}
+
+/// Deserializes one table (`[kafka]`, `[plugins]`).
+fn table<'i, T: Deserialize<'i>>(
+    key: &Spanned<std::borrow::Cow<'i, str>>,
+    value: Spanned<DeValue<'i>>,
+    sink: &mut Sink<'_>,
+) -> Option<T> {
+    if !value.get_ref().is_table() {
+        sink.error(
+            value.span(),
+            Problem::Schema(format!(
+                "`{}` must be a table: write `[{}]`",
+                key.get_ref(),
+                key.get_ref()
+            )),
+        );
+        return None;
+    }
+    T::deserialize(ValueDeserializer::from(value))
+        .map_err(|e| sink.toml(&e, false))
+        .ok()
+}
+
+/// Deserializes each element of an array of tables (`[[pipelines]]`).
+fn entries<'i, T: Deserialize<'i>>(
+    key: Spanned<std::borrow::Cow<'i, str>>,
+    value: Spanned<DeValue<'i>>,
+    sink: &mut Sink<'_>,
+) -> Vec<Entry<'i, T>> {
+    let span = value.span();
+    let DeValue::Array(items) = value.into_inner() else {
+        sink.error(
+            span,
+            Problem::Schema(format!(
+                "`{}` must be an array of tables: write `[[{}]]`",
+                key.get_ref(),
+                key.get_ref()
+            )),
+        );
+        return Vec::new();
+    };
+    items
+        .iter()
+        .map(|raw| {
+            let parsed = if raw.get_ref().is_table() {
+                T::deserialize(ValueDeserializer::from(raw.clone()))
+                    .map_err(|e| sink.toml(&e, false))
+                    .ok()
+            } else {
+                sink.error(
+                    raw.span(),
+                    Problem::Schema(format!(
+                        "each element of `{}` must be a table, not a {}",
+                        key.get_ref(),
+                        raw.get_ref().type_str()
+                    )),
+                );
+                None
+            };
+            Entry {
+                raw: raw.clone(),
+                parsed,
+            }
+        })
+        .collect()
+}

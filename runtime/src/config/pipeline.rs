@@ -1,0 +1,226 @@
+//! Checks of one `[[pipelines]]` entry: its references, path, source,
+//! sink and plugins.
+
+use serde_spanned::Spanned;
+use toml::de::DeValue;
+
+use super::diagnostics::{Problem, Sink};
+use super::model::{Pipeline, Sink as SinkConfig, Source};
+use super::parse::Entry;
+use super::plugins::{self, PluginContext, Slot};
+use super::schema::{PipelineDef, PluginRef, SinkDef, SinkKey};
+use super::template::RouteTemplate;
+use super::validate::Names;
+use crate::plugin::Role;
+
+/// What a pipeline may refer to.
+pub(super) struct References<'a> {
+    pub tenants: &'a Names,
+    pub listeners: &'a Names,
+    /// How many `[[listeners]]` the file has, broken ones included.
+    pub listener_count: usize,
+    /// The first listener's name, as written.
+    pub first_listener: Option<&'a str>,
+}
+
+/// Checks one pipeline; `None` if anything in it was reported.
+pub(super) fn pipeline(
+    entry: &Entry<'_, PipelineDef>,
+    def: &PipelineDef,
+    names: &mut Names,
+    refs: &References<'_>,
+    ctx: &mut PluginContext<'_>,
+    sink: &mut Sink<'_>,
+) -> Option<Pipeline> {
+    let name = def.name.get_ref().clone();
+    let mut ok = names.declare(&def.name, sink);
+
+    let tenant = match &def.tenant {
+        Some(t) => {
+            ok &= refs.tenants.resolve(t, sink);
+            t.get_ref().clone()
+        }
+        None if refs.tenants.contains("default") => "default".to_owned(),
+        None => {
+            let message = format!(
+                "pipeline `{name}` names no `tenant`, and there is no tenant `default` (declared: {})",
+                refs.tenants.known()
+            );
+            sink.error(entry.raw.span(), Problem::Invalid(message));
+            ok = false;
+            String::new()
+        }
+    };
+
+    let listener = match (&def.listener, refs.listener_count, refs.first_listener) {
+        (Some(l), _, _) => {
+            ok &= refs.listeners.resolve(l, sink);
+            l.get_ref().clone()
+        }
+        (None, 1, Some(only)) => {
+            ok &= refs.listeners.contains(only);
+            only.to_owned()
+        }
+        (None, 1, None) => {
+            ok = false;
+            String::new()
+        }
+        (None, count, _) => {
+            let message = if count == 0 {
+                "no listener is declared: add a `[[listeners]]` table".to_owned()
+            } else {
+                format!(
+                    "several listeners are declared ({}): say which with `listener = \"...\"`",
+                    refs.listeners.known()
+                )
+            };
+            sink.error(entry.raw.span(), Problem::Listener(message));
+            ok = false;
+            String::new()
+        }
+    };
+
+    let path = RouteTemplate::parse(def.path.get_ref())
+        .map_err(|e| sink.error(def.path.span(), e))
+        .ok();
+    let source = source(def, sink);
+    let sink_config = def.sink.as_ref().map(|s| sink_config(s, sink));
+
+    let mut plugin = |key: &'static str,
+                      role: Role,
+                      r: &Spanned<PluginRef>,
+                      raw: Option<&Spanned<DeValue<'_>>>| {
+        let slot = Slot {
+            key,
+            role,
+            pipeline: &name,
+            tenant: &tenant,
+        };
+        let resolved = plugins::resolve(&slot, r, raw, ctx, sink);
+        ok &= resolved.is_some();
+        resolved
+    };
+    let raw = entry.raw.get_ref();
+    let auth = def
+        .auth
+        .as_ref()
+        .and_then(|r| plugin("auth", Role::Authenticator, r, raw.get("auth")));
+    let router = def
+        .router
+        .as_ref()
+        .and_then(|r| plugin("router", Role::Router, r, raw.get("router")));
+    let transforms: Vec<_> = def
+        .transforms
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            plugin(
+                "transforms",
+                Role::Transformer,
+                r,
+                raw.get("transforms").and_then(|t| t.get_ref().get(i)),
+            )
+        })
+        .collect();
+    let handler = def
+        .handler
+        .as_ref()
+        .and_then(|r| plugin("handler", Role::Handler, r, raw.get("handler")));
+
+    let (path, source) = (path?, source?);
+    let sink_config = match sink_config {
+        Some(None) => return None,
+        other => other.flatten(),
+    };
+    ok.then_some(Pipeline {
+        name,
+        tenant,
+        listener,
+        path,
+        source,
+        sink: sink_config,
+        auth,
+        router,
+        transforms,
+        handler,
+    })
+}
+
+fn source(def: &PipelineDef, sink: &mut Sink<'_>) -> Option<Source> {
+    let src = &def.source;
+    let mut ok = true;
+    if src.topics.get_ref().is_empty() {
+        sink.error(
+            src.topics.span(),
+            Problem::Invalid("`topics` must name at least one topic".into()),
+        );
+        ok = false;
+    }
+    for topic in src.topics.get_ref() {
+        ok &= check_topic(topic, sink);
+    }
+    let group_id = match &src.group_id {
+        Some(g) if g.get_ref().trim().is_empty() => {
+            sink.error(
+                g.span(),
+                Problem::Invalid("`group_id` must not be empty".into()),
+            );
+            ok = false;
+            String::new()
+        }
+        Some(g) => g.get_ref().clone(),
+        None => format!("sluice-{}", def.name.get_ref()),
+    };
+    let topics = src
+        .topics
+        .get_ref()
+        .iter()
+        .map(|t| t.get_ref().clone())
+        .collect();
+    ok.then_some(Source {
+        topics,
+        group_id,
+        start: src.start,
+        format: src.format,
+    })
+}
+
+fn check_topic(topic: &Spanned<String>, sink: &mut Sink<'_>) -> bool {
+    let valid = is_topic(topic.get_ref());
+    if !valid {
+        let message = format!(
+            "invalid topic name {:?}: use 1 to 249 letters, digits, `.`, `_` or `-`",
+            topic.get_ref()
+        );
+        sink.error(topic.span(), Problem::Invalid(message));
+    }
+    valid
+}
+
+fn sink_config(def: &SinkDef, sink: &mut Sink<'_>) -> Option<SinkConfig> {
+    let mut ok = check_topic(&def.topic, sink);
+    if let Some(key) = &def.key
+        && let SinkKey::Json(pointer) = key.get_ref()
+        && !pointer.is_empty()
+        && !pointer.starts_with('/')
+    {
+        let message =
+            format!("JSON pointer {pointer:?} must be empty or start with `/` (e.g. \"/user/id\")");
+        sink.error(key.span(), Problem::Invalid(message));
+        ok = false;
+    }
+    ok.then(|| SinkConfig {
+        topic: def.topic.get_ref().clone(),
+        key: def.key.as_ref().map(|k| k.get_ref().clone()),
+    })
+}
+
+/// Kafka's rule for topic names.
+fn is_topic(topic: &str) -> bool {
+    (1..=249).contains(&topic.len())
+        && topic != "."
+        && topic != ".."
+        && topic
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}

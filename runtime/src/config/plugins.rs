@@ -1,0 +1,257 @@
+//! Plugin references: which component a `plugin = "..."` names, its config
+//! as JSON, its limits, and (when a plugin host is given) whether it has the
+//! role its place needs and accepts its config.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_spanned::Spanned;
+use toml::de::DeValue;
+
+use super::diagnostics::{Problem, Sink};
+use super::env::{self, ConfigValue, EnvLookup};
+use super::model::{PluginConfig, PluginSource};
+use super::schema::PluginRef;
+use crate::builtin;
+use crate::plugin::{FaultKind, Limits, PluginHost, PluginId, Role, content_hash};
+
+/// Bounds on `limits`: below 4 MiB a Rust guest cannot even start (its
+/// stack and data take over 1 MiB); above 4 GiB is
+/// past what a 32-bit guest can address.
+const MEMORY_BYTES: std::ops::RangeInclusive<u64> = (4 << 20)..=(4 << 30);
+/// Bounds on `deadline_ms`: a call of a minute would stall a pipeline.
+const DEADLINE_MS: std::ops::RangeInclusive<u64> = 1..=60_000;
+
+/// What resolving plugins needs from the rest of the check.
+pub(crate) struct PluginContext<'a> {
+    /// The pipeline file's directory.
+    pub base: &'a Path,
+    pub env: EnvLookup<'a>,
+    pub host: Option<&'a PluginHost>,
+    /// Exported roles by content hash, so a component used many times is
+    /// inspected once.
+    pub roles: HashMap<String, Result<Vec<Role>, FaultKind>>,
+}
+
+/// Where a plugin sits: the pipeline's key (`auth`, `transforms`, ...),
+/// the role that key needs, and the pipeline and tenant names.
+pub(crate) struct Slot<'a> {
+    pub key: &'static str,
+    pub role: Role,
+    pub pipeline: &'a str,
+    pub tenant: &'a str,
+}
+
+/// Resolves one plugin reference; `raw` is its table as written, for the
+/// positions of values inside `limits`.
+pub(crate) fn resolve(
+    slot: &Slot<'_>,
+    plugin: &Spanned<PluginRef>,
+    raw: Option<&Spanned<DeValue<'_>>>,
+    ctx: &mut PluginContext<'_>,
+    sink: &mut Sink<'_>,
+) -> Option<PluginConfig> {
+    let name = plugin.get_ref().plugin.get_ref().clone();
+    let name_span = plugin.get_ref().plugin.span();
+    let source = source_and_bytes(&name, name_span.clone(), ctx.base, sink);
+    let config_json = config_json(plugin.get_ref().config.as_ref(), ctx.env, sink);
+    let limits = limits(plugin.get_ref().limits.as_ref(), raw, sink);
+    let (source, bytes) = source?;
+    // Whether the config and limits are usable: only then is `init` run.
+    let usable = config_json.is_some() && limits.is_some();
+    let hash = content_hash(&bytes);
+    let id = PluginId {
+        plugin: name.clone(),
+        pipeline: slot.pipeline.to_owned(),
+        tenant: slot.tenant.to_owned(),
+    };
+    let resolved = PluginConfig {
+        name,
+        source,
+        role: slot.role,
+        bytes,
+        hash,
+        config_json: config_json.unwrap_or_default(),
+        limits: limits.unwrap_or_default(),
+    };
+    if let Some(host) = ctx.host {
+        let roles = ctx.roles.entry(resolved.hash.clone()).or_insert_with(|| {
+            host.exported_roles(&id, &resolved.bytes)
+                .map_err(|e| e.kind)
+        });
+        match roles {
+            Err(fault) => {
+                sink.error(
+                    name_span,
+                    Problem::Plugin {
+                        plugin: resolved.name.clone(),
+                        fault: fault.clone(),
+                    },
+                );
+                return None;
+            }
+            Ok(roles) if !roles.contains(&slot.role) => {
+                sink.error(name_span, wrong_role(slot, &resolved.name, roles));
+                return None;
+            }
+            Ok(_) => {}
+        }
+        // Run `init` only with a config and limits that are themselves valid.
+        if usable {
+            let spec = resolved.spec(slot.pipeline, slot.tenant);
+            if let Err(e) = host.load(spec) {
+                sink.error(
+                    plugin.span(),
+                    Problem::Plugin {
+                        plugin: resolved.name.clone(),
+                        fault: e.kind,
+                    },
+                );
+                return None;
+            }
+        }
+    }
+    usable.then_some(resolved)
+}
+
+/// A path contains `/` or ends in `.wasm`; anything else names a first-party plugin.
+fn is_path(name: &str) -> bool {
+    name.contains('/') || name.ends_with(".wasm")
+}
+
+fn source_and_bytes(
+    name: &str,
+    span: Range<usize>,
+    base: &Path,
+    sink: &mut Sink<'_>,
+) -> Option<(PluginSource, Arc<[u8]>)> {
+    if is_path(name) {
+        let path = base.join(name);
+        match std::fs::read(&path) {
+            Ok(bytes) => Some((PluginSource::File(path), bytes.into())),
+            Err(e) => {
+                sink.error(
+                    span,
+                    Problem::PluginUnreadable {
+                        path,
+                        reason: e.to_string(),
+                    },
+                );
+                None
+            }
+        }
+    } else if let Some(bytes) = builtin::embedded(name) {
+        Some((PluginSource::Builtin(name.to_owned()), bytes.into()))
+    } else {
+        let known = builtin::EMBEDDED
+            .iter()
+            .map(|(n, _)| format!("`{n}`"))
+            .collect::<Vec<_>>();
+        sink.error(
+            span,
+            Problem::UnknownPlugin {
+                name: name.to_owned(),
+                known: known.join(", "),
+            },
+        );
+        None
+    }
+}
+
+/// The `config` table as JSON text (`{}` when absent).
+fn config_json(
+    config: Option<&Spanned<ConfigValue>>,
+    env: EnvLookup<'_>,
+    sink: &mut Sink<'_>,
+) -> Option<String> {
+    let Some(config) = config else {
+        return Some("{}".to_owned());
+    };
+    if !matches!(config.get_ref(), ConfigValue::Table(_))
+        || config.get_ref().env_reference().is_some()
+    {
+        let what = if config.get_ref().env_reference().is_some() {
+            "an `{ env = \"...\" }` reference"
+        } else {
+            config.get_ref().type_name()
+        };
+        sink.error(
+            config.span(),
+            Problem::Schema(format!("`config` must be a table, not {what}")),
+        );
+        return None;
+    }
+    env::to_json(config, env, sink).map(|json| json.to_string())
+}
+
+/// Checks `limits` against its bounds; defaults when absent.
+fn limits(
+    limits: Option<&Spanned<Limits>>,
+    raw: Option<&Spanned<DeValue<'_>>>,
+    sink: &mut Sink<'_>,
+) -> Option<Limits> {
+    let Some(limits) = limits else {
+        return Some(Limits::default());
+    };
+    let value_span = |key: &str| {
+        raw.and_then(|r| r.get_ref().get("limits"))
+            .and_then(|l| l.get_ref().get(key))
+            .map_or(limits.span(), |v| v.span())
+    };
+    let mut ok = true;
+    let memory = limits.get_ref().memory_bytes as u64;
+    if !MEMORY_BYTES.contains(&memory) {
+        sink.error(
+            value_span("memory_bytes"),
+            Problem::Invalid(format!(
+                "memory_bytes = {memory} is out of range: it must be from {} (4 MiB) to {} (4 GiB)",
+                MEMORY_BYTES.start(),
+                MEMORY_BYTES.end()
+            )),
+        );
+        ok = false;
+    }
+    let deadline = limits.get_ref().deadline_ms;
+    if !DEADLINE_MS.contains(&deadline) {
+        sink.error(
+            value_span("deadline_ms"),
+            Problem::Invalid(format!(
+                "deadline_ms = {deadline} is out of range: it must be from {} to {}",
+                DEADLINE_MS.start(),
+                DEADLINE_MS.end()
+            )),
+        );
+        ok = false;
+    }
+    ok.then_some(*limits.get_ref())
+}
+
+fn wrong_role(slot: &Slot<'_>, plugin: &str, roles: &[Role]) -> Problem {
+    let exports = if roles.is_empty() {
+        "exports no Sluice role".to_owned()
+    } else {
+        let names = roles
+            .iter()
+            .map(|r| with_article(r.name()))
+            .collect::<Vec<_>>();
+        format!("is {}", names.join(" and "))
+    };
+    Problem::WrongRole {
+        plugin: plugin.to_owned(),
+        slot: slot.key.to_owned(),
+        needs: with_article(slot.role.name()),
+        world: slot.role.name(),
+        exports,
+    }
+}
+
+fn with_article(noun: &str) -> String {
+    let article = if noun.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {noun}")
+}

@@ -1,0 +1,239 @@
+//! The `pipeline.toml` schema, as written: strict serde structs whose field
+//! docs show the TOML syntax. [`super::load`] and [`super::validate`] turn
+//! them into the checked [`super::Config`].
+//!
+//! The file's top-level keys are `listeners`, `kafka`, `tenants`,
+//! `pipelines` and `plugins`; each table and each array element is read on
+//! its own, so one bad entry does not hide the errors in another.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+
+use super::env::ConfigValue;
+use crate::plugin::Limits;
+
+/// The top-level keys a pipeline file may have.
+pub const TOP_LEVEL_KEYS: [&str; 5] = ["listeners", "kafka", "tenants", "pipelines", "plugins"];
+
+/// `[[listeners]]`: an address WebSocket clients connect to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerDef {
+    /// `name = "public"`
+    pub name: Spanned<String>,
+    /// `address = "0.0.0.0:8080"` (an IP address and port)
+    pub address: Spanned<String>,
+    /// `tls = { cert = "certs/server.pem", key = "certs/server.key" }` (paths relative to this file)
+    pub tls: Option<Spanned<TlsDef>>,
+    /// `allowed_origins = ["https://app.example.com"]` (absent: any Origin, or none, is accepted)
+    pub allowed_origins: Option<Vec<Spanned<String>>>,
+}
+
+/// `tls = { ... }` of a listener: PEM files.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsDef {
+    /// `cert = "certs/server.pem"` (the certificate chain)
+    pub cert: Spanned<String>,
+    /// `key = "certs/server.key"` (the private key)
+    pub key: Spanned<String>,
+}
+
+/// `[kafka]`, and a tenant's `kafka = { ... }` override.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaDef {
+    /// `brokers = "embedded"` (librdkafka's in-process mock cluster; the default) or `brokers = "kafka-1:9092,kafka-2:9092"`
+    pub brokers: Option<Spanned<String>>,
+    /// `[kafka.properties]` then `"fetch.wait.max.ms" = 10`: librdkafka settings, passed through
+    /// (values may be `{ env = "NAME" }`; unquoted dotted keys work too)
+    #[serde(default)]
+    pub properties: BTreeMap<String, Spanned<ConfigValue>>,
+}
+
+/// Where the Kafka cluster is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Brokers {
+    /// librdkafka's in-process mock cluster: no setup, nothing persists.
+    Embedded,
+    /// Bootstrap servers, each `host:port`.
+    List(Vec<String>),
+}
+
+/// `[[tenants]]`: an owner of pipelines, with its own Kafka settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantDef {
+    /// `name = "acme"` (a tenant `default` exists implicitly when none is declared)
+    pub name: Spanned<String>,
+    /// `kafka = { brokers = "kafka.acme:9092", properties = { "security.protocol" = "ssl" } }`
+    /// (each key overrides `[kafka]`; properties are merged)
+    pub kafka: Option<KafkaDef>,
+}
+
+/// `[[pipelines]]`: Kafka topics in front of one WebSocket path.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineDef {
+    /// `name = "ticks"` (unique in the file)
+    pub name: Spanned<String>,
+    /// `tenant = "acme"` (default `"default"`)
+    pub tenant: Option<Spanned<String>>,
+    /// `listener = "public"` (may be left out when there is exactly one listener)
+    pub listener: Option<Spanned<String>>,
+    /// `path = "/{channel}"` (literal segments and `{name}` parameters)
+    pub path: Spanned<String>,
+    /// `[pipelines.source]`: the topics it reads
+    pub source: SourceDef,
+    /// `[pipelines.sink]`: the topic client messages are produced to
+    pub sink: Option<SinkDef>,
+    /// `[pipelines.auth]`: who may connect (an authenticator plugin)
+    pub auth: Option<Spanned<PluginRef>>,
+    /// `[pipelines.router]`: which channels a record goes to (a router plugin)
+    pub router: Option<Spanned<PluginRef>>,
+    /// `[[pipelines.transforms]]`: message transformers, applied in order
+    #[serde(default)]
+    pub transforms: Vec<Spanned<PluginRef>>,
+    /// `[pipelines.handler]`: what an interactive endpoint does (a handler plugin)
+    pub handler: Option<Spanned<PluginRef>>,
+}
+
+/// `[pipelines.source]`: where records come from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceDef {
+    /// `topics = ["test-websocket-input"]` (at least one)
+    pub topics: Spanned<Vec<Spanned<String>>>,
+    /// `group_id = "ticks-bridge"` (default `"sluice-<pipeline>"`)
+    pub group_id: Option<Spanned<String>>,
+    /// `start = "latest"` or `"earliest"`: where a new consumer group begins (default `"latest"`)
+    #[serde(default)]
+    pub start: StartFrom,
+    /// `format = "auto"`, `"text"` or `"binary"`: the WebSocket frame type for records (default `"auto"`)
+    #[serde(default)]
+    pub format: Format,
+}
+
+/// Where a consumer group without committed offsets begins.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartFrom {
+    /// Only records produced from now on.
+    #[default]
+    Latest,
+    /// Everything still in the topic.
+    Earliest,
+}
+
+/// How a record's payload is framed for WebSocket clients.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// A text frame if the payload is UTF-8, else a binary frame.
+    #[default]
+    Auto,
+    /// Always text (a payload that is not UTF-8 is treated as poison).
+    Text,
+    /// Always binary.
+    Binary,
+}
+
+/// `[pipelines.sink]`: where client messages go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkDef {
+    /// `topic = "websocket-messages"`
+    pub topic: Spanned<String>,
+    /// `key = "channel"`, `"principal"` or `{ json = "/user/id" }`: the produced record's key (absent: no key)
+    pub key: Option<Spanned<SinkKey>>,
+}
+
+/// The key of a record produced from a client message.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkKey {
+    /// The channel the client is connected to.
+    Channel,
+    /// The authenticated principal's id.
+    Principal,
+    /// A value inside the JSON message, by JSON pointer (RFC 6901).
+    Json(String),
+}
+
+/// A plugin in a pipeline: `[pipelines.router]`, `[pipelines.auth]`, ...
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginRef {
+    /// `plugin = "key-router"` (first-party) or `plugin = "plugins/my_router.wasm"` (a path:
+    /// contains `/` or ends in `.wasm`; relative to this file)
+    pub plugin: Spanned<String>,
+    /// `config = { template = "orders.{key}" }`: any table, handed to the plugin as JSON
+    /// (`{ env = "NAME" }` anywhere inside is replaced by that environment variable)
+    pub config: Option<Spanned<ConfigValue>>,
+    /// `limits = { memory_bytes = 33554432, deadline_ms = 50 }` (defaults: 32 MiB, 50 ms)
+    pub limits: Option<Spanned<Limits>>,
+}
+
+/// `[plugins]`: settings for every plugin.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsDef {
+    /// `cache_dir = ".sluice/compiled"`: where compiled components are cached
+    /// (relative to this file; default `$XDG_CACHE_HOME/sluice/compiled`)
+    pub cache_dir: Option<Spanned<String>>,
+}
+
+impl Brokers {
+    /// Parses `embedded` or a comma-separated `host:port` list.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.trim() == "embedded" {
+            return Ok(Brokers::Embedded);
+        }
+        let mut list = Vec::new();
+        for entry in text.split(',').map(str::trim) {
+            let Some((host, port)) = entry.rsplit_once(':') else {
+                return Err(format!(
+                    "broker {entry:?} must be `host:port` (or use `embedded`)"
+                ));
+            };
+            if host.is_empty() || host.contains(char::is_whitespace) {
+                return Err(format!("broker {entry:?} has no valid host"));
+            }
+            if port.parse::<u16>().map_or(true, |p| p == 0) {
+                return Err(format!("broker {entry:?} has an invalid port"));
+            }
+            list.push(entry.to_owned());
+        }
+        Ok(Brokers::List(list))
+    }
+}
+
+impl fmt::Display for Brokers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Brokers::Embedded => f.write_str("embedded"),
+            Brokers::List(list) => f.write_str(&list.join(",")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn brokers_parse() {
+        assert_eq!(Brokers::parse("embedded"), Ok(Brokers::Embedded));
+        assert_eq!(
+            Brokers::parse("a:9092, [::1]:9093"),
+            Ok(Brokers::List(vec!["a:9092".into(), "[::1]:9093".into()]))
+        );
+        assert!(Brokers::parse("a").is_err());
+        assert!(Brokers::parse("a:x").is_err());
+        assert!(Brokers::parse(":9092").is_err());
+        assert!(Brokers::parse("a:9092,").is_err());
+    }
+}

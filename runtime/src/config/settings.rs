@@ -1,0 +1,149 @@
+//! Checks of `[kafka]` (and tenants' overrides) and `[[listeners]]`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde_spanned::Spanned;
+
+use super::diagnostics::{Problem, Sink};
+use super::env::{self, ConfigValue, EnvLookup};
+use super::model::{Kafka, Listener, Tls};
+use super::parse::Document;
+use super::schema::{Brokers, KafkaDef};
+use super::validate::Names;
+
+pub(super) fn kafka(
+    def: Option<&KafkaDef>,
+    base: Option<&Kafka>,
+    env: EnvLookup<'_>,
+    sink: &mut Sink<'_>,
+) -> Kafka {
+    let brokers = match def.and_then(|d| d.brokers.as_ref()) {
+        Some(text) => Brokers::parse(text.get_ref()).unwrap_or_else(|message| {
+            sink.error(text.span(), Problem::Invalid(message));
+            Brokers::Embedded
+        }),
+        None => base.map_or(Brokers::Embedded, |b| b.brokers.clone()),
+    };
+    let mut properties = base.map(|b| b.properties.clone()).unwrap_or_default();
+    let mut flat = Vec::new();
+    for (key, value) in def.map(|d| &d.properties).into_iter().flatten() {
+        flatten(key.clone(), value, &mut flat);
+    }
+    for (key, value) in flat {
+        let hint = match key.as_str() {
+            "bootstrap.servers" | "metadata.broker.list" => Some("set `brokers` instead"),
+            "group.id" => Some("set `group_id` in `[pipelines.source]` instead"),
+            _ => None,
+        };
+        if let Some(hint) = hint {
+            sink.error(
+                value.span(),
+                Problem::Invalid(format!(
+                    "Kafka property `{key}` is managed by Sluice: {hint}"
+                )),
+            );
+        } else if let Some(text) = env::to_property(value, env, sink) {
+            properties.insert(key, text);
+        }
+    }
+    Kafka {
+        brokers,
+        properties,
+    }
+}
+
+/// Unquoted dotted keys (`fetch.wait.max.ms = 10`) are nested tables in
+/// TOML; librdkafka wants them flat.
+fn flatten<'v>(
+    key: String,
+    value: &'v Spanned<ConfigValue>,
+    out: &mut Vec<(String, &'v Spanned<ConfigValue>)>,
+) {
+    match value.get_ref() {
+        ConfigValue::Table(entries) if value.get_ref().env_reference().is_none() => {
+            for (k, v) in entries {
+                flatten(format!("{key}.{k}"), v, out);
+            }
+        }
+        _ => out.push((key, value)),
+    }
+}
+
+pub(super) fn listeners(
+    doc: &Document<'_>,
+    base: &Path,
+    names: &mut Names,
+    sink: &mut Sink<'_>,
+) -> Vec<Listener> {
+    let mut addresses: BTreeMap<SocketAddr, String> = BTreeMap::new();
+    let mut listeners = Vec::new();
+    for def in doc.listeners.iter().filter_map(|e| e.parsed.as_ref()) {
+        let mut ok = names.declare(&def.name, sink);
+        let address = match def.address.get_ref().parse::<SocketAddr>() {
+            Ok(address) => Some(address),
+            Err(_) => {
+                let message = format!(
+                    "address {:?} must be an IP address and port, like \"0.0.0.0:8080\" or \"[::1]:8080\"",
+                    def.address.get_ref()
+                );
+                sink.error(def.address.span(), Problem::Invalid(message));
+                ok = false;
+                None
+            }
+        };
+        if let Some(address) = address {
+            if let Some(other) = addresses.get(&address) {
+                let message = format!("address {address} is already used by listener `{other}`");
+                sink.error(def.address.span(), Problem::Invalid(message));
+                ok = false;
+            } else {
+                addresses.insert(address, def.name.get_ref().clone());
+            }
+        }
+        let tls = def.tls.as_ref().map(|tls| {
+            let mut file = |path: &Spanned<String>, what: &str| {
+                let resolved = base.join(path.get_ref());
+                if !resolved.is_file() {
+                    sink.error(
+                        path.span(),
+                        Problem::Invalid(format!(
+                            "TLS {what} file `{}` does not exist",
+                            resolved.display()
+                        )),
+                    );
+                    ok = false;
+                }
+                resolved
+            };
+            Tls {
+                cert: file(&tls.get_ref().cert, "certificate"),
+                key: file(&tls.get_ref().key, "key"),
+            }
+        });
+        for origin in def.allowed_origins.iter().flatten() {
+            let text = origin.get_ref();
+            let valid = text == "null"
+                || text.split_once("://").is_some_and(|(scheme, host)| {
+                    !scheme.is_empty() && !host.is_empty() && !host.contains('/')
+                });
+            if !valid {
+                sink.error(origin.span(), Problem::Invalid(format!("origin {text:?} must look like `https://app.example.com` (scheme and host, no path)")));
+                ok = false;
+            }
+        }
+        if let (true, Some(address)) = (ok, address) {
+            listeners.push(Listener {
+                name: def.name.get_ref().clone(),
+                address,
+                tls,
+                allowed_origins: def
+                    .allowed_origins
+                    .as_ref()
+                    .map(|o| o.iter().map(|s| s.get_ref().clone()).collect()),
+            });
+        }
+    }
+    listeners
+}

@@ -1,0 +1,287 @@
+//! Route templates: the WebSocket paths a pipeline serves, such as
+//! `/{channel}` or `/tenants/{tenant}/feeds/{feed}`.
+//!
+//! A template starts with `/` and is made of segments separated by `/`; each
+//! segment is either literal text or one parameter `{name}` (names match
+//! `[a-z_][a-z0-9_]*`, each at most once). `/` alone serves the root.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// One segment of a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    /// Matches exactly this text.
+    Literal(String),
+    /// Matches any non-empty segment and captures it under this name.
+    Param(String),
+}
+
+/// Why a template does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// The template does not begin with `/`.
+    #[error("{0:?} must start with `/`")]
+    NoLeadingSlash(String),
+    /// Two slashes in a row, or a trailing slash.
+    #[error("{0:?} has an empty segment (`//` or a trailing `/`)")]
+    EmptySegment(String),
+    /// A `{` without its `}`.
+    #[error("{0:?} has a `{{` without a matching `}}`")]
+    Unclosed(String),
+    /// A `}` without its `{`.
+    #[error("{0:?} has a `}}` without a matching `{{`")]
+    Unopened(String),
+    /// A parameter sharing its segment with other text, such as `/a{b}`.
+    #[error(
+        "segment {0:?} mixes text and a parameter; a parameter must be a whole segment like `/{{name}}`"
+    )]
+    Mixed(String),
+    /// A parameter name outside `[a-z_][a-z0-9_]*`.
+    #[error("parameter name {0:?} must match `[a-z_][a-z0-9_]*`")]
+    BadParamName(String),
+    /// The same parameter twice.
+    #[error("parameter `{0}` appears more than once")]
+    DuplicateParam(String),
+    /// A character that cannot be part of a path (`?`, `#`, whitespace, controls).
+    #[error("{0:?} contains {1:?}, which cannot appear in a path")]
+    BadCharacter(String, char),
+}
+
+/// A parsed route template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTemplate {
+    raw: String,
+    segments: Vec<Segment>,
+}
+
+impl RouteTemplate {
+    /// Parses a template.
+    pub fn parse(raw: &str) -> Result<Self, TemplateError> {
+        let rest = raw
+            .strip_prefix('/')
+            .ok_or_else(|| TemplateError::NoLeadingSlash(raw.to_owned()))?;
+        if let Some(bad) = raw
+            .chars()
+            .find(|c| matches!(c, '?' | '#') || c.is_whitespace() || c.is_control())
+        {
+            return Err(TemplateError::BadCharacter(raw.to_owned(), bad));
+        }
+        let mut segments = Vec::new();
+        if rest.is_empty() {
+            return Ok(Self {
+                raw: raw.to_owned(),
+                segments,
+            });
+        }
+        for text in rest.split('/') {
+            if text.is_empty() {
+                return Err(TemplateError::EmptySegment(raw.to_owned()));
+            }
+            let segment = parse_segment(raw, text)?;
+            if let Segment::Param(name) = &segment
+                && segments.contains(&segment)
+            {
+                return Err(TemplateError::DuplicateParam(name.clone()));
+            }
+            segments.push(segment);
+        }
+        Ok(Self {
+            raw: raw.to_owned(),
+            segments,
+        })
+    }
+
+    /// The template as written.
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    /// Its segments.
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// The parameter names, in order.
+    pub fn params(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Param(name) => Some(name.as_str()),
+            Segment::Literal(_) => None,
+        })
+    }
+
+    /// Matches a request path (without its query string). On a match,
+    /// returns each parameter with its percent-decoded value, in template
+    /// order; `None` if the path does not fit (or a value is not UTF-8).
+    pub fn match_path(&self, path: &str) -> Option<Vec<(String, String)>> {
+        let rest = path.strip_prefix('/')?;
+        if self.segments.is_empty() {
+            return rest.is_empty().then(Vec::new);
+        }
+        let mut parts = rest.split('/');
+        let mut params = Vec::new();
+        for segment in &self.segments {
+            let part = parts.next()?;
+            match segment {
+                Segment::Literal(text) if text == part => {}
+                Segment::Literal(_) => return None,
+                Segment::Param(_) if part.is_empty() => return None,
+                Segment::Param(name) => params.push((name.clone(), percent_decode(part)?)),
+            }
+        }
+        parts.next().is_none().then_some(params)
+    }
+}
+
+fn parse_segment(raw: &str, text: &str) -> Result<Segment, TemplateError> {
+    let opens = text.matches('{').count();
+    let closes = text.matches('}').count();
+    if opens == 0 && closes == 0 {
+        return Ok(Segment::Literal(text.to_owned()));
+    }
+    if let Some(inner) = text.strip_prefix('{').and_then(|t| t.strip_suffix('}'))
+        && opens == 1
+        && closes == 1
+    {
+        if !is_param_name(inner) {
+            return Err(TemplateError::BadParamName(inner.to_owned()));
+        }
+        return Ok(Segment::Param(inner.to_owned()));
+    }
+    // Find the first unbalanced brace, reading left to right.
+    let mut depth = 0usize;
+    for c in text.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => return Err(TemplateError::Unopened(raw.to_owned())),
+            '}' => depth -= 1,
+            _ => {}
+        }
+    }
+    if depth > 0 {
+        return Err(TemplateError::Unclosed(raw.to_owned()));
+    }
+    Err(TemplateError::Mixed(text.to_owned()))
+}
+
+fn is_param_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// `%XX` escapes decoded; `None` for a broken escape or bytes that are not UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    if !text.contains('%') {
+        return Some(text.to_owned());
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+impl FromStr for RouteTemplate {
+    type Err = TemplateError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl fmt::Display for RouteTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.raw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(template: &str, path: &str) -> Option<Vec<(String, String)>> {
+        RouteTemplate::parse(template).unwrap().match_path(path)
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Option<Vec<(String, String)>> {
+        Some(
+            list.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn parses_literals_and_params() {
+        let t = RouteTemplate::parse("/tenants/{tenant}/feeds/{feed_2}").unwrap();
+        assert_eq!(t.params().collect::<Vec<_>>(), ["tenant", "feed_2"]);
+        assert_eq!(t.segments()[0], Segment::Literal("tenants".into()));
+        assert_eq!(t.to_string(), "/tenants/{tenant}/feeds/{feed_2}");
+        assert!(RouteTemplate::parse("/").unwrap().segments().is_empty());
+    }
+
+    #[test]
+    fn rejects_bad_templates() {
+        use TemplateError::*;
+        let err = |t: &str| RouteTemplate::parse(t).unwrap_err();
+        assert_eq!(err("{channel}"), NoLeadingSlash("{channel}".into()));
+        assert_eq!(err("/a//b"), EmptySegment("/a//b".into()));
+        assert_eq!(err("/a/"), EmptySegment("/a/".into()));
+        assert_eq!(err("/{channel"), Unclosed("/{channel".into()));
+        assert_eq!(err("/channel}"), Unopened("/channel}".into()));
+        assert_eq!(err("/}{"), Unopened("/}{".into()));
+        assert_eq!(err("/{{a}}"), Mixed("{{a}}".into()));
+        assert_eq!(err("/ws-{channel}"), Mixed("ws-{channel}".into()));
+        assert_eq!(err("/{Channel}"), BadParamName("Channel".into()));
+        assert_eq!(err("/{1a}"), BadParamName("1a".into()));
+        assert_eq!(err("/{}"), BadParamName("".into()));
+        assert_eq!(err("/{a}/{a}"), DuplicateParam("a".into()));
+        assert_eq!(err("/a?b"), BadCharacter("/a?b".into(), '?'));
+        assert_eq!(err("/a b"), BadCharacter("/a b".into(), ' '));
+    }
+
+    #[test]
+    fn matches_paths() {
+        assert_eq!(
+            params("/{channel}", "/channel1"),
+            pairs(&[("channel", "channel1")])
+        );
+        assert_eq!(
+            params("/t/{tenant}/{feed}", "/t/acme/prices"),
+            pairs(&[("tenant", "acme"), ("feed", "prices")])
+        );
+        assert_eq!(params("/ws", "/ws"), pairs(&[]));
+        assert_eq!(params("/", "/"), pairs(&[]));
+        assert_eq!(params("/{channel}", "/a%20b"), pairs(&[("channel", "a b")]));
+    }
+
+    #[test]
+    fn rejects_paths_that_do_not_fit() {
+        assert_eq!(params("/{channel}", "/"), None);
+        assert_eq!(params("/{channel}", "/a/b"), None);
+        assert_eq!(params("/{channel}", "/a/"), None);
+        assert_eq!(params("/{channel}", "channel1"), None);
+        assert_eq!(params("/ws", "/wss"), None);
+        assert_eq!(params("/", "/x"), None);
+        assert_eq!(params("/t/{x}", "/u/1"), None);
+        assert_eq!(params("/{channel}", "/bad%zz"), None);
+        assert_eq!(params("/{channel}", "/bad%ff"), None);
+        assert_eq!(params("/{channel}", "/cut%2"), None);
+        assert_eq!(params("/{channel}", "/sign%+1"), None);
+    }
+}

@@ -1,0 +1,209 @@
+//! `pipeline.toml` checks: snapshots of the diagnostics for broken files
+//! (each with `file:line:col`) and of the checked config for valid ones.
+//! Fixtures are in `tests/config/`.
+
+use std::env::VarError;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use sluice_runtime::config::{Config, Diagnostics, Loader, PluginSource};
+use sluice_runtime::plugin::{HostOptions, PluginHost};
+
+/// One host for every test: compiling the engine is the slow part.
+fn host() -> &'static PluginHost {
+    static HOST: OnceLock<PluginHost> = OnceLock::new();
+    HOST.get_or_init(|| {
+        PluginHost::new(HostOptions {
+            cache_dir: None,
+            ..HostOptions::default()
+        })
+        .expect("plugin host")
+    })
+}
+
+/// The environment the fixtures see: a fixed map, not the process's.
+fn env(name: &str) -> Result<String, VarError> {
+    match name {
+        "WS_PASSWORD" => Ok("testpass".into()),
+        "ALICE_PASSWORD" => Ok("alice-secret".into()),
+        "ACME_KAFKA_PASSWORD" => Ok("kafka-secret".into()),
+        _ => Err(VarError::NotPresent),
+    }
+}
+
+fn fixture(name: &str) -> String {
+    format!("tests/config/{name}.toml")
+}
+
+fn validate(name: &str) -> Result<Config, Diagnostics> {
+    Loader::new()
+        .env(&env)
+        .plugins(host())
+        .load(Path::new(&fixture(name)))
+}
+
+fn load(name: &str) -> Result<Config, Diagnostics> {
+    Loader::new().env(&env).load(Path::new(&fixture(name)))
+}
+
+fn errors(name: &str) -> String {
+    match validate(name) {
+        Ok(_) => panic!("{name} should be invalid"),
+        Err(diagnostics) => diagnostics.to_string(),
+    }
+}
+
+/// The checked config as text, without component hashes (they change
+/// whenever a plugin is rebuilt).
+fn describe(config: &Config) -> String {
+    let mut out = String::new();
+    for l in &config.listeners {
+        writeln!(
+            out,
+            "listener {} {} tls={:?} origins={:?}",
+            l.name, l.address, l.tls, l.allowed_origins
+        )
+        .unwrap();
+    }
+    writeln!(
+        out,
+        "kafka {} {:?}",
+        config.kafka.brokers, config.kafka.properties
+    )
+    .unwrap();
+    for t in &config.tenants {
+        writeln!(
+            out,
+            "tenant {} kafka {} {:?}",
+            t.name, t.kafka.brokers, t.kafka.properties
+        )
+        .unwrap();
+    }
+    for p in &config.pipelines {
+        writeln!(
+            out,
+            "pipeline {} tenant={} listener={} path={}",
+            p.name, p.tenant, p.listener, p.path
+        )
+        .unwrap();
+        writeln!(out, "  source {:?}", p.source).unwrap();
+        writeln!(out, "  sink {:?}", p.sink).unwrap();
+        for (slot, plugin) in p.plugins() {
+            let source = match &plugin.source {
+                PluginSource::Builtin(name) => format!("builtin {name}"),
+                PluginSource::File(path) => format!("file {}", path.display()),
+            };
+            assert!(!plugin.bytes.is_empty() && plugin.hash.len() == 64);
+            writeln!(
+                out,
+                "  {slot}: {source} as {:?}, config {}, {:?}",
+                plugin.role, plugin.config_json, plugin.limits
+            )
+            .unwrap();
+        }
+    }
+    writeln!(out, "plugins {:?}", config.plugins).unwrap();
+    out
+}
+
+#[test]
+fn valid_seed000() {
+    let config = validate("valid_seed000").expect("valid");
+    insta::assert_snapshot!(describe(&config));
+}
+
+#[test]
+fn valid_every_key() {
+    let config = validate("valid_every_key").expect("valid");
+    insta::assert_snapshot!(describe(&config));
+}
+
+#[test]
+fn the_repository_pipeline_is_valid() {
+    let config = Loader::new()
+        .env(&env)
+        .plugins(host())
+        .load(Path::new("../pipeline.toml"));
+    let config = config.unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(config.pipelines.len(), 1);
+}
+
+#[test]
+fn syntax_errors_are_all_reported() {
+    insta::assert_snapshot!(errors("syntax_errors"));
+}
+
+#[test]
+fn unknown_fields() {
+    insta::assert_snapshot!(errors("unknown_field"));
+}
+
+#[test]
+fn wrong_types() {
+    insta::assert_snapshot!(errors("wrong_type"));
+}
+
+#[test]
+fn duplicate_names() {
+    insta::assert_snapshot!(errors("duplicate_names"));
+}
+
+#[test]
+fn unknown_references() {
+    insta::assert_snapshot!(errors("unknown_references"));
+}
+
+#[test]
+fn bad_templates() {
+    insta::assert_snapshot!(errors("bad_templates"));
+}
+
+#[test]
+fn missing_env() {
+    insta::assert_snapshot!(errors("missing_env"));
+}
+
+#[test]
+fn plugin_files() {
+    insta::assert_snapshot!(errors("plugin_files"));
+}
+
+#[test]
+fn wrong_role() {
+    insta::assert_snapshot!(errors("wrong_role"));
+}
+
+#[test]
+fn init_rejects_config() {
+    insta::assert_snapshot!(errors("init_rejects"));
+}
+
+#[test]
+fn limits_out_of_range() {
+    insta::assert_snapshot!(errors("limits_out_of_range"));
+}
+
+#[test]
+fn many_errors_at_once() {
+    insta::assert_snapshot!(errors("many_errors"));
+}
+
+#[test]
+fn load_checks_no_plugin_roles_or_init() {
+    // Only `validate` compiles plugins; `load` reads their bytes.
+    load("wrong_role").expect("schema-valid");
+    load("init_rejects").expect("schema-valid");
+    insta::assert_snapshot!(load("plugin_files").unwrap_err().to_string());
+}
+
+#[test]
+fn unreadable_file() {
+    let diagnostics = load("does_not_exist").unwrap_err();
+    assert_eq!(diagnostics.len(), 1);
+    let text = diagnostics.to_string();
+    assert!(
+        text.starts_with("tests/config/does_not_exist.toml: cannot read the file: "),
+        "{text}"
+    );
+}
