@@ -15,7 +15,7 @@ use std::sync::Arc;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use sluice_runtime::builtin;
 use sluice_runtime::plugin::{
-    HostOptions, Limits, PluginHost, PluginId, PluginInstance, PluginSpec, Role, Route,
+    Allocator, HostOptions, Limits, PluginHost, PluginId, PluginInstance, PluginSpec, Role, Route,
 };
 use sluice_runtime::record::Record;
 
@@ -131,8 +131,21 @@ fn load(c: &mut Criterion) {
     group.bench_function("warm cache", |b| b.iter(|| warm.load(spec("{}")).unwrap()));
     let loaded = warm.load(spec("{}")).unwrap();
     group.sample_size(50);
-    group.bench_function("instantiate + init", |b| {
+    group.bench_function("instantiate + init (on-demand)", |b| {
         b.iter(|| loaded.instantiate().unwrap())
+    });
+    let pooled = PluginHost::new(HostOptions {
+        cache_dir: Some(cache.path().to_owned()),
+        allocator: Allocator::Pooling {
+            instances: 64,
+            max_memory_bytes: Limits::DEFAULT_MEMORY_BYTES,
+        },
+    })
+    .unwrap()
+    .load(spec("{}"))
+    .unwrap();
+    group.bench_function("instantiate + init (pooling)", |b| {
+        b.iter(|| pooled.instantiate().unwrap())
     });
     group.finish();
 }

@@ -7,5 +7,6 @@
 pub mod builtin;
 pub mod channel;
 pub mod config;
+pub mod hub;
 pub mod plugin;
 pub mod record;

@@ -1,0 +1,101 @@
+//! The channel hub: channel -> subscribed connections, and fanout.
+//!
+//! Publishing never waits: each subscriber has its own bounded [`Outbox`],
+//! so one stalled client never delays the others and memory stays bounded
+//! by `subscribers x capacity`. The payload bytes are shared, not copied.
+
+mod outbox;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+pub use outbox::{CloseRequest, DEFAULT_CAPACITY, Frame, FullPolicy, Kind, Outbox, Pushed, Taken};
+
+/// Counters the hub keeps for metrics.
+#[derive(Debug, Default)]
+pub struct HubStats {
+    /// Frames queued for a subscriber.
+    pub delivered: AtomicU64,
+    /// Published frames no subscriber was listening for.
+    pub unsubscribed: AtomicU64,
+    /// Frames dropped by a drop-oldest queue.
+    pub dropped_slow: AtomicU64,
+    /// Connections closed because their queue was full.
+    pub closed_slow: AtomicU64,
+}
+
+/// Channels and their subscribers.
+#[derive(Debug, Default)]
+pub struct Hub {
+    channels: RwLock<HashMap<Arc<str>, Vec<Arc<Outbox>>>>,
+    stats: HubStats,
+}
+
+impl Hub {
+    /// An empty hub.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The hub's counters.
+    pub fn stats(&self) -> &HubStats {
+        &self.stats
+    }
+
+    /// Subscribes a connection to a channel (idempotent).
+    pub fn subscribe(&self, channel: &str, outbox: &Arc<Outbox>) {
+        let mut channels = self.channels.write().unwrap_or_else(|e| e.into_inner());
+        let subscribers = channels.entry(Arc::from(channel)).or_default();
+        if !subscribers.iter().any(|s| s.id() == outbox.id()) {
+            subscribers.push(outbox.clone());
+        }
+    }
+
+    /// Unsubscribes a connection from a channel; forgets empty channels.
+    pub fn unsubscribe(&self, channel: &str, connection_id: u64) {
+        let mut channels = self.channels.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(subscribers) = channels.get_mut(channel) {
+            subscribers.retain(|s| s.id() != connection_id);
+            if subscribers.is_empty() {
+                channels.remove(channel);
+            }
+        }
+    }
+
+    /// Number of connections subscribed to a channel.
+    pub fn subscribers(&self, channel: &str) -> usize {
+        let channels = self.channels.read().unwrap_or_else(|e| e.into_inner());
+        channels.get(channel).map_or(0, Vec::len)
+    }
+
+    /// Queues `frame` for every subscriber of `channel`; returns how many
+    /// took it. Never waits on a subscriber.
+    pub fn publish(&self, channel: &str, frame: &Frame) -> usize {
+        let channels = self.channels.read().unwrap_or_else(|e| e.into_inner());
+        let Some(subscribers) = channels.get(channel) else {
+            self.stats.unsubscribed.fetch_add(1, Ordering::Relaxed);
+            return 0;
+        };
+        let mut taken = 0;
+        for outbox in subscribers {
+            match outbox.push(frame.clone()) {
+                Pushed::Queued => taken += 1,
+                Pushed::DroppedOldest => {
+                    taken += 1;
+                    self.stats.dropped_slow.fetch_add(1, Ordering::Relaxed);
+                }
+                Pushed::Closed => {
+                    self.stats.closed_slow.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        self.stats
+            .delivered
+            .fetch_add(taken as u64, Ordering::Relaxed);
+        taken
+    }
+}
+
+#[cfg(test)]
+mod tests;

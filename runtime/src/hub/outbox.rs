@@ -1,0 +1,182 @@
+//! A connection's bounded outgoing queue, with a named policy for when it
+//! is full. The hub pushes without ever waiting; the connection's writer
+//! task drains everything queued at once and flushes once.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+/// Frames a connection may have queued by default: a few seconds of a busy
+/// channel, and a bound on memory per slow client.
+pub const DEFAULT_CAPACITY: usize = 1024;
+
+/// Text or binary, as the frame goes on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A text frame (payload is UTF-8).
+    Text,
+    /// A binary frame.
+    Binary,
+}
+
+/// One outgoing message. Cloning shares the payload bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// Text or binary.
+    pub kind: Kind,
+    /// The payload, shared by every receiver.
+    pub payload: Bytes,
+}
+
+/// What to do when a connection's queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FullPolicy {
+    /// Drop the oldest queued frame to make room (counted).
+    #[default]
+    DropOldest,
+    /// Close the connection with 1008 (policy violation): for consumers
+    /// that must not miss a message and would rather reconnect.
+    Close,
+}
+
+/// Why the hub closed a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseRequest {
+    /// WebSocket close code.
+    pub code: u16,
+    /// Close reason (at most 123 bytes).
+    pub reason: &'static str,
+}
+
+/// The result of one push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// Queued.
+    Queued,
+    /// Queued after dropping the oldest frame.
+    DroppedOldest,
+    /// Not queued: the connection is closing.
+    Closed,
+}
+
+/// What the writer gets from [`Outbox::take`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Taken {
+    /// Frames to write, oldest first.
+    Frames(Vec<Frame>),
+    /// Nothing queued yet: wait for [`Outbox::wait`].
+    Empty,
+    /// Close the connection with this code and reason.
+    Close(CloseRequest),
+}
+
+/// A connection's bounded outgoing queue.
+#[derive(Debug)]
+pub struct Outbox {
+    id: u64,
+    capacity: usize,
+    policy: FullPolicy,
+    state: Mutex<State>,
+    ready: Notify,
+    dropped: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    frames: VecDeque<Frame>,
+    close: Option<CloseRequest>,
+}
+
+impl Outbox {
+    /// An empty outbox for connection `id`.
+    pub fn new(id: u64, capacity: usize, policy: FullPolicy) -> Self {
+        Self {
+            id,
+            capacity: capacity.max(1),
+            policy,
+            state: Mutex::default(),
+            ready: Notify::new(),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// The connection id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Frames dropped so far by the drop-oldest policy.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Frames queued now.
+    pub fn depth(&self) -> usize {
+        self.lock().frames.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a frame without waiting, applying the policy when full.
+    pub fn push(&self, frame: Frame) -> Pushed {
+        let pushed = {
+            let mut state = self.lock();
+            if state.close.is_some() {
+                return Pushed::Closed;
+            }
+            if state.frames.len() < self.capacity {
+                state.frames.push_back(frame);
+                Pushed::Queued
+            } else {
+                match self.policy {
+                    FullPolicy::DropOldest => {
+                        state.frames.pop_front();
+                        state.frames.push_back(frame);
+                        self.dropped.fetch_add(1, Ordering::Relaxed);
+                        Pushed::DroppedOldest
+                    }
+                    FullPolicy::Close => {
+                        state.frames.clear();
+                        state.close = Some(CloseRequest {
+                            code: 1008,
+                            reason: "too slow: outgoing queue full",
+                        });
+                        Pushed::Closed
+                    }
+                }
+            }
+        };
+        self.ready.notify_one();
+        pushed
+    }
+
+    /// Asks the writer to close the connection after what is queued.
+    pub fn close(&self, request: CloseRequest) {
+        self.lock().close.get_or_insert(request);
+        self.ready.notify_one();
+    }
+
+    /// Takes everything queued (or the close request once the queue is empty).
+    pub fn take(&self) -> Taken {
+        let mut state = self.lock();
+        if !state.frames.is_empty() {
+            return Taken::Frames(state.frames.drain(..).collect());
+        }
+        match &state.close {
+            Some(request) => Taken::Close(request.clone()),
+            None => Taken::Empty,
+        }
+    }
+
+    /// Waits until something was pushed or a close was requested since the
+    /// last wait. A push between `take` and `wait` is never missed.
+    pub async fn wait(&self) {
+        self.ready.notified().await;
+    }
+}

@@ -1,0 +1,109 @@
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use super::*;
+
+fn frame(text: &'static str) -> Frame {
+    Frame {
+        kind: Kind::Text,
+        payload: Bytes::from_static(text.as_bytes()),
+    }
+}
+
+fn outbox(id: u64, capacity: usize, policy: FullPolicy) -> Arc<Outbox> {
+    Arc::new(Outbox::new(id, capacity, policy))
+}
+
+#[test]
+fn publishes_to_every_subscriber_of_the_channel_only() {
+    let hub = Hub::new();
+    let (a, b, c) = (
+        outbox(1, 8, FullPolicy::DropOldest),
+        outbox(2, 8, FullPolicy::DropOldest),
+        outbox(3, 8, FullPolicy::DropOldest),
+    );
+    hub.subscribe("channel1", &a);
+    hub.subscribe("channel1", &b);
+    hub.subscribe("channel1", &b); // idempotent
+    hub.subscribe("channel2", &c);
+    assert_eq!(hub.publish("channel1", &frame("hello")), 2);
+    assert_eq!(a.take(), Taken::Frames(vec![frame("hello")]));
+    assert_eq!(b.take(), Taken::Frames(vec![frame("hello")]));
+    assert_eq!(c.take(), Taken::Empty);
+    assert_eq!(hub.publish("nobody", &frame("x")), 0);
+    assert_eq!(hub.stats().unsubscribed.load(Ordering::Relaxed), 1);
+    assert_eq!(hub.stats().delivered.load(Ordering::Relaxed), 2);
+}
+
+#[test]
+fn unsubscribe_stops_delivery_and_forgets_empty_channels() {
+    let hub = Hub::new();
+    let a = outbox(1, 8, FullPolicy::DropOldest);
+    hub.subscribe("c", &a);
+    hub.unsubscribe("c", 1);
+    assert_eq!(hub.subscribers("c"), 0);
+    assert_eq!(hub.publish("c", &frame("x")), 0);
+    assert_eq!(a.take(), Taken::Empty);
+}
+
+#[test]
+fn a_full_drop_oldest_queue_keeps_the_newest_and_counts() {
+    let hub = Hub::new();
+    let slow = outbox(1, 2, FullPolicy::DropOldest);
+    let fast = outbox(2, 8, FullPolicy::DropOldest);
+    hub.subscribe("c", &slow);
+    hub.subscribe("c", &fast);
+    for text in ["1", "2", "3", "4"] {
+        hub.publish("c", &frame(text));
+    }
+    assert_eq!(slow.take(), Taken::Frames(vec![frame("3"), frame("4")]));
+    assert_eq!(slow.dropped(), 2);
+    assert_eq!(hub.stats().dropped_slow.load(Ordering::Relaxed), 2);
+    // The stalled subscriber cost the other one nothing.
+    let Taken::Frames(all) = fast.take() else {
+        panic!()
+    };
+    assert_eq!(all.len(), 4);
+}
+
+#[test]
+fn a_full_close_queue_asks_the_writer_to_close_with_1008() {
+    let slow = outbox(1, 1, FullPolicy::Close);
+    assert_eq!(slow.push(frame("1")), Pushed::Queued);
+    assert_eq!(slow.push(frame("2")), Pushed::Closed);
+    assert_eq!(slow.push(frame("3")), Pushed::Closed);
+    let Taken::Close(request) = slow.take() else {
+        panic!("expected close")
+    };
+    assert_eq!(request.code, 1008);
+}
+
+#[test]
+fn payload_bytes_are_shared_not_copied() {
+    let hub = Hub::new();
+    let (a, b) = (
+        outbox(1, 8, FullPolicy::DropOldest),
+        outbox(2, 8, FullPolicy::DropOldest),
+    );
+    hub.subscribe("c", &a);
+    hub.subscribe("c", &b);
+    hub.publish("c", &frame("shared"));
+    let (Taken::Frames(fa), Taken::Frames(fb)) = (a.take(), b.take()) else {
+        panic!()
+    };
+    assert_eq!(fa[0].payload.as_ptr(), fb[0].payload.as_ptr());
+}
+
+#[tokio::test]
+async fn the_writer_never_misses_a_push_between_take_and_wait() {
+    let a = outbox(1, 8, FullPolicy::DropOldest);
+    assert_eq!(a.take(), Taken::Empty);
+    a.push(frame("late"));
+    // The push's wake-up is stored, so this returns at once.
+    tokio::time::timeout(std::time::Duration::from_secs(5), a.wait())
+        .await
+        .expect("wake-up was lost");
+    assert_eq!(a.take(), Taken::Frames(vec![frame("late")]));
+}
