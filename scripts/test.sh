@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of the project: formatting, lints, unit,
-# integration and doc tests. Installs what it needs first (the wasm target;
-# later issues add the broker and test clients here).
+# integration and doc tests. Installs what it needs first: the wasm target,
+# the tansu broker and the Python test clients (both cached outside the clone,
+# in ${SLUICE_CI_CACHE:-~/.cache/sluice-ci}).
 #
 # Usage: bash scripts/test.sh
 set -euo pipefail
@@ -25,6 +26,14 @@ step "cargo clippy (plugins, wasm32-wasip2)"
 plugin_target="${CARGO_TARGET_DIR:-$PWD/target}/wasm-plugins"
 cargo clippy --manifest-path plugins/Cargo.toml --target wasm32-wasip2 --release \
     --target-dir "$plugin_target" --locked -- -D warnings
+
+step "Kafka-protocol broker for end-to-end tests (tansu; first build takes minutes)"
+SLUICE_TANSU="$(bash scripts/install-broker.sh)"
+export SLUICE_TANSU
+
+step "Python test clients (venv with tests/requirements.txt)"
+SLUICE_PYTHON="$(bash scripts/install-test-clients.sh)"
+export SLUICE_PYTHON
 
 step "cargo test"
 cargo test --workspace --locked

@@ -8,5 +8,8 @@ pub mod builtin;
 pub mod channel;
 pub mod config;
 pub mod hub;
+pub mod kafka;
+pub mod pipeline;
 pub mod plugin;
 pub mod record;
+pub mod ws;

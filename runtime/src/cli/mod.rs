@@ -3,6 +3,7 @@
 //! context, printed once here.
 
 mod logging;
+mod run;
 mod validate;
 
 use std::process::ExitCode;
@@ -28,6 +29,8 @@ pub struct Cli {
 pub enum Command {
     /// Check a pipeline file and every plugin in it; print each error as `file:line:col: message`.
     Validate(validate::Args),
+    /// Run a pipeline file: consume its topics and serve its WebSocket paths until SIGINT/SIGTERM.
+    Run(run::Args),
 }
 
 /// Runs the command line and returns the process's exit code: 0 on
@@ -37,6 +40,7 @@ pub fn main() -> ExitCode {
     logging::init(cli.log_format);
     let result = match &cli.command {
         Command::Validate(args) => validate::run(args),
+        Command::Run(args) => run::run(args),
     };
     match result {
         Ok(code) => code,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::plugin::{Limits, PluginId, PluginSpec, Role};
 
-use super::schema::{Brokers, Format, SinkKey, StartFrom};
+use super::schema::{Brokers, Format, OutboxDef, PoisonPolicy, RateDef, SinkKey, StartFrom};
 use super::template::RouteTemplate;
 
 /// A checked pipeline file.
@@ -40,6 +40,8 @@ pub struct Listener {
     pub tls: Option<Tls>,
     /// Origins a browser may connect from (`None`: no check).
     pub allowed_origins: Option<Vec<String>>,
+    /// Handshakes per client IP.
+    pub connections_per_ip: RateDef,
 }
 
 /// TLS files of a listener (paths resolved against the pipeline file).
@@ -92,6 +94,8 @@ pub struct Pipeline {
     pub transforms: Vec<PluginConfig>,
     /// Handler plugin.
     pub handler: Option<PluginConfig>,
+    /// Each connection's outgoing queue.
+    pub outbox: OutboxDef,
 }
 
 /// A pipeline's Kafka source.
@@ -105,6 +109,8 @@ pub struct Source {
     pub start: StartFrom,
     /// WebSocket frame type for records.
     pub format: Format,
+    /// What happens to a record that cannot be delivered.
+    pub on_poison: PoisonPolicy,
 }
 
 /// A pipeline's Kafka sink.

@@ -8,7 +8,7 @@ use super::diagnostics::{Problem, Sink};
 use super::model::{Pipeline, Sink as SinkConfig, Source};
 use super::parse::Entry;
 use super::plugins::{self, PluginContext, Slot};
-use super::schema::{PipelineDef, PluginRef, SinkDef, SinkKey};
+use super::schema::{OutboxDef, PipelineDef, PluginRef, PoisonPolicy, SinkDef, SinkKey};
 use super::template::RouteTemplate;
 use super::validate::Names;
 use crate::plugin::Role;
@@ -132,6 +132,35 @@ pub(super) fn pipeline(
         Some(None) => return None,
         other => other.flatten(),
     };
+    let outbox = match &def.outbox {
+        Some(o) if !(1..=1_000_000).contains(&o.get_ref().capacity) => {
+            sink.error(
+                o.span(),
+                Problem::Invalid(format!(
+                    "outbox capacity {} is out of range: it must be from 1 to 1000000",
+                    o.get_ref().capacity
+                )),
+            );
+            ok = false;
+            *o.get_ref()
+        }
+        Some(o) => *o.get_ref(),
+        None => OutboxDef {
+            capacity: crate::hub::DEFAULT_CAPACITY,
+            when_full: crate::hub::FullPolicy::default(),
+        },
+    };
+    if let PoisonPolicy::DeadLetter(topic) = &def.source.on_poison
+        && !is_topic(topic)
+    {
+        sink.error(
+            def.source.topics.span(),
+            Problem::Invalid(format!(
+                "dead-letter topic {topic:?} is not a valid topic name"
+            )),
+        );
+        ok = false;
+    }
     ok.then_some(Pipeline {
         name,
         tenant,
@@ -143,6 +172,7 @@ pub(super) fn pipeline(
         router,
         transforms,
         handler,
+        outbox,
     })
 }
 
@@ -182,6 +212,7 @@ fn source(def: &PipelineDef, sink: &mut Sink<'_>) -> Option<Source> {
         group_id,
         start: src.start,
         format: src.format,
+        on_poison: src.on_poison.clone(),
     })
 }
 

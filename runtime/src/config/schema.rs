@@ -30,6 +30,28 @@ pub struct ListenerDef {
     pub tls: Option<Spanned<TlsDef>>,
     /// `allowed_origins = ["https://app.example.com"]` (absent: any Origin, or none, is accepted)
     pub allowed_origins: Option<Vec<Spanned<String>>>,
+    /// `connections_per_ip = { per_second = 20, burst = 50 }`: handshakes one client IP may
+    /// open (default 20 per second, bursts of 50); more get 429
+    pub connections_per_ip: Option<Spanned<RateDef>>,
+}
+
+/// A rate: a steady number per second plus a burst allowance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateDef {
+    /// `per_second = 20` (at least 1)
+    pub per_second: u32,
+    /// `burst = 50` (at least 1)
+    pub burst: u32,
+}
+
+impl Default for RateDef {
+    fn default() -> Self {
+        Self {
+            per_second: 20,
+            burst: 50,
+        }
+    }
 }
 
 /// `tls = { ... }` of a listener: PEM files.
@@ -99,6 +121,42 @@ pub struct PipelineDef {
     pub transforms: Vec<Spanned<PluginRef>>,
     /// `[pipelines.handler]`: what an interactive endpoint does (a handler plugin)
     pub handler: Option<Spanned<PluginRef>>,
+    /// `outbox = { capacity = 1024, when_full = "drop-oldest" }`: each connection's queue of
+    /// outgoing messages, and what happens when a slow client fills it (`"drop-oldest"`,
+    /// counted, or `"close"` with 1008)
+    pub outbox: Option<Spanned<OutboxDef>>,
+}
+
+/// `outbox = { ... }` of a pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxDef {
+    /// `capacity = 1024` (messages, 1 to 1000000)
+    #[serde(default = "default_outbox_capacity")]
+    pub capacity: usize,
+    /// `when_full = "drop-oldest"` (default) or `"close"`
+    #[serde(default)]
+    pub when_full: crate::hub::FullPolicy,
+}
+
+fn default_outbox_capacity() -> usize {
+    crate::hub::DEFAULT_CAPACITY
+}
+
+/// What happens to a record that cannot be delivered as it is: no or
+/// non-UTF-8 key where the route needs one, a text pipeline and a payload that
+/// is not UTF-8, a transform's rejection, a plugin failure.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum PoisonPolicy {
+    /// `on_poison = "skip"`: count it, log it (debug), go on (the default).
+    #[default]
+    Skip,
+    /// `on_poison = "stop"`: stop the pipeline's consumer, loudly.
+    Stop,
+    /// `on_poison = { dead-letter = "topic" }`: produce it there unchanged, with headers
+    /// saying why, and go on.
+    DeadLetter(String),
 }
 
 /// `[pipelines.source]`: where records come from.
@@ -115,6 +173,9 @@ pub struct SourceDef {
     /// `format = "auto"`, `"text"` or `"binary"`: the WebSocket frame type for records (default `"auto"`)
     #[serde(default)]
     pub format: Format,
+    /// `on_poison = "skip"`, `"stop"` or `{ dead-letter = "topic" }` (default `"skip"`)
+    #[serde(default)]
+    pub on_poison: PoisonPolicy,
 }
 
 /// Where a consumer group without committed offsets begins.

@@ -10,7 +10,7 @@ use super::diagnostics::{Problem, Sink};
 use super::env::{self, ConfigValue, EnvLookup};
 use super::model::{Kafka, Listener, Tls};
 use super::parse::Document;
-use super::schema::{Brokers, KafkaDef};
+use super::schema::{Brokers, KafkaDef, RateDef};
 use super::validate::Names;
 
 pub(super) fn kafka(
@@ -133,6 +133,19 @@ pub(super) fn listeners(
                 ok = false;
             }
         }
+        let rate = def
+            .connections_per_ip
+            .as_ref()
+            .map_or_else(RateDef::default, |r| {
+                if r.get_ref().per_second == 0 || r.get_ref().burst == 0 {
+                    sink.error(
+                        r.span(),
+                        Problem::Invalid("`per_second` and `burst` must be at least 1".into()),
+                    );
+                    ok = false;
+                }
+                *r.get_ref()
+            });
         if let (true, Some(address)) = (ok, address) {
             listeners.push(Listener {
                 name: def.name.get_ref().clone(),
@@ -142,6 +155,7 @@ pub(super) fn listeners(
                     .allowed_origins
                     .as_ref()
                     .map(|o| o.iter().map(|s| s.get_ref().clone()).collect()),
+                connections_per_ip: rate,
             });
         }
     }

@@ -19,6 +19,7 @@ mod engine;
 mod error;
 mod instance;
 mod limits;
+mod pool;
 mod roles;
 mod state;
 mod stdio;
@@ -39,6 +40,7 @@ pub use engine::Allocator;
 pub use error::{FaultKind, PluginError, PluginId};
 pub use instance::PluginInstance;
 pub use limits::Limits;
+pub use pool::{PluginPool, PoolError};
 
 use engine::EpochTicker;
 use state::PluginState;

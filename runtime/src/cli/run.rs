@@ -1,0 +1,98 @@
+//! `sluice run FILE`: checks the pipeline file, starts everything it
+//! describes, prints where it serves, and runs until SIGINT/SIGTERM.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use sluice_runtime::config::{self, Config};
+use sluice_runtime::pipeline;
+use sluice_runtime::plugin::{CompileCache, HostOptions, PluginHost};
+
+/// Arguments of `sluice run`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The pipeline file, e.g. `pipeline.toml`.
+    pub file: PathBuf,
+}
+
+/// Runs until a signal; exit 1 if the file is invalid or the start fails.
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let cache_dir = config::load(&args.file)
+        .ok()
+        .and_then(|c| c.plugins.cache_dir)
+        .unwrap_or_else(CompileCache::default_dir);
+    let host = PluginHost::new(HostOptions {
+        cache_dir: Some(cache_dir),
+        ..HostOptions::default()
+    })
+    .context("cannot start the plugin host")?;
+    let config = match config::validate(&args.file, &host) {
+        Ok(config) => config,
+        Err(diagnostics) => {
+            for diagnostic in diagnostics.iter() {
+                eprintln!("{diagnostic}");
+            }
+            eprintln!(
+                "error: {} has {} error(s); nothing started",
+                args.file.display(),
+                diagnostics.len()
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("sluice-io")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(&config, &host))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(config: &Config, host: &PluginHost) -> anyhow::Result<()> {
+    let running = pipeline::start(config, host).await?;
+    let mut out = std::io::stdout().lock();
+    if let Some(broker) = &running.embedded {
+        writeln!(
+            out,
+            "embedded Kafka broker at {} (produce to it with any Kafka client)",
+            broker.bootstrap_servers()
+        )?;
+    }
+    for p in &config.pipelines {
+        if let Some((_, address)) = running.bound.iter().find(|(name, _)| *name == p.listener) {
+            writeln!(
+                out,
+                "pipeline `{}`: ws://{address}{} <- topics {}",
+                p.name,
+                p.path,
+                p.source.topics.join(", ")
+            )?;
+        }
+    }
+    writeln!(out, "ready")?;
+    out.flush()?;
+    drop(out);
+    wait_for_signal().await;
+    tracing::info!("Shutting down: closing connections with 1001 and committing consumed offsets.");
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let terminate = async {
+        match term.as_mut() {
+            Some(signal) => {
+                signal.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}

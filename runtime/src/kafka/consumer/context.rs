@@ -1,0 +1,115 @@
+//! The consumer's librdkafka context: logs, errors, rebalances, commits.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use rdkafka::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError as RdKafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::topic_partition_list::TopicPartitionList;
+
+use super::ConsumerMetrics;
+use crate::kafka::log::{ErrorLog, forward};
+
+pub(super) const CLIENT: &str = "consumer";
+
+/// The context of one pipeline's consumer.
+pub(crate) struct PipelineContext {
+    pub(super) pipeline: Arc<str>,
+    pub(super) metrics: Arc<ConsumerMetrics>,
+    pub(super) errors: ErrorLog,
+}
+
+impl PipelineContext {
+    pub(super) fn new(pipeline: &str, metrics: &Arc<ConsumerMetrics>) -> Self {
+        Self {
+            pipeline: Arc::from(pipeline),
+            metrics: metrics.clone(),
+            errors: ErrorLog::default(),
+        }
+    }
+
+    /// Commits the offsets stored so far (those of handled batches), waiting
+    /// for the broker. Nothing stored is not an error.
+    pub(super) fn commit_stored(&self, consumer: &BaseConsumer<Self>, when: &'static str) {
+        let pipeline = &*self.pipeline;
+        match consumer.commit_consumer_state(CommitMode::Sync) {
+            Ok(()) => tracing::debug!(pipeline, when, "Committed handled offsets."),
+            Err(RdKafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {
+                tracing::debug!(pipeline, when, "No new offsets to commit.")
+            }
+            Err(error) => {
+                tracing::warn!(pipeline, when, %error, "Committing handled offsets failed; their records may be delivered again.")
+            }
+        }
+    }
+}
+
+impl ClientContext for PipelineContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        forward(CLIENT, &self.pipeline, level, fac, log_message);
+    }
+
+    fn error(&self, error: RdKafkaError, reason: &str) {
+        self.errors.report(CLIENT, &self.pipeline, &error, reason);
+    }
+}
+
+impl ConsumerContext for PipelineContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let pipeline = &*self.pipeline;
+        match rebalance {
+            Rebalance::Assign(partitions) => {
+                tracing::info!(pipeline, partitions = %describe(partitions), "Kafka partitions assigned.");
+            }
+            Rebalance::Revoke(partitions) => {
+                tracing::info!(pipeline, partitions = %describe(partitions), "Kafka partitions revoked.");
+                // Only offsets of handled batches were stored: the next owner
+                // resumes after them.
+                self.commit_stored(consumer, "revoke");
+            }
+            Rebalance::Error(error) => {
+                tracing::warn!(pipeline, %error, "Kafka rebalance failed.");
+            }
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, _: &Rebalance<'_>) {
+        let assigned = consumer.assignment().map_or(0, |tpl| tpl.count());
+        self.metrics
+            .assigned_partitions
+            .store(assigned as u64, Ordering::Release);
+        self.metrics.rebalances.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        let pipeline = &*self.pipeline;
+        match result {
+            Ok(()) => tracing::trace!(pipeline, offsets = %describe(offsets), "Offsets committed."),
+            Err(RdKafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(error) => tracing::warn!(pipeline, %error, "Kafka offset commit failed."),
+        }
+    }
+}
+
+/// `topic[partition]@offset, ...` for logs.
+fn describe(partitions: &TopicPartitionList) -> String {
+    let mut text = String::new();
+    for element in partitions.elements() {
+        if !text.is_empty() {
+            text.push_str(", ");
+        }
+        text.push_str(element.topic());
+        text.push('[');
+        text.push_str(&element.partition().to_string());
+        text.push(']');
+        if let Some(offset) = element.offset().to_raw()
+            && offset >= 0
+        {
+            text.push('@');
+            text.push_str(&offset.to_string());
+        }
+    }
+    text
+}

@@ -1,0 +1,94 @@
+//! The handle of a running consumer thread.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use super::{ConsumerExit, ConsumerMetrics, panic_message};
+
+/// Whether the consumer thread still runs.
+#[derive(Debug, Clone)]
+pub enum ConsumerStatus {
+    /// Polling (or inside the callback).
+    Running,
+    /// Ended, for this reason; its client is closed.
+    Finished(ConsumerExit),
+}
+
+/// What the thread and its handle share.
+#[derive(Debug, Default)]
+pub(super) struct Shared {
+    pub(super) stop: AtomicBool,
+    pub(super) exit: Mutex<Option<ConsumerExit>>,
+    pub(super) metrics: Arc<ConsumerMetrics>,
+}
+
+/// A running consumer. Dropping it asks the thread to stop without waiting.
+#[derive(Debug)]
+pub struct ConsumerHandle {
+    pipeline: String,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ConsumerHandle {
+    pub(super) fn new(pipeline: String, shared: Arc<Shared>, thread: JoinHandle<()>) -> Self {
+        Self {
+            pipeline,
+            shared,
+            thread: Some(thread),
+        }
+    }
+
+    /// The pipeline it serves.
+    pub fn pipeline(&self) -> &str {
+        &self.pipeline
+    }
+
+    /// Asks the thread to stop; it notices within one poll timeout (or when
+    /// the callback returns), commits what was handled and closes the client.
+    pub fn stop(&self) {
+        self.shared.stop.store(true, Ordering::Release);
+    }
+
+    /// Running, or why it ended.
+    pub fn status(&self) -> ConsumerStatus {
+        match &*self.shared.exit.lock().unwrap_or_else(|e| e.into_inner()) {
+            None => ConsumerStatus::Running,
+            Some(exit) => ConsumerStatus::Finished(exit.clone()),
+        }
+    }
+
+    /// Its counters (keep the `Arc` for a metrics endpoint).
+    pub fn metrics(&self) -> &Arc<ConsumerMetrics> {
+        &self.shared.metrics
+    }
+
+    /// Waits for the thread to end and says why it did. Blocks: from async
+    /// code, call it in `spawn_blocking`.
+    pub fn join(mut self) -> ConsumerExit {
+        if let Some(thread) = self.thread.take()
+            && let Err(panic) = thread.join()
+        {
+            return ConsumerExit::Panicked(panic_message(panic.as_ref()));
+        }
+        self.shared
+            .exit
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_else(|| ConsumerExit::Panicked("the thread ended without a reason".into()))
+    }
+
+    /// [`ConsumerHandle::stop`], then [`ConsumerHandle::join`].
+    pub fn shutdown(self) -> ConsumerExit {
+        self.stop();
+        self.join()
+    }
+}
+
+impl Drop for ConsumerHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

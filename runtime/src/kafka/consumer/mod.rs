@@ -1,0 +1,236 @@
+//! A pipeline's consumer: one thread, batches of records, at-least-once.
+//!
+//! The thread (`sluice-consume-<pipeline>`) polls a librdkafka consumer,
+//! gathers what is already there into a batch of up to `max_batch` records
+//! and hands it to the pipeline's callback, which calls plugins
+//! synchronously: never on a tokio worker. Offsets are stored only after the
+//! callback returned, and committed by librdkafka's auto-commit, on a
+//! revoke and on exit, so a crash re-delivers at most what was unfinished.
+//! librdkafka reconnects by itself; errors are logged and counted and the
+//! loop goes on. A callback that panics did not handle its batch: its
+//! offsets are not stored, and the group resumes at its first record.
+//! Whatever ends the thread is kept: [`ConsumerHandle::status`] and
+//! [`ConsumerHandle::join`] report it.
+
+mod context;
+mod handle;
+mod poll_loop;
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+
+use super::{ClientSettings, KafkaError};
+use crate::config::{self, StartFrom};
+use crate::record::Record;
+use context::PipelineContext;
+use handle::Shared;
+
+pub use handle::{ConsumerHandle, ConsumerStatus};
+
+/// Records handed to the callback at most at once.
+pub const DEFAULT_MAX_BATCH: usize = 256;
+
+/// How long one poll waits for a record: also how fast a stop is noticed.
+pub const DEFAULT_POLL_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// What a consumer reads: from a pipeline's `[pipelines.source]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    /// Topics to read.
+    pub topics: Vec<String>,
+    /// Consumer group.
+    pub group_id: String,
+    /// Where a group without committed offsets begins.
+    pub start: StartFrom,
+}
+
+impl From<&config::Source> for Subscription {
+    fn from(source: &config::Source) -> Self {
+        Self {
+            topics: source.topics.clone(),
+            group_id: source.group_id.clone(),
+            start: source.start,
+        }
+    }
+}
+
+/// How a consumer runs.
+#[derive(Debug, Clone)]
+pub struct ConsumerOptions {
+    /// The pipeline it serves: names the thread and every log line.
+    pub pipeline: String,
+    /// Most records per batch.
+    pub max_batch: usize,
+    /// How long one poll waits.
+    pub poll_timeout: Duration,
+}
+
+impl ConsumerOptions {
+    /// Defaults for `pipeline`.
+    pub fn new(pipeline: impl Into<String>) -> Self {
+        Self {
+            pipeline: pipeline.into(),
+            max_batch: DEFAULT_MAX_BATCH,
+            poll_timeout: DEFAULT_POLL_TIMEOUT,
+        }
+    }
+}
+
+/// What the callback says after a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchVerdict {
+    /// Handled; go on.
+    Continue,
+    /// Handled (its offsets are committed); stop the consumer for this reason.
+    Stop(String),
+}
+
+/// Why a consumer thread ended.
+#[derive(Debug, Clone)]
+pub enum ConsumerExit {
+    /// [`ConsumerHandle::stop`] was called.
+    Stopped,
+    /// The callback returned [`BatchVerdict::Stop`] with this reason.
+    Verdict(String),
+    /// The client could not be built, or hit a fatal error.
+    Failed(KafkaError),
+    /// The callback (or the loop) panicked with this message.
+    Panicked(String),
+}
+
+impl fmt::Display for ConsumerExit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConsumerExit::Stopped => f.write_str("stopped on request"),
+            ConsumerExit::Verdict(reason) => write!(f, "stopped by the pipeline: {reason}"),
+            ConsumerExit::Failed(error) => write!(f, "failed: {error}"),
+            ConsumerExit::Panicked(message) => write!(f, "panicked: {message}"),
+        }
+    }
+}
+
+/// Counters of one consumer, for metrics.
+#[derive(Debug, Default)]
+pub struct ConsumerMetrics {
+    /// Records handed to the callback.
+    pub records: AtomicU64,
+    /// Batches handed to the callback.
+    pub batches: AtomicU64,
+    /// Errors polling returned (the client retries by itself).
+    pub errors: AtomicU64,
+    /// Rebalances (assignments and revocations) served.
+    pub rebalances: AtomicU64,
+    /// Partitions assigned right now.
+    pub assigned_partitions: AtomicU64,
+    /// True once the current assignment's start positions are fixed: from
+    /// then on, every record produced to an assigned partition is read.
+    pub positioned: AtomicBool,
+}
+
+/// Starts a consumer for `subscription` on its own thread; `on_batch` gets
+/// every batch. Fails if the client cannot be built or cannot subscribe.
+pub fn spawn_consumer<F>(
+    settings: &ClientSettings,
+    subscription: Subscription,
+    options: ConsumerOptions,
+    on_batch: F,
+) -> Result<ConsumerHandle, KafkaError>
+where
+    F: FnMut(&[Record]) -> BatchVerdict + Send + 'static,
+{
+    let shared = Arc::new(Shared::default());
+    let config = settings.consumer_config(&subscription.group_id, subscription.start);
+    let start = subscription.start;
+    let name = format!("sluice-consume-{}", options.pipeline);
+    let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+    let thread_shared = shared.clone();
+    let pipeline = options.pipeline.clone();
+    let thread = std::thread::Builder::new()
+        .name(name.clone())
+        .spawn(move || {
+            let mut on_batch = on_batch;
+            let run = catch_unwind(AssertUnwindSafe(|| {
+                let context = PipelineContext::new(&options.pipeline, &thread_shared.metrics);
+                let consumer = match create(config, context, &subscription) {
+                    Ok(consumer) => consumer,
+                    Err(error) => {
+                        let _ = ready_tx.send(Err(error.clone()));
+                        return ConsumerExit::Failed(error);
+                    }
+                };
+                let _ = ready_tx.send(Ok(()));
+                poll_loop::run(&consumer, &thread_shared, &options, start, &mut on_batch)
+                // Dropping the consumer closes it: leaves the group.
+            }));
+            let exit = run.unwrap_or_else(|panic| ConsumerExit::Panicked(panic_message(&*panic)));
+            log_exit(&options.pipeline, &exit);
+            *thread_shared.exit.lock().unwrap_or_else(|e| e.into_inner()) = Some(exit);
+        })
+        .map_err(|error| KafkaError::Spawn {
+            name,
+            message: error.to_string(),
+        })?;
+    let handle = ConsumerHandle::new(pipeline, shared, thread);
+    match ready_rx.recv() {
+        Ok(Ok(())) => Ok(handle),
+        Ok(Err(error)) => Err(error),
+        // The thread panicked while building the client.
+        Err(_) => Err(KafkaError::Spawn {
+            name: format!("sluice-consume-{}", handle.pipeline()),
+            message: handle.join().to_string(),
+        }),
+    }
+}
+
+/// Builds the client and subscribes.
+fn create(
+    config: rdkafka::ClientConfig,
+    context: PipelineContext,
+    subscription: &Subscription,
+) -> Result<BaseConsumer<PipelineContext>, KafkaError> {
+    let consumer: BaseConsumer<PipelineContext> =
+        config
+            .create_with_context(context)
+            .map_err(|source| KafkaError::Client {
+                client: "consumer",
+                source,
+            })?;
+    let topics: Vec<&str> = subscription.topics.iter().map(String::as_str).collect();
+    consumer
+        .subscribe(&topics)
+        .map_err(|source| KafkaError::Subscribe {
+            topics: subscription.topics.clone(),
+            source,
+        })?;
+    Ok(consumer)
+}
+
+fn log_exit(pipeline: &str, exit: &ConsumerExit) {
+    match exit {
+        ConsumerExit::Stopped => tracing::info!(pipeline, "Kafka consumer stopped."),
+        ConsumerExit::Verdict(reason) => {
+            tracing::warn!(pipeline, reason = %reason, "Kafka consumer stopped by the pipeline.")
+        }
+        ConsumerExit::Failed(error) => {
+            tracing::error!(pipeline, %error, "Kafka consumer failed.")
+        }
+        ConsumerExit::Panicked(message) => {
+            tracing::error!(pipeline, panic = %message, "Kafka consumer thread panicked.")
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic without a message".to_owned()
+    }
+}

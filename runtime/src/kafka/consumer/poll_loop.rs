@@ -1,0 +1,269 @@
+//! The loop of a consumer thread: poll, gather a batch, hand it over, store offsets.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::error::KafkaError as RdKafkaError;
+use rdkafka::message::{BorrowedMessage, Headers};
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+use super::context::{CLIENT, PipelineContext};
+use super::{BatchVerdict, ConsumerExit, ConsumerOptions, Shared, panic_message};
+use crate::config::StartFrom;
+use crate::kafka::KafkaError;
+use crate::record::Record;
+
+/// Runs until a stop request, a `Stop` verdict or a fatal error; commits the
+/// handled offsets before returning.
+pub(super) fn run<F>(
+    consumer: &BaseConsumer<PipelineContext>,
+    shared: &Shared,
+    options: &ConsumerOptions,
+    start: StartFrom,
+    on_batch: &mut F,
+) -> ConsumerExit
+where
+    F: FnMut(&[Record]) -> BatchVerdict,
+{
+    let context = consumer.context();
+    let pipeline = &*context.pipeline;
+    let max_batch = options.max_batch.max(1);
+    let mut topics = TopicNames::default();
+    let mut batch: Vec<Record> = Vec::with_capacity(max_batch);
+    tracing::info!(pipeline, max_batch, "Kafka consumer running.");
+    let mut positioned_at = 0;
+    let exit = loop {
+        if shared.stop.load(Ordering::Acquire) {
+            break ConsumerExit::Stopped;
+        }
+        let rebalances = shared.metrics.rebalances.load(Ordering::Acquire);
+        if rebalances != positioned_at
+            && shared.metrics.assigned_partitions.load(Ordering::Acquire) > 0
+        {
+            shared.metrics.positioned.store(false, Ordering::Release);
+            match pin_start(consumer, start) {
+                Ok(()) => {
+                    positioned_at = rebalances;
+                    shared.metrics.positioned.store(true, Ordering::Release);
+                }
+                Err(error) => {
+                    tracing::debug!(pipeline, %error, "Fixing start positions failed; retrying.")
+                }
+            }
+        }
+        batch.clear();
+        if let Err(error) = gather(
+            consumer,
+            options.poll_timeout,
+            max_batch,
+            &mut topics,
+            &mut batch,
+        ) {
+            break ConsumerExit::Failed(error);
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        context.errors.recovered(CLIENT, pipeline);
+        // A panicking callback did not handle its batch: nothing is stored
+        // for it, and what was handled before is still committed below.
+        let verdict = match catch_unwind(AssertUnwindSafe(|| on_batch(&batch))) {
+            Ok(verdict) => verdict,
+            Err(panic) => break ConsumerExit::Panicked(panic_message(&*panic)),
+        };
+        shared
+            .metrics
+            .records
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        shared.metrics.batches.fetch_add(1, Ordering::Relaxed);
+        store_offsets(consumer, pipeline, &batch);
+        if let BatchVerdict::Stop(reason) = verdict {
+            break ConsumerExit::Verdict(reason);
+        }
+    };
+    context.commit_stored(consumer, "exit");
+    exit
+}
+
+/// How long each broker request of [`pin_start`] may take.
+const PIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// With `start = "latest"`, librdkafka resolves "latest" lazily, when the
+/// fetcher first asks: a record produced between the assignment and that
+/// lookup is skipped. So for each assigned partition without a committed
+/// offset, read its high watermark now and seek there; from then on every
+/// record produced is read. (`earliest` needs nothing: it skips nothing.)
+fn pin_start(
+    consumer: &BaseConsumer<PipelineContext>,
+    start: StartFrom,
+) -> Result<(), RdKafkaError> {
+    if start == StartFrom::Earliest {
+        return Ok(());
+    }
+    let assignment = consumer.assignment()?;
+    let committed = consumer.committed_offsets(assignment, PIN_TIMEOUT)?;
+    for element in committed.elements() {
+        if let Offset::Offset(_) = element.offset() {
+            continue;
+        }
+        let (topic, partition) = (element.topic(), element.partition());
+        let (_, high) = consumer.fetch_watermarks(topic, partition, PIN_TIMEOUT)?;
+        consumer.seek(topic, partition, Offset::Offset(high), PIN_TIMEOUT)?;
+    }
+    Ok(())
+}
+
+/// Polls once with `timeout`, then takes whatever else is already there
+/// without waiting, up to `max_batch` records.
+fn gather(
+    consumer: &BaseConsumer<PipelineContext>,
+    timeout: Duration,
+    max_batch: usize,
+    topics: &mut TopicNames,
+    batch: &mut Vec<Record>,
+) -> Result<(), KafkaError> {
+    let mut wait = timeout;
+    while batch.len() < max_batch {
+        match consumer.poll(wait) {
+            // Nothing (more) there, or a rebalance or commit event was served.
+            None => return Ok(()),
+            Some(Ok(message)) => batch.push(to_record(&message, topics)),
+            Some(Err(error)) => return on_error(consumer, error),
+        }
+        wait = Duration::ZERO;
+    }
+    Ok(())
+}
+
+/// Counts and logs a polling error; only a fatal one ends the consumer.
+fn on_error(
+    consumer: &BaseConsumer<PipelineContext>,
+    error: RdKafkaError,
+) -> Result<(), KafkaError> {
+    let context = consumer.context();
+    context.metrics.errors.fetch_add(1, Ordering::Relaxed);
+    match error {
+        RdKafkaError::PartitionEOF(partition) => {
+            tracing::trace!(
+                pipeline = &*context.pipeline,
+                partition,
+                "End of partition."
+            );
+            Ok(())
+        }
+        RdKafkaError::MessageConsumptionFatal(code) => {
+            let reason = consumer
+                .client()
+                .fatal_error()
+                .map_or_else(|| code.to_string(), |(_, reason)| reason);
+            Err(KafkaError::Fatal { code, reason })
+        }
+        error => {
+            // Client-level errors were already logged by the context; this
+            // catches partition-level ones, deduplicated the same way.
+            context
+                .errors
+                .report(CLIENT, &context.pipeline, &error, "poll");
+            Ok(())
+        }
+    }
+}
+
+/// Copies a message into a [`Record`]: one buffer holds the payload, the
+/// key and the header values, each a slice of it.
+fn to_record(message: &BorrowedMessage<'_>, topics: &mut TopicNames) -> Record {
+    let payload = message.payload().unwrap_or_default();
+    let key = message.key();
+    let headers = message.headers();
+    let header_bytes: usize = headers.map_or(0, |all| {
+        all.iter()
+            .map(|header| header.value.map_or(0, <[u8]>::len))
+            .sum()
+    });
+    let mut buffer =
+        BytesMut::with_capacity(payload.len() + key.map_or(0, <[u8]>::len) + header_bytes);
+    buffer.extend_from_slice(payload);
+    if let Some(key) = key {
+        buffer.extend_from_slice(key);
+    }
+    if let Some(all) = headers {
+        for header in all.iter() {
+            buffer.extend_from_slice(header.value.unwrap_or_default());
+        }
+    }
+    let mut rest = buffer.freeze();
+    let payload = take(&mut rest, payload.len());
+    let key = key.map(|key| take(&mut rest, key.len()));
+    let headers = headers.map_or_else(Vec::new, |all| {
+        all.iter()
+            .map(|header| {
+                let len = header.value.map_or(0, <[u8]>::len);
+                (header.key.to_owned(), take(&mut rest, len))
+            })
+            .collect()
+    });
+    Record {
+        topic: topics.get(message.topic()),
+        partition: message.partition(),
+        offset: message.offset(),
+        timestamp_ms: message.timestamp().to_millis(),
+        key,
+        payload,
+        headers,
+    }
+}
+
+/// The first `len` bytes of `rest` (no copy; nothing shared for an empty slice).
+fn take(rest: &mut Bytes, len: usize) -> Bytes {
+    if len == 0 {
+        Bytes::new()
+    } else {
+        rest.split_to(len)
+    }
+}
+
+/// Stores, per partition, the offset after the last record of the batch:
+/// where a consumer of this group resumes after the next commit.
+fn store_offsets(consumer: &BaseConsumer<PipelineContext>, pipeline: &str, batch: &[Record]) {
+    let mut last: Vec<(&str, i32, i64)> = Vec::new();
+    for record in batch {
+        match last.iter_mut().find(|(topic, partition, _)| {
+            *partition == record.partition && **topic == *record.topic
+        }) {
+            Some(entry) => entry.2 = entry.2.max(record.offset),
+            None => last.push((&record.topic, record.partition, record.offset)),
+        }
+    }
+    let mut offsets = TopicPartitionList::with_capacity(last.len());
+    for (topic, partition, offset) in last {
+        if let Err(error) =
+            offsets.add_partition_offset(topic, partition, Offset::Offset(offset + 1))
+        {
+            tracing::warn!(pipeline, topic, partition, %error, "Cannot record a handled offset.");
+        }
+    }
+    if let Err(error) = consumer.store_offsets(&offsets) {
+        // Typically a partition revoked while its batch was handled: its new
+        // owner reads those records again (at-least-once).
+        tracing::debug!(pipeline, %error, "Some handled offsets were not stored.");
+    }
+}
+
+/// One shared name per topic, so records do not each allocate theirs.
+#[derive(Debug, Default)]
+struct TopicNames(Vec<Arc<str>>);
+
+impl TopicNames {
+    fn get(&mut self, name: &str) -> Arc<str> {
+        if let Some(known) = self.0.iter().find(|known| ***known == *name) {
+            return known.clone();
+        }
+        let topic: Arc<str> = Arc::from(name);
+        self.0.push(topic.clone());
+        topic
+    }
+}

@@ -1,0 +1,247 @@
+//! Kafka: the consumer thread of a pipeline, the producer, and the embedded broker.
+//!
+//! - [`ClientSettings`] turns a tenant's [`config::Kafka`] into librdkafka
+//!   settings: the bootstrap servers (a list, or the [`EmbeddedBroker`]'s
+//!   address), live-delivery defaults, then the file's `properties`, then the
+//!   few settings the host's guarantees depend on.
+//! - [`spawn_consumer`] runs a pipeline's consumer on its own thread (plugins
+//!   are called synchronously from it, never from a tokio worker) and stores
+//!   offsets only after a batch was handled: at-least-once.
+//! - [`Producer`] resolves a send only on the broker's delivery report.
+//! - [`EmbeddedBroker`] is librdkafka's in-process mock cluster, reachable by
+//!   other processes on loopback.
+
+mod consumer;
+mod embedded;
+mod error;
+mod log;
+mod producer;
+
+use std::collections::BTreeMap;
+
+use rdkafka::ClientConfig;
+
+use crate::config::{self, Brokers, StartFrom};
+
+pub use consumer::{
+    BatchVerdict, ConsumerExit, ConsumerHandle, ConsumerMetrics, ConsumerOptions, ConsumerStatus,
+    DEFAULT_MAX_BATCH, DEFAULT_POLL_TIMEOUT, Subscription, spawn_consumer,
+};
+pub use embedded::EmbeddedBroker;
+pub use error::KafkaError;
+pub use producer::{
+    DEFAULT_ENQUEUE_TIMEOUT, DEFAULT_MESSAGE_TIMEOUT, Delivered, Producer, ProducerOptions,
+};
+
+/// Consumer settings the file may override. A waiting fetch is not woken
+/// when data arrives (neither by the mock cluster nor by tansu), so the
+/// fetch wait bounds the added latency: keep it short for live delivery.
+pub const CONSUMER_DEFAULTS: [(&str, &str); 4] = [
+    ("fetch.wait.max.ms", "10"),
+    ("enable.auto.commit", "true"),
+    ("enable.partition.eof", "false"),
+    ("client.id", "sluice"),
+];
+
+/// Extra consumer defaults on the embedded broker. When a group's last
+/// member leaves, the mock cluster makes the next member to join wait
+/// `session.timeout.ms` minus one second (45 s by default) before it
+/// assigns anything: a short session keeps a restarted consumer's wait short.
+pub const EMBEDDED_CONSUMER_DEFAULTS: [(&str, &str); 2] = [
+    ("session.timeout.ms", "6000"),
+    ("heartbeat.interval.ms", "1000"),
+];
+
+/// Producer settings the file may override: every in-sync replica
+/// acknowledges, and retries never duplicate or reorder.
+pub const PRODUCER_DEFAULTS: [(&str, &str); 3] = [
+    ("acks", "all"),
+    ("enable.idempotence", "true"),
+    ("client.id", "sluice"),
+];
+
+/// What every Kafka client of one tenant is built from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientSettings {
+    bootstrap_servers: String,
+    embedded: bool,
+    properties: BTreeMap<String, String>,
+}
+
+impl ClientSettings {
+    /// Settings for a tenant's `[kafka]`. `brokers = "embedded"` needs the
+    /// running `embedded` broker.
+    pub fn new(
+        kafka: &config::Kafka,
+        embedded: Option<&EmbeddedBroker>,
+    ) -> Result<Self, KafkaError> {
+        let (bootstrap_servers, is_embedded) = match &kafka.brokers {
+            Brokers::List(list) => (list.join(","), false),
+            Brokers::Embedded => {
+                let broker = embedded.ok_or(KafkaError::NoEmbeddedBroker)?;
+                (broker.bootstrap_servers().to_owned(), true)
+            }
+        };
+        Ok(Self {
+            bootstrap_servers,
+            embedded: is_embedded,
+            properties: kafka.properties.clone(),
+        })
+    }
+
+    /// Settings for a broker at `bootstrap_servers` (`host:port,...`), no properties.
+    pub fn for_bootstrap(bootstrap_servers: impl Into<String>) -> Self {
+        Self {
+            bootstrap_servers: bootstrap_servers.into(),
+            embedded: false,
+            properties: BTreeMap::new(),
+        }
+    }
+
+    /// Settings for the embedded broker, no properties.
+    pub fn for_embedded(broker: &EmbeddedBroker) -> Self {
+        Self {
+            bootstrap_servers: broker.bootstrap_servers().to_owned(),
+            embedded: true,
+            properties: BTreeMap::new(),
+        }
+    }
+
+    /// Adds (or replaces) a librdkafka property, as `[kafka.properties]` would.
+    pub fn with_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.properties.insert(key.into(), value.into());
+        self
+    }
+
+    /// The bootstrap servers, `host:port,...`.
+    pub fn bootstrap_servers(&self) -> &str {
+        &self.bootstrap_servers
+    }
+
+    /// Whether these settings point at the embedded broker.
+    pub fn is_embedded(&self) -> bool {
+        self.embedded
+    }
+
+    /// The properties from the file.
+    pub fn properties(&self) -> &BTreeMap<String, String> {
+        &self.properties
+    }
+
+    /// The configuration of a consumer for `group_id` starting at `start`.
+    pub(crate) fn consumer_config(&self, group_id: &str, start: StartFrom) -> ClientConfig {
+        let mut defaults = CONSUMER_DEFAULTS.to_vec();
+        if self.embedded {
+            defaults.extend(EMBEDDED_CONSUMER_DEFAULTS);
+        }
+        let reset = match start {
+            StartFrom::Latest => "latest",
+            StartFrom::Earliest => "earliest",
+        };
+        self.build(
+            "consumer",
+            &defaults,
+            &[
+                ("group.id", group_id.to_owned()),
+                ("enable.auto.offset.store", "false".to_owned()),
+                ("auto.offset.reset", reset.to_owned()),
+            ],
+        )
+    }
+
+    /// The configuration of a producer; `forced` are settings from code
+    /// (e.g. `message.timeout.ms`) that win over the file.
+    pub(crate) fn producer_config(&self, forced: &[(&str, String)]) -> ClientConfig {
+        self.build("producer", &PRODUCER_DEFAULTS, forced)
+    }
+
+    /// Defaults, then the file's properties, then `forced`, then the servers.
+    fn build(
+        &self,
+        client: &'static str,
+        defaults: &[(&str, &str)],
+        forced: &[(&str, String)],
+    ) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        for (key, value) in defaults {
+            config.set(*key, *value);
+        }
+        for (key, value) in &self.properties {
+            config.set(key, value);
+        }
+        for (key, value) in forced {
+            if let Some(from_file) = self.properties.get(*key)
+                && from_file != value
+            {
+                tracing::warn!(client, property = %key, ignored = %from_file, used = %value,
+                    "Kafka property overridden by the host.");
+            }
+            config.set(*key, value);
+        }
+        if self.properties.contains_key("bootstrap.servers") {
+            tracing::warn!(client, used = %self.bootstrap_servers,
+                "Kafka property `bootstrap.servers` ignored: `brokers` decides.");
+        }
+        config.set("bootstrap.servers", &self.bootstrap_servers);
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> ClientSettings {
+        ClientSettings::for_bootstrap("k1:9092,k2:9092")
+            .with_property("fetch.wait.max.ms", "50")
+            .with_property("enable.auto.offset.store", "true")
+            .with_property("acks", "1")
+    }
+
+    #[test]
+    fn consumer_config_layers_defaults_file_and_forced() {
+        let config = settings().consumer_config("g", StartFrom::Earliest);
+        assert_eq!(config.get("bootstrap.servers"), Some("k1:9092,k2:9092"));
+        assert_eq!(
+            config.get("fetch.wait.max.ms"),
+            Some("50"),
+            "the file wins over defaults"
+        );
+        assert_eq!(
+            config.get("enable.auto.offset.store"),
+            Some("false"),
+            "forced wins"
+        );
+        assert_eq!(config.get("auto.offset.reset"), Some("earliest"));
+        assert_eq!(config.get("group.id"), Some("g"));
+        assert_eq!(config.get("enable.auto.commit"), Some("true"));
+        assert_eq!(config.get("session.timeout.ms"), None, "not embedded");
+    }
+
+    #[test]
+    fn producer_config_keeps_file_overrides() {
+        let config = settings().producer_config(&[("message.timeout.ms", "1000".into())]);
+        assert_eq!(config.get("acks"), Some("1"));
+        assert_eq!(config.get("enable.idempotence"), Some("true"));
+        assert_eq!(config.get("message.timeout.ms"), Some("1000"));
+    }
+
+    #[test]
+    fn embedded_needs_a_running_broker() {
+        let kafka = config::Kafka {
+            brokers: Brokers::Embedded,
+            properties: BTreeMap::new(),
+        };
+        assert!(matches!(
+            ClientSettings::new(&kafka, None),
+            Err(KafkaError::NoEmbeddedBroker)
+        ));
+        let kafka = config::Kafka {
+            brokers: Brokers::List(vec!["a:1".into(), "b:2".into()]),
+            properties: BTreeMap::new(),
+        };
+        let settings = ClientSettings::new(&kafka, None).unwrap();
+        assert_eq!(settings.bootstrap_servers(), "a:1,b:2");
+        assert!(!settings.is_embedded());
+    }
+}

@@ -1,0 +1,8 @@
+//! Running pipelines: the record path (transforms, router, fanout) and the
+//! wiring of consumers, plugins, hubs and listeners.
+
+mod record_path;
+mod runner;
+
+pub use record_path::{DeadLetter, PathStats, RecordPath};
+pub use runner::{Running, start};

@@ -1,0 +1,161 @@
+//! One upgraded WebSocket: a reader task answering control frames, and a
+//! writer that drains the connection's outbox (everything queued at once,
+//! one flush).
+
+use std::sync::Arc;
+
+use fastwebsockets::{FragmentCollectorRead, Frame, OpCode, Payload, WebSocket, WebSocketError};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::io::BufWriter;
+use tokio::sync::{mpsc, watch};
+
+use super::handshake::Admitted;
+use crate::hub::{Kind, Outbox, Taken};
+
+/// Largest message a client may send (records flow the other way; this
+/// bounds what a misbehaving client can make us buffer).
+const MAX_INBOUND: usize = 64 * 1024;
+
+/// Bytes gathered before a write reaches the socket (a batch is flushed as
+/// soon as it is written, whatever its size).
+const WRITE_BUFFER: usize = 16 * 1024;
+
+/// Subscribes a connection before its upgrade response is sent, so a record
+/// published once the client sees `101` is never missed.
+pub fn subscribe(admitted: &Admitted, id: u64) -> Arc<Outbox> {
+    let outbox = Arc::new(Outbox::new(
+        id,
+        admitted.endpoint.outbox.capacity,
+        admitted.endpoint.outbox.when_full,
+    ));
+    admitted.endpoint.hub.subscribe(&admitted.channel, &outbox);
+    outbox
+}
+
+/// Serves one connection until either side closes or the server shuts down.
+pub async fn serve(
+    ws: WebSocket<TokioIo<Upgraded>>,
+    admitted: Admitted,
+    outbox: Arc<Outbox>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let Admitted {
+        endpoint,
+        channel,
+        principal,
+    } = admitted;
+    let id = outbox.id();
+    tracing::debug!(conn = id, pipeline = %endpoint.pipeline, %channel, principal = ?principal.as_ref().map(|p| &p.id), "Client subscribed.");
+
+    let mut ws = ws;
+    ws.set_max_message_size(MAX_INBOUND);
+    ws.set_auto_close(true);
+    ws.set_auto_pong(true);
+    // Frames are written into a buffer and flushed once per drained batch:
+    // one syscall for everything queued, not one per message.
+    let (read, write) = ws.split(|stream| {
+        let (read, write) = tokio::io::split(stream);
+        (read, BufWriter::with_capacity(WRITE_BUFFER, write))
+    });
+    let (control, mut control_rx) = mpsc::channel::<Frame<'static>>(8);
+    let mut reader = tokio::spawn(read_loop(FragmentCollectorRead::new(read), control));
+
+    let mut write = write;
+    write.set_writev(false);
+    let outcome: Result<(), WebSocketError> = async {
+        loop {
+            match outbox.take() {
+                Taken::Frames(frames) => {
+                    for frame in &frames {
+                        let opcode = match frame.kind {
+                            Kind::Text => OpCode::Text,
+                            Kind::Binary => OpCode::Binary,
+                        };
+                        write
+                            .write_frame(Frame::new(
+                                true,
+                                opcode,
+                                None,
+                                Payload::Borrowed(&frame.payload),
+                            ))
+                            .await?;
+                    }
+                    write.flush().await?;
+                    continue;
+                }
+                Taken::Close(request) => {
+                    write
+                        .write_frame(Frame::close(request.code, request.reason.as_bytes()))
+                        .await?;
+                    write.flush().await?;
+                    return Ok(());
+                }
+                Taken::Empty => {}
+            }
+            tokio::select! {
+                () = outbox.wait() => {}
+                frame = control_rx.recv() => match frame {
+                    Some(frame) => {
+                        let closing = frame.opcode == OpCode::Close;
+                        write.write_frame(frame).await?;
+                        write.flush().await?;
+                        if closing {
+                            return Ok(());
+                        }
+                    }
+                    // The reader ended: the peer is gone.
+                    None => return Ok(()),
+                },
+                _ = shutdown.changed() => {
+                    write.write_frame(Frame::close(1001, b"server shutting down")).await?;
+                    write.flush().await?;
+                    return Ok(());
+                }
+            }
+        }
+    }
+    .await;
+    endpoint.hub.unsubscribe(&channel, id);
+    reader.abort();
+    let _ = (&mut reader).await;
+    match outcome {
+        Ok(()) => tracing::debug!(conn = id, "Connection closed."),
+        Err(error) => tracing::debug!(conn = id, %error, "Connection ended with an error."),
+    }
+}
+
+/// Reads until the peer closes; control frames the protocol obliges us to
+/// answer (pong, the close echo) go to the writer.
+async fn read_loop(
+    mut read: FragmentCollectorRead<tokio::io::ReadHalf<TokioIo<Upgraded>>>,
+    control: mpsc::Sender<Frame<'static>>,
+) {
+    loop {
+        let sender = control.clone();
+        let mut send = move |frame: Frame<'_>| {
+            let owned = Frame::new(
+                frame.fin,
+                frame.opcode,
+                None,
+                Payload::Owned(frame.payload.to_vec()),
+            );
+            let sender = sender.clone();
+            async move {
+                sender
+                    .send(owned)
+                    .await
+                    .map_err(|_| WebSocketError::ConnectionClosed)
+            }
+        };
+        match read.read_frame(&mut send).await {
+            Ok(frame) if frame.opcode == OpCode::Close => return,
+            // Inbound messages are for pipelines with a sink or handler.
+            Ok(_) => {}
+            Err(error) => {
+                tracing::debug!(%error, "Reading from a client failed.");
+                return;
+            }
+        }
+    }
+}

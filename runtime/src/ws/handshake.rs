@@ -1,0 +1,147 @@
+//! The checks before an upgrade, in order: origin allow-list, connection
+//! rate per client IP, route (which pipeline), authenticator plugin, channel
+//! permission. A refusal is a plain HTTP response with a short reason, never
+//! an upgrade followed by a close.
+//!
+//! The route is looked up before authentication because each pipeline has
+//! its own authenticator: a path no pipeline serves is a 404 without one.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Request, Response, StatusCode};
+
+use super::endpoint::{Endpoint, Routes, channel_of};
+use super::limit::PerIpLimit;
+use crate::plugin::{Decision, Handshake, Header, PoolError, Principal};
+
+/// A handshake that passed every check.
+pub struct Admitted {
+    /// The pipeline it connects to.
+    pub endpoint: Arc<Endpoint>,
+    /// The channel it subscribes to.
+    pub channel: String,
+    /// Who it is, when the pipeline authenticates.
+    pub principal: Option<Principal>,
+}
+
+/// What a listener checks handshakes against.
+pub struct Gate {
+    /// Origins browsers may connect from (`None`: no check).
+    pub allowed_origins: Option<Vec<String>>,
+    /// Handshakes per client IP.
+    pub per_ip: PerIpLimit,
+    /// The pipelines on the listener.
+    pub routes: Routes,
+}
+
+impl Gate {
+    /// Runs every check on `request` from `peer`.
+    pub async fn admit<B>(
+        &self,
+        request: &Request<B>,
+        peer: SocketAddr,
+    ) -> Result<Admitted, Response<Full<Bytes>>> {
+        if let (Some(allowed), Some(origin)) =
+            (&self.allowed_origins, request.headers().get("origin"))
+            && !allowed.iter().any(|a| a.as_bytes() == origin.as_bytes())
+        {
+            return Err(refuse(StatusCode::FORBIDDEN, "origin not allowed", &[]));
+        }
+        if !self.per_ip.allow(peer.ip()) {
+            return Err(refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many connection attempts",
+                &[("retry-after", "1")],
+            ));
+        }
+        let path = request.uri().path();
+        let Some((endpoint, params)) = self.routes.find(path) else {
+            return Err(refuse(StatusCode::NOT_FOUND, "no such path", &[]));
+        };
+        let channel = channel_of(&params);
+        let principal = match &endpoint.auth {
+            None => None,
+            Some(pool) => {
+                let handshake = Handshake {
+                    path: path.to_owned(),
+                    query: request.uri().query().unwrap_or_default().to_owned(),
+                    headers: request
+                        .headers()
+                        .iter()
+                        .map(|(name, value)| Header {
+                            name: name.as_str().to_owned(),
+                            value: value.as_bytes().to_vec(),
+                        })
+                        .collect(),
+                    remote_addr: peer.to_string(),
+                    params,
+                };
+                match pool.run(move |auth| auth.authenticate(&handshake)).await {
+                    Ok(Decision::Allow(principal)) => Some(principal),
+                    Ok(Decision::Deny(denial)) => {
+                        let status =
+                            StatusCode::from_u16(denial.status).unwrap_or(StatusCode::FORBIDDEN);
+                        let mut response = refuse(status, &denial.reason, &[]);
+                        for header in &denial.headers {
+                            if let (Ok(name), Ok(value)) = (
+                                hyper::header::HeaderName::from_bytes(header.name.as_bytes()),
+                                hyper::header::HeaderValue::from_bytes(&header.value),
+                            ) {
+                                response.headers_mut().append(name, value);
+                            }
+                        }
+                        return Err(response);
+                    }
+                    // Fail closed: a broken authenticator lets nobody in.
+                    Err(PoolError::Saturated) => {
+                        return Err(refuse(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "authentication is overloaded",
+                            &[("retry-after", "1")],
+                        ));
+                    }
+                    Err(error) => {
+                        tracing::warn!(pipeline = %endpoint.pipeline, %error, "Authenticator failed; refusing the handshake.");
+                        return Err(refuse(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "authentication failed",
+                            &[],
+                        ));
+                    }
+                }
+            }
+        };
+        if let Some(allowed) = principal.as_ref().and_then(|p| p.channels.as_ref())
+            && !allowed.contains(&channel)
+        {
+            return Err(refuse(StatusCode::FORBIDDEN, "channel not allowed", &[]));
+        }
+        Ok(Admitted {
+            endpoint,
+            channel,
+            principal,
+        })
+    }
+}
+
+/// A plain-text refusal.
+pub fn refuse(
+    status: StatusCode,
+    reason: &str,
+    headers: &[(&'static str, &'static str)],
+) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(format!("{reason}\n"))));
+    *response.status_mut() = status;
+    let map = response.headers_mut();
+    map.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    for (name, value) in headers {
+        map.insert(*name, hyper::header::HeaderValue::from_static(value));
+    }
+    response
+}

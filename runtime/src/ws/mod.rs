@@ -1,0 +1,130 @@
+//! The WebSocket server: hyper accepts HTTP/1.1, the handshake [`Gate`]
+//! checks each upgrade request, fastwebsockets speaks the protocol, and each
+//! connection drains its own outbox (see [`crate::hub`]).
+
+mod connection;
+mod endpoint;
+mod handshake;
+mod limit;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+pub use endpoint::{BROADCAST_CHANNEL, Endpoint, Routes, channel_of};
+pub use handshake::{Admitted, Gate, refuse};
+pub use limit::PerIpLimit;
+
+/// How long a shutdown waits for connections to finish their close handshake.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connection ids: unique for the life of the process.
+static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
+
+/// Accepts connections on `listener` until `shutdown` turns true, then
+/// closes every connection with 1001 and waits (bounded) for them.
+pub async fn serve(listener: TcpListener, gate: Arc<Gate>, mut shutdown: watch::Receiver<bool>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    connections.spawn(http_connection(stream, peer, gate.clone(), shutdown.clone()));
+                }
+                Err(error) => {
+                    // Out of file descriptors and the like: back off, go on.
+                    tracing::warn!(%error, "Accepting a connection failed.");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            left = connections.len(),
+            "Connections still open after the drain timeout; dropping them."
+        );
+    }
+}
+
+async fn http_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    gate: Arc<Gate>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let service = service_fn(move |request| handle(request, peer, gate.clone(), shutdown.clone()));
+    let connection = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    if let Err(error) = connection.await {
+        tracing::debug!(%peer, %error, "HTTP connection ended with an error.");
+    }
+}
+
+async fn handle(
+    mut request: Request<hyper::body::Incoming>,
+    peer: SocketAddr,
+    gate: Arc<Gate>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    if request.uri().path() == "/healthz" {
+        return Ok(refuse(StatusCode::OK, "ok", &[]));
+    }
+    if !fastwebsockets::upgrade::is_upgrade_request(&request) {
+        return Ok(refuse(
+            StatusCode::UPGRADE_REQUIRED,
+            "this endpoint speaks WebSocket",
+            &[("upgrade", "websocket")],
+        ));
+    }
+    let admitted = match gate.admit(&request, peer).await {
+        Ok(admitted) => admitted,
+        Err(response) => {
+            tracing::debug!(%peer, status = %response.status(), path = request.uri().path(), "Handshake refused.");
+            return Ok(response);
+        }
+    };
+    let (response, upgrade) = match fastwebsockets::upgrade::upgrade(&mut request) {
+        Ok(parts) => parts,
+        Err(error) => {
+            return Ok(refuse(
+                StatusCode::BAD_REQUEST,
+                &format!("bad WebSocket handshake: {error}"),
+                &[],
+            ));
+        }
+    };
+    let id = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
+    let outbox = connection::subscribe(&admitted, id);
+    tokio::spawn(async move {
+        match upgrade.await {
+            Ok(ws) => connection::serve(ws, admitted, outbox, shutdown).await,
+            Err(error) => {
+                admitted.endpoint.hub.unsubscribe(&admitted.channel, id);
+                tracing::debug!(conn = id, %error, "Upgrade failed.");
+            }
+        }
+    });
+    Ok(response.map(|_| Full::default()))
+}

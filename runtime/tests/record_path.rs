@@ -1,0 +1,253 @@
+//! The record path with real plugins and the real hub (no Kafka here; the
+//! end-to-end tests add the broker): routing, framing, transforms, and each
+//! poison policy.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use sluice_runtime::builtin;
+use sluice_runtime::config::{Format, PoisonPolicy};
+use sluice_runtime::hub::{Frame, FullPolicy, Hub, Kind, Outbox, Taken};
+use sluice_runtime::kafka::BatchVerdict as Verdict;
+use sluice_runtime::pipeline::RecordPath;
+use sluice_runtime::plugin::{
+    HostOptions, Limits, PluginHost, PluginId, PluginInstance, PluginSpec, Role,
+};
+use sluice_runtime::record::Record;
+
+fn instance(host: &PluginHost, name: &str, role: Role, config: &str) -> PluginInstance {
+    host.load(PluginSpec {
+        id: PluginId {
+            plugin: name.into(),
+            pipeline: "p".into(),
+            tenant: "t".into(),
+        },
+        role,
+        bytes: std::fs::read(builtin::artifact(name).unwrap())
+            .unwrap()
+            .into(),
+        config_json: config.into(),
+        limits: Limits::default(),
+    })
+    .unwrap()
+    .instantiate()
+    .unwrap()
+}
+
+fn host() -> PluginHost {
+    PluginHost::new(HostOptions {
+        cache_dir: None,
+        ..HostOptions::default()
+    })
+    .unwrap()
+}
+
+fn subscriber(hub: &Hub, id: u64, channel: &str) -> Arc<Outbox> {
+    let outbox = Arc::new(Outbox::new(id, 64, FullPolicy::DropOldest));
+    hub.subscribe(channel, &outbox);
+    outbox
+}
+
+fn record(key: &[u8], payload: &[u8], offset: i64) -> Record {
+    Record {
+        offset,
+        ..Record::new("in", Some(key), payload)
+    }
+}
+
+fn frames(outbox: &Outbox) -> Vec<Frame> {
+    match outbox.take() {
+        Taken::Frames(frames) => frames,
+        Taken::Empty => Vec::new(),
+        Taken::Close(c) => panic!("unexpected close {c:?}"),
+    }
+}
+
+#[test]
+fn key_router_delivers_each_record_to_its_channel_bytes_unchanged() {
+    let host = host();
+    let hub = Arc::new(Hub::new());
+    let one = subscriber(&hub, 1, "channel1");
+    let two = subscriber(&hub, 2, "channel2");
+    let router = instance(&host, "key-router", Role::Router, "{}");
+    let mut path = RecordPath::new(
+        "p",
+        vec![],
+        Some(router),
+        hub.clone(),
+        Format::Auto,
+        PoisonPolicy::Skip,
+        None,
+    );
+    let batch = [
+        record(b"channel1", br#"{"n":1}"#, 0),
+        record(b"channel2", b"\xff\x00binary", 1),
+        record(b"channel1", br#"{"n":2}"#, 2),
+        record(b"nobody", b"x", 3),
+    ];
+    assert_eq!(path.on_batch(&batch), Verdict::Continue);
+    let got = frames(&one);
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].payload, Bytes::from_static(br#"{"n":1}"#));
+    assert_eq!(got[0].kind, Kind::Text);
+    assert_eq!(got[1].payload, Bytes::from_static(br#"{"n":2}"#));
+    let got = frames(&two);
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].kind,
+        Kind::Binary,
+        "non-UTF-8 payload goes as binary in auto format"
+    );
+    let stats = path.stats();
+    assert_eq!(stats.records.load(Ordering::Relaxed), 4);
+    assert_eq!(stats.delivered.load(Ordering::Relaxed), 3);
+    assert_eq!(stats.unrouted.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn all_channel_subscribers_get_every_record_once() {
+    let host = host();
+    let hub = Arc::new(Hub::new());
+    let all = subscriber(&hub, 1, "*");
+    let router = instance(&host, "key-router", Role::Router, r#"{"all_channel":"*"}"#);
+    let mut path = RecordPath::new(
+        "p",
+        vec![],
+        Some(router),
+        hub.clone(),
+        Format::Auto,
+        PoisonPolicy::Skip,
+        None,
+    );
+    path.on_batch(&[record(b"a", b"1", 0), record(b"*", b"2", 1)]);
+    assert_eq!(
+        frames(&all).len(),
+        2,
+        "a record keyed `*` is not delivered twice"
+    );
+}
+
+#[test]
+fn poison_records_are_skipped_and_counted_or_stop_the_pipeline() {
+    let host = host();
+    let hub = Arc::new(Hub::new());
+    let one = subscriber(&hub, 1, "channel1");
+    let router = instance(&host, "key-router", Role::Router, "{}");
+    let mut path = RecordPath::new(
+        "p",
+        vec![],
+        Some(router),
+        hub.clone(),
+        Format::Text,
+        PoisonPolicy::Skip,
+        None,
+    );
+    let batch = [
+        record(b"\xff\xfe", b"bad key", 0),
+        record(b"channel1", b"\xff not utf-8", 1),
+        record(b"channel1", b"fine", 2),
+    ];
+    assert_eq!(path.on_batch(&batch), Verdict::Continue);
+    assert_eq!(frames(&one).len(), 1);
+    assert_eq!(path.stats().poison.load(Ordering::Relaxed), 2);
+
+    let router = instance(&host, "key-router", Role::Router, "{}");
+    let mut path = RecordPath::new(
+        "p",
+        vec![],
+        Some(router),
+        hub,
+        Format::Auto,
+        PoisonPolicy::Stop,
+        None,
+    );
+    let Verdict::Stop(reason) = path.on_batch(&batch) else {
+        panic!("expected stop")
+    };
+    assert!(
+        reason.contains("in/0@0") && reason.contains("key is not UTF-8"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn dead_letter_gets_the_record_and_the_reason_and_its_failure_stops() {
+    let host = host();
+    let hub = Arc::new(Hub::new());
+    let envelope = instance(&host, "envelope", Role::Transformer, "{}");
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let log = sent.clone();
+    let mut path = RecordPath::new(
+        "p",
+        vec![envelope],
+        None,
+        hub.clone(),
+        Format::Auto,
+        PoisonPolicy::DeadLetter("dlq".into()),
+        Some(Box::new(move |r: &Record, reason: &str| {
+            log.lock().unwrap().push((r.offset, reason.to_owned()));
+            Ok(())
+        })),
+    );
+    let everyone = subscriber(&hub, 1, "*");
+    let good = br#"{"messageType":"USER","content":"hi","timestamp":"2024-01-01T12:00:00Z"}"#;
+    assert_eq!(
+        path.on_batch(&[record(b"k", b"not json", 7), record(b"k", good, 8)]),
+        Verdict::Continue
+    );
+    let sent = sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, 7);
+    assert!(
+        sent[0].1.contains("rejected by a transform"),
+        "{}",
+        sent[0].1
+    );
+    assert_eq!(
+        frames(&everyone).len(),
+        1,
+        "the valid envelope is broadcast (no router)"
+    );
+
+    let envelope = instance(&host, "envelope", Role::Transformer, "{}");
+    let mut failing = RecordPath::new(
+        "p",
+        vec![envelope],
+        None,
+        hub,
+        Format::Auto,
+        PoisonPolicy::DeadLetter("dlq".into()),
+        Some(Box::new(|_: &Record, _: &str| {
+            Err("broker unreachable".to_owned())
+        })),
+    );
+    let Verdict::Stop(reason) = failing.on_batch(&[record(b"k", b"not json", 9)]) else {
+        panic!()
+    };
+    assert!(reason.contains("broker unreachable"), "{reason}");
+}
+
+#[test]
+fn a_router_trap_poisons_its_batch_and_the_next_batch_is_routed() {
+    let host = host();
+    let hub = Arc::new(Hub::new());
+    let one = subscriber(&hub, 1, "channel1");
+    let faults = instance(&host, "faults", Role::Router, "{}");
+    let mut path = RecordPath::new(
+        "p",
+        vec![],
+        Some(faults),
+        hub,
+        Format::Auto,
+        PoisonPolicy::Skip,
+        None,
+    );
+    assert_eq!(
+        path.on_batch(&[record(b"trap", b"x", 0), record(b"channel1", b"lost", 1)]),
+        Verdict::Continue
+    );
+    assert_eq!(path.stats().poison.load(Ordering::Relaxed), 2);
+    path.on_batch(&[record(b"channel1", b"y", 2)]);
+    assert_eq!(frames(&one).len(), 1);
+}
