@@ -138,3 +138,57 @@ fn records_are_routed_by_key_to_basic_authenticated_python_clients() {
         "payloads unchanged, in order, none from channel2"
     );
 }
+
+#[test]
+fn delivery_resumes_after_the_broker_goes_away_and_comes_back() {
+    let mut broker = Broker::start().unwrap();
+    broker.create_topic(TOPIC, 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut sluice, base) = start_sluice(&broker, dir.path());
+
+    let mut client = PyClient::spawn(
+        "ws_collect.py",
+        &[
+            format!("{base}/room"),
+            "--basic".into(),
+            "testuser:testpass".into(),
+            "--count".into(),
+            "10".into(),
+            "--timeout".into(),
+            "90".into(),
+        ],
+    )
+    .unwrap();
+    client
+        .wait_for("connected", Duration::from_secs(20))
+        .unwrap();
+    let send = |broker: &Broker, range: std::ops::Range<i32>| {
+        let producer = Producer::new(&broker.bootstrap()).unwrap();
+        for i in range {
+            producer
+                .send(TOPIC, &Outgoing::new(format!("m{i}")).key("room"))
+                .unwrap();
+        }
+    };
+    send(&broker, 0..5);
+    for _ in 0..5 {
+        client.wait_for("message", Duration::from_secs(20)).unwrap();
+    }
+
+    broker.stop();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        sluice.0.try_wait().unwrap().is_none(),
+        "sluice must survive the outage"
+    );
+    broker.restart().unwrap();
+    send(&broker, 5..10);
+
+    let output = client.finish(Duration::from_secs(90)).unwrap();
+    let texts: Vec<&str> = output
+        .events_named("message")
+        .map(|m| m["data"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
+    assert_eq!(texts, expected, "{output}");
+}

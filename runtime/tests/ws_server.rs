@@ -32,6 +32,15 @@ struct Server {
 }
 
 async fn start(origins: Option<Vec<String>>, rate: RateDef, when_full: FullPolicy) -> Server {
+    start_with(origins, rate, when_full, None).await
+}
+
+async fn start_with(
+    origins: Option<Vec<String>>,
+    rate: RateDef,
+    when_full: FullPolicy,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> Server {
     let host = PluginHost::new(HostOptions {
         cache_dir: None,
         ..HostOptions::default()
@@ -71,7 +80,7 @@ async fn start(origins: Option<Vec<String>>, rate: RateDef, when_full: FullPolic
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (shutdown, rx) = watch::channel(false);
-    let task = tokio::spawn(ws::serve(listener, gate, rx));
+    let task = tokio::spawn(ws::serve(listener, tls, gate, rx));
     Server {
         addr,
         hub,
@@ -289,4 +298,51 @@ async fn shutdown_closes_clients_with_1001_and_a_slow_client_with_1008() {
         other => panic!("expected close, got {other:?}"),
     }
     server.task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_listener_serves_wss() {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+    use tokio_rustls::rustls::{ClientConfig, RootCertStore, crypto::ring};
+
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+    let acceptor = ws::tls_acceptor(&dir.join("cert.pem"), &dir.join("key.pem")).unwrap();
+    let server = start_with(None, generous(), FullPolicy::DropOldest, Some(acceptor)).await;
+
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(dir.join("ca.pem")).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .expect("TLS handshake with the listener's certificate");
+    let mut request = format!("wss://localhost:{}/secure", server.addr.port())
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", GOOD.parse().unwrap());
+    let (mut client, _) = tokio_tungstenite::client_async(request, tls).await.unwrap();
+    wait_for_subscriber(&server.hub, "secure").await;
+    let frame = Frame {
+        kind: Kind::Text,
+        payload: Bytes::from_static(b"over tls"),
+    };
+    assert_eq!(server.hub.publish("secure", &frame), 1);
+    assert_eq!(next(&mut client).await, Message::Text("over tls".into()));
+
+    // A plain-text client gets nowhere on a TLS port.
+    assert!(
+        tokio_tungstenite::connect_async(format!("ws://{}/secure", server.addr))
+            .await
+            .is_err()
+    );
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use bytes::Bytes;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -153,12 +153,13 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
         let Some(listener_routes) = routes.remove(&listener.name) else {
             continue;
         };
-        if listener.tls.is_some() {
-            bail!(
-                "listener `{}`: TLS (wss) is not served yet; remove `tls` to serve ws://",
-                listener.name
-            );
-        }
+        let tls = match &listener.tls {
+            Some(files) => Some(
+                ws::tls_acceptor(&files.cert, &files.key)
+                    .with_context(|| format!("listener `{}`: TLS", listener.name))?,
+            ),
+            None => None,
+        };
         let socket = TcpListener::bind(listener.address).await.with_context(|| {
             format!(
                 "listener `{}`: cannot bind {}",
@@ -172,7 +173,7 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
             per_ip: PerIpLimit::new(listener.connections_per_ip),
             routes: listener_routes,
         });
-        servers.spawn(ws::serve(socket, gate, shutdown_rx.clone()));
+        servers.spawn(ws::serve(socket, tls, gate, shutdown_rx.clone()));
     }
     Ok(Running {
         embedded,

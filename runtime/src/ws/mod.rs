@@ -6,6 +6,7 @@ mod connection;
 mod endpoint;
 mod handshake;
 mod limit;
+mod tls;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -26,6 +27,7 @@ use tokio::task::JoinSet;
 pub use endpoint::{BROADCAST_CHANNEL, Endpoint, Routes, channel_of};
 pub use handshake::{Admitted, Gate, refuse};
 pub use limit::PerIpLimit;
+pub use tls::{TlsError, acceptor as tls_acceptor};
 
 /// How long a shutdown waits for connections to finish their close handshake.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -33,16 +35,35 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connection ids: unique for the life of the process.
 static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
 
-/// Accepts connections on `listener` until `shutdown` turns true, then
-/// closes every connection with 1001 and waits (bounded) for them.
-pub async fn serve(listener: TcpListener, gate: Arc<Gate>, mut shutdown: watch::Receiver<bool>) {
+/// A client that has not finished its TLS handshake by then is dropped.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts connections on `listener` (wss:// when `tls` is set) until
+/// `shutdown` turns true, then closes every connection with 1001 and waits
+/// (bounded) for them.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    gate: Arc<Gate>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    connections.spawn(http_connection(stream, peer, gate.clone(), shutdown.clone()));
+                    let (gate, shutdown) = (gate.clone(), shutdown.clone());
+                    match tls.clone() {
+                        None => connections.spawn(http_connection(stream, peer, gate, shutdown)),
+                        Some(tls) => connections.spawn(async move {
+                            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+                                Ok(Ok(stream)) => http_connection(stream, peer, gate, shutdown).await,
+                                Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed."),
+                                Err(_) => tracing::debug!(%peer, "TLS handshake timed out."),
+                            }
+                        }),
+                    };
                 }
                 Err(error) => {
                     // Out of file descriptors and the like: back off, go on.
@@ -67,12 +88,14 @@ pub async fn serve(listener: TcpListener, gate: Arc<Gate>, mut shutdown: watch::
     }
 }
 
-async fn http_connection(
-    stream: tokio::net::TcpStream,
+async fn http_connection<S>(
+    stream: S,
     peer: SocketAddr,
     gate: Arc<Gate>,
     shutdown: watch::Receiver<bool>,
-) {
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let service = service_fn(move |request| handle(request, peer, gate.clone(), shutdown.clone()));
     let connection = http1::Builder::new()
         .serve_connection(TokioIo::new(stream), service)
