@@ -98,6 +98,31 @@ fn records_are_routed_by_key_to_basic_authenticated_python_clients() {
         r#"Basic realm="sluice""#
     );
 
+    let anonymous = PyClient::spawn(
+        "ws_collect.py",
+        &[format!("{base}/channel1"), "--count".into(), "1".into()],
+    )
+    .unwrap()
+    .wait_for("refused", Duration::from_secs(20))
+    .unwrap();
+    assert_eq!(anonymous["status"], 401);
+
+    let mut other = PyClient::spawn(
+        "ws_collect.py",
+        &[
+            format!("{base}/channel2?x=1"),
+            "--basic".into(),
+            "testuser:testpass".into(),
+            "--count".into(),
+            "6".into(),
+            "--timeout".into(),
+            "15".into(),
+        ],
+    )
+    .unwrap();
+    other
+        .wait_for("connected", Duration::from_secs(20))
+        .unwrap();
     let mut client = PyClient::spawn(
         "ws_collect.py",
         &[

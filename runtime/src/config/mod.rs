@@ -47,7 +47,9 @@ pub use model::{
     Config, Kafka, Listener, Pipeline, PluginConfig, PluginSettings, PluginSource, Sink, Source,
     Tenant, Tls,
 };
-pub use schema::{Brokers, Format, OutboxDef, PoisonPolicy, RateDef, SinkKey, StartFrom};
+pub use schema::{
+    Brokers, Format, OutboxDef, PoisonPolicy, RateDef, SinkKey, SourceMode, StartFrom,
+};
 pub use template::{RouteTemplate, Segment, TemplateError};
 
 use crate::plugin::PluginHost;

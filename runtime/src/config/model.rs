@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use crate::plugin::{Limits, PluginId, PluginSpec, Role};
 
-use super::schema::{Brokers, Format, OutboxDef, PoisonPolicy, RateDef, SinkKey, StartFrom};
+use super::schema::{
+    Brokers, Format, OutboxDef, PoisonPolicy, RateDef, SinkKey, SourceMode, StartFrom,
+};
 use super::template::RouteTemplate;
 
 /// A checked pipeline file.
@@ -111,6 +113,8 @@ pub struct Source {
     pub format: Format,
     /// What happens to a record that cannot be delivered.
     pub on_poison: PoisonPolicy,
+    /// How processes share the topics.
+    pub mode: SourceMode,
 }
 
 /// A pipeline's Kafka sink.

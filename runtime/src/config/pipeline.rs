@@ -213,6 +213,7 @@ fn source(def: &PipelineDef, sink: &mut Sink<'_>) -> Option<Source> {
         start: src.start,
         format: src.format,
         on_poison: src.on_poison.clone(),
+        mode: src.mode,
     })
 }
 

@@ -176,6 +176,23 @@ pub struct SourceDef {
     /// `on_poison = "skip"`, `"stop"` or `{ dead-letter = "topic" }` (default `"skip"`)
     #[serde(default)]
     pub on_poison: PoisonPolicy,
+    /// `mode = "broadcast"` (default): every `sluice` process reads every partition, so a
+    /// client gets every record whichever process it is connected to; `"shared"`: the
+    /// processes split the partitions as one consumer group
+    #[serde(default)]
+    pub mode: SourceMode,
+}
+
+/// How several `sluice` processes running one pipeline share its topics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceMode {
+    /// Each process reads everything (its own consumer group, named
+    /// `<group_id>.<unique suffix>`), and delivers to its own clients.
+    #[default]
+    Broadcast,
+    /// The processes form one consumer group and split the partitions.
+    Shared,
 }
 
 /// Where a consumer group without committed offsets begins.

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::record_path::{DeadLetter, PathStats, RecordPath};
-use crate::config::{Brokers, Config, Pipeline, PluginConfig, PoisonPolicy};
+use crate::config::{Brokers, Config, Pipeline, PluginConfig, PoisonPolicy, SourceMode};
 use crate::hub::Hub;
 use crate::kafka::{
     ClientSettings, ConsumerHandle, ConsumerOptions, EmbeddedBroker, Producer, ProducerOptions,
@@ -116,7 +116,7 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
         let mut path = path;
         let consumer = spawn_consumer(
             &settings,
-            Subscription::from(&pipeline.source),
+            subscription(&pipeline.source),
             ConsumerOptions::new(pipeline.name.clone()),
             move |records| path.on_batch(records),
         )
@@ -183,6 +183,21 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
         servers,
         shutdown,
     })
+}
+
+/// The consumer group of a pipeline's source: in broadcast mode, one of
+/// this process's own, so it reads every partition.
+fn subscription(source: &crate::config::Source) -> Subscription {
+    let mut subscription = Subscription::from(source);
+    if source.mode == SourceMode::Broadcast {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos();
+        subscription.group_id =
+            format!("{}.{}-{nanos:x}", subscription.group_id, std::process::id());
+    }
+    subscription
 }
 
 /// Waits until every consumer owns partitions and has fixed where it starts

@@ -1,0 +1,103 @@
+//! Shared by the end-to-end tests: start the real `sluice` binary on a
+//! pipeline file and learn where it serves.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// A running `sluice run`, killed on drop.
+pub struct Sluice {
+    /// The process.
+    pub child: Child,
+    /// `ws://127.0.0.1:PORT` of its (first) listener.
+    pub base: String,
+}
+
+impl Drop for Sluice {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Sluice {
+    /// Writes `pipeline` to `dir/name.toml`, runs it, and waits for `ready`.
+    pub fn start(
+        dir: &std::path::Path,
+        name: &str,
+        pipeline: &str,
+        env: &[(&str, &str)],
+    ) -> Sluice {
+        let file = dir.join(format!("{name}.toml"));
+        std::fs::write(&file, pipeline).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        command
+            .args(["run", file.to_str().unwrap()])
+            .env("XDG_CACHE_HOME", dir.join("cache"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().unwrap();
+        let mut base = None;
+        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+            let line = line.unwrap();
+            if let Some((_, url)) = line.split_once(": ws://") {
+                base = Some(format!("ws://{}", url.split('/').next().unwrap()));
+            }
+            if line == "ready" {
+                break;
+            }
+        }
+        Sluice {
+            child,
+            base: base.expect("sluice printed its address before `ready`"),
+        }
+    }
+
+    /// Resident memory of the process in KiB (from /proc).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    }
+}
+
+/// A pipeline on `bootstrap` reading `topic` with key-router, served at
+/// `/{channel}` on a free port; `keys` are more keys of the pipeline table
+/// (`outbox = ...`), `extra` more of its sub-tables (`[pipelines.auth]`).
+pub fn pipeline(
+    bootstrap: &str,
+    topic: &str,
+    router_config: &str,
+    keys: &str,
+    extra: &str,
+) -> String {
+    format!(
+        r#"
+[kafka]
+brokers = "{bootstrap}"
+
+[[listeners]]
+name = "public"
+address = "127.0.0.1:0"
+
+[[pipelines]]
+name = "destination"
+path = "/{{channel}}"
+{keys}
+[pipelines.source]
+topics = ["{topic}"]
+[pipelines.router]
+plugin = "key-router"
+config = {router_config}
+{extra}
+"#
+    )
+}
