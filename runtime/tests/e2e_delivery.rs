@@ -307,3 +307,48 @@ async fn a_stalled_client_costs_fifty_readers_nothing_and_memory_stays_bounded()
     let grown = sluice.rss_kib().saturating_sub(before);
     assert!(grown < 96 * 1024, "RSS grew by {grown} KiB");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_record_goes_to_the_dead_letter_topic_with_the_reason() {
+    let broker = Broker::start().unwrap();
+    broker.create_topic("events", 1).unwrap();
+    broker.create_topic("events.dlq", 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = pipeline(&broker.bootstrap(), "events", "{}", "", "").replace(
+        "[pipelines.router]",
+        "on_poison = { dead-letter = \"events.dlq\" }\n[pipelines.router]",
+    );
+    let sluice = Sluice::start(dir.path(), "p", &config, &[]);
+    let mut client = connect(&format!("{}/room", sluice.base), &[])
+        .await
+        .unwrap();
+    produce(
+        &broker,
+        "events",
+        &[
+            (b"room", "before".into()),
+            (b"\xff\xfe", "poison".into()),
+            (b"room", "after".into()),
+        ],
+    );
+    assert_eq!(
+        texts(&mut client, 2, Duration::from_secs(20)).await,
+        ["before", "after"]
+    );
+    let dlq =
+        sluice_tests::kafka::Consumer::new(&broker.bootstrap(), "dlq-reader", &["events.dlq"])
+            .unwrap();
+    let dead = dlq.collect(1, Duration::from_secs(20)).unwrap();
+    assert_eq!(dead[0].payload_str(), Some("poison"));
+    assert_eq!(dead[0].key.as_deref(), Some(&b"\xff\xfe"[..]));
+    let header = |name: &str| {
+        dead[0]
+            .headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.clone())
+            .map(|v| String::from_utf8(v).unwrap())
+    };
+    assert_eq!(header("sluice-error").as_deref(), Some("key is not UTF-8"));
+    assert_eq!(header("sluice-origin").as_deref(), Some("events/0@1"));
+}

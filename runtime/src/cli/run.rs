@@ -75,10 +75,28 @@ async fn serve(config: &Config, host: &PluginHost) -> anyhow::Result<()> {
     writeln!(out, "ready")?;
     out.flush()?;
     drop(out);
-    wait_for_signal().await;
+    tokio::select! {
+        () = wait_for_signal() => {}
+        () = watch_consumers(&running) => {}
+    }
     tracing::info!("Shutting down: closing connections with 1001 and committing consumed offsets.");
     running.shutdown().await;
     Ok(())
+}
+
+/// Says loudly when a pipeline's consumer ends (a `stop` poison policy, a
+/// fatal client error), once per pipeline; the other pipelines keep going.
+/// Never returns.
+async fn watch_consumers(running: &pipeline::Running) {
+    let mut reported = std::collections::HashSet::new();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        for (pipeline, reason) in running.failed_consumers() {
+            if reported.insert(pipeline.clone()) {
+                tracing::error!(%pipeline, %reason, "Pipeline consumer ended: its clients get no more records until sluice restarts.");
+            }
+        }
+    }
 }
 
 async fn wait_for_signal() {
