@@ -50,7 +50,7 @@ pub use model::{
 pub use schema::{
     Brokers, Format, OutboxDef, PoisonPolicy, RateDef, SinkKey, SourceMode, StartFrom,
 };
-pub use template::{RouteTemplate, Segment, TemplateError};
+pub use template::{ParamType, RouteTemplate, Segment, TemplateError};
 
 use crate::plugin::PluginHost;
 

@@ -4,6 +4,9 @@
 //! A template starts with `/` and is made of segments separated by `/`; each
 //! segment is either literal text or one parameter `{name}` (names match
 //! `[a-z_][a-z0-9_]*`, each at most once). `/` alone serves the root.
+//! A parameter may have a type, `{id:int}` or `{id:uuid}` (`{name:str}`, any
+//! non-empty text, is the default): a path whose value does not fit does not
+//! match, so the client gets 404.
 
 use std::fmt;
 use std::str::FromStr;
@@ -13,8 +16,41 @@ use std::str::FromStr;
 pub enum Segment {
     /// Matches exactly this text.
     Literal(String),
-    /// Matches any non-empty segment and captures it under this name.
-    Param(String),
+    /// Matches a non-empty segment of the type and captures it under this name.
+    Param(String, ParamType),
+}
+
+/// What a parameter accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamType {
+    /// Any non-empty text (`{name}` or `{name:str}`).
+    Str,
+    /// An integer: optional `-`, then ASCII digits (`{name:int}`).
+    Int,
+    /// A UUID in its 8-4-4-4-12 hex form (`{name:uuid}`).
+    Uuid,
+}
+
+impl ParamType {
+    fn accepts(self, value: &str) -> bool {
+        match self {
+            ParamType::Str => !value.is_empty(),
+            ParamType::Int => {
+                let digits = value.strip_prefix('-').unwrap_or(value);
+                !digits.is_empty()
+                    && digits.len() <= 19
+                    && digits.bytes().all(|b| b.is_ascii_digit())
+            }
+            ParamType::Uuid => {
+                let groups: Vec<&str> = value.split('-').collect();
+                groups.len() == 5
+                    && groups
+                        .iter()
+                        .zip([8, 4, 4, 4, 12])
+                        .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+            }
+        }
+    }
 }
 
 /// Why a template does not parse.
@@ -37,6 +73,9 @@ pub enum TemplateError {
         "segment {0:?} mixes text and a parameter; a parameter must be a whole segment like `/{{name}}`"
     )]
     Mixed(String),
+    /// A parameter type other than `str`, `int` or `uuid`.
+    #[error("parameter type {0:?} is not one of `str`, `int`, `uuid`")]
+    BadParamType(String),
     /// A parameter name outside `[a-z_][a-z0-9_]*`.
     #[error("parameter name {0:?} must match `[a-z_][a-z0-9_]*`")]
     BadParamName(String),
@@ -79,8 +118,10 @@ impl RouteTemplate {
                 return Err(TemplateError::EmptySegment(raw.to_owned()));
             }
             let segment = parse_segment(raw, text)?;
-            if let Segment::Param(name) = &segment
-                && segments.contains(&segment)
+            if let Segment::Param(name, _) = &segment
+                && segments
+                    .iter()
+                    .any(|s| matches!(s, Segment::Param(n, _) if n == name))
             {
                 return Err(TemplateError::DuplicateParam(name.clone()));
             }
@@ -105,7 +146,7 @@ impl RouteTemplate {
     /// The parameter names, in order.
     pub fn params(&self) -> impl Iterator<Item = &str> {
         self.segments.iter().filter_map(|s| match s {
-            Segment::Param(name) => Some(name.as_str()),
+            Segment::Param(name, _) => Some(name.as_str()),
             Segment::Literal(_) => None,
         })
     }
@@ -125,8 +166,13 @@ impl RouteTemplate {
             match segment {
                 Segment::Literal(text) if text == part => {}
                 Segment::Literal(_) => return None,
-                Segment::Param(_) if part.is_empty() => return None,
-                Segment::Param(name) => params.push((name.clone(), percent_decode(part)?)),
+                Segment::Param(name, kind) => {
+                    let value = percent_decode(part)?;
+                    if !kind.accepts(&value) {
+                        return None;
+                    }
+                    params.push((name.clone(), value));
+                }
             }
         }
         parts.next().is_none().then_some(params)
@@ -143,10 +189,17 @@ fn parse_segment(raw: &str, text: &str) -> Result<Segment, TemplateError> {
         && opens == 1
         && closes == 1
     {
-        if !is_param_name(inner) {
-            return Err(TemplateError::BadParamName(inner.to_owned()));
+        let (name, kind) = inner.split_once(':').unwrap_or((inner, "str"));
+        if !is_param_name(name) {
+            return Err(TemplateError::BadParamName(name.to_owned()));
         }
-        return Ok(Segment::Param(inner.to_owned()));
+        let kind = match kind {
+            "str" => ParamType::Str,
+            "int" => ParamType::Int,
+            "uuid" => ParamType::Uuid,
+            other => return Err(TemplateError::BadParamType(other.to_owned())),
+        };
+        return Ok(Segment::Param(name.to_owned(), kind));
     }
     // Find the first unbalanced brace, reading left to right.
     let mut depth = 0usize;
@@ -283,5 +336,33 @@ mod tests {
         assert_eq!(params("/{channel}", "/bad%ff"), None);
         assert_eq!(params("/{channel}", "/cut%2"), None);
         assert_eq!(params("/{channel}", "/sign%+1"), None);
+    }
+
+    #[test]
+    fn typed_params_match_only_values_of_their_type() {
+        assert_eq!(
+            params("/orders/{id:int}", "/orders/42"),
+            pairs(&[("id", "42")])
+        );
+        assert_eq!(
+            params("/orders/{id:int}", "/orders/-7"),
+            pairs(&[("id", "-7")])
+        );
+        assert_eq!(params("/orders/{id:int}", "/orders/4x2"), None);
+        let uuid = "123e4567-e89b-12d3-a456-426614174000";
+        assert_eq!(
+            params("/s/{id:uuid}", &format!("/s/{uuid}")),
+            pairs(&[("id", uuid)])
+        );
+        assert_eq!(params("/s/{id:uuid}", "/s/123e4567"), None);
+        assert_eq!(params("/{c:str}", "/x"), pairs(&[("c", "x")]));
+        assert_eq!(
+            RouteTemplate::parse("/{id:float}"),
+            Err(TemplateError::BadParamType("float".into()))
+        );
+        assert_eq!(
+            RouteTemplate::parse("/{a:int}/{a}"),
+            Err(TemplateError::DuplicateParam("a".into()))
+        );
     }
 }

@@ -221,7 +221,7 @@ fn same_shape(a: &RouteTemplate, b: &RouteTemplate) -> bool {
             .zip(b.segments())
             .all(|pair| match pair {
                 (Segment::Literal(x), Segment::Literal(y)) => x == y,
-                (Segment::Param(_), Segment::Param(_)) => true,
+                (Segment::Param(..), Segment::Param(..)) => true,
                 _ => false,
             })
 }

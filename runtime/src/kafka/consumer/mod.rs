@@ -86,7 +86,8 @@ impl ConsumerOptions {
 pub enum BatchVerdict {
     /// Handled; go on.
     Continue,
-    /// Handled (its offsets are committed); stop the consumer for this reason.
+    /// Not (fully) handled: stop the consumer for this reason without
+    /// committing the batch, so a restart reads it again.
     Stop(String),
 }
 

@@ -80,10 +80,12 @@ where
             .records
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         shared.metrics.batches.fetch_add(1, Ordering::Relaxed);
-        store_offsets(consumer, pipeline, &batch);
+        // A stopped batch was not fully handled (a poison record under the
+        // `stop` policy, say): leave it uncommitted so a restart reads it again.
         if let BatchVerdict::Stop(reason) = verdict {
             break ConsumerExit::Verdict(reason);
         }
+        store_offsets(consumer, pipeline, &batch);
     };
     context.commit_stored(consumer, "exit");
     exit
