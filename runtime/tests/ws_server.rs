@@ -71,6 +71,7 @@ async fn start_with(
             capacity: 4,
             when_full,
         },
+        inbound: None,
     });
     let gate = Arc::new(Gate {
         allowed_origins: origins,

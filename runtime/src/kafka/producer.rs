@@ -102,6 +102,58 @@ impl Producer {
         })
     }
 
+    /// Puts a record on librdkafka's queue now (so records enqueued one
+    /// after another keep their order in a partition) and returns a future
+    /// of its delivery report. Fails at once if the local queue is full.
+    pub fn enqueue(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        payload: &[u8],
+        headers: &[(String, Bytes)],
+    ) -> Result<
+        impl std::future::Future<Output = Result<Delivered, KafkaError>> + Send + 'static + use<>,
+        KafkaError,
+    > {
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).payload(payload);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        if !headers.is_empty() {
+            let owned = headers.iter().fold(
+                OwnedHeaders::new_with_capacity(headers.len()),
+                |all, (name, value)| {
+                    all.insert(Header {
+                        key: name.as_str(),
+                        value: Some(value.as_ref()),
+                    })
+                },
+            );
+            record = record.headers(owned);
+        }
+        let topic = topic.to_owned();
+        let future = self
+            .inner
+            .send_result(record)
+            .map_err(|(source, _)| KafkaError::Produce {
+                topic: topic.clone(),
+                source,
+            })?;
+        Ok(async move {
+            match future.await {
+                Ok(Ok(delivery)) => Ok(Delivered {
+                    partition: delivery.partition,
+                    offset: delivery.offset,
+                }),
+                Ok(Err((source, _))) => Err(KafkaError::Produce { topic, source }),
+                Err(_canceled) => Err(KafkaError::Produce {
+                    topic,
+                    source: rdkafka::error::KafkaError::Canceled,
+                }),
+            }
+        })
+    }
+
     /// Sends a record and waits for the broker's delivery report.
     pub async fn send(
         &self,

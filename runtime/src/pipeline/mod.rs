@@ -1,8 +1,10 @@
 //! Running pipelines: the record path (transforms, router, fanout) and the
 //! wiring of consumers, plugins, hubs and listeners.
 
+mod inbound;
 mod record_path;
 mod runner;
 
+pub use inbound::{Inbound, Sender};
 pub use record_path::{DeadLetter, PathStats, RecordPath};
 pub use runner::{Running, start};

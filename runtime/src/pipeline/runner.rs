@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::inbound::Inbound;
 use super::record_path::{DeadLetter, PathStats, RecordPath};
 use crate::config::{Brokers, Config, Pipeline, PluginConfig, PoisonPolicy, SourceMode};
 use crate::hub::Hub;
@@ -84,6 +85,11 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
     let embedded = if wants_embedded {
         let broker = EmbeddedBroker::start(3).context("cannot start the embedded Kafka broker")?;
         for pipeline in &config.pipelines {
+            if let Some(sink) = &pipeline.sink {
+                broker
+                    .ensure_topic(&sink.topic)
+                    .with_context(|| format!("cannot create topic `{}`", sink.topic))?;
+            }
             for topic in &pipeline.source.topics {
                 broker
                     .ensure_topic(topic)
@@ -139,10 +145,14 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
             ),
             None => None,
         };
+        let inbound = match &pipeline.sink {
+            Some(sink) => Some(Arc::new(inbound(host, pipeline, &settings, sink)?)),
+            None => None,
+        };
         routes
             .entry(pipeline.listener.clone())
             .or_default()
-            .add(Endpoint::new(pipeline, hub, auth));
+            .add(Endpoint::new(pipeline, hub, auth, inbound));
     }
 
     wait_for_assignments(&consumers).await;
@@ -235,6 +245,40 @@ fn load(
         limits: plugin.limits,
     };
     Ok(host.load(spec)?)
+}
+
+/// The sink: its producer and its own transform instances (in pools:
+/// inbound messages arrive on the async side).
+fn inbound(
+    host: &PluginHost,
+    pipeline: &Pipeline,
+    settings: &ClientSettings,
+    sink: &crate::config::Sink,
+) -> anyhow::Result<Inbound> {
+    let producer = Producer::new(settings, ProducerOptions::new(pipeline.name.clone()))
+        .with_context(|| {
+            format!(
+                "pipeline `{}`: cannot create the sink producer",
+                pipeline.name
+            )
+        })?;
+    let transforms = pipeline
+        .transforms
+        .iter()
+        .map(|plugin| -> anyhow::Result<PluginPool> {
+            Ok(PluginPool::start(
+                &load(host, pipeline, plugin)?,
+                AUTH_WORKERS,
+                AUTH_QUEUE,
+            )?)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Inbound::new(
+        producer,
+        sink.topic.clone(),
+        sink.key.clone(),
+        transforms,
+    ))
 }
 
 fn record_path(

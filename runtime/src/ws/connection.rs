@@ -12,6 +12,9 @@ use tokio::sync::{mpsc, watch};
 
 use super::handshake::Admitted;
 use crate::hub::{Kind, Outbox, Taken};
+use crate::pipeline::{Inbound, Sender};
+use bytes::Bytes;
+use futures_util::StreamExt;
 
 /// Largest message a client may send (records flow the other way; this
 /// bounds what a misbehaving client can make us buffer).
@@ -59,7 +62,21 @@ pub async fn serve(
         (read, BufWriter::with_capacity(WRITE_BUFFER, write))
     });
     let (control, mut control_rx) = mpsc::channel::<Frame<'static>>(8);
-    let mut reader = tokio::spawn(read_loop(FragmentCollectorRead::new(read), control));
+    // Replies to client messages (ACK/ERROR) are never dropped: the reader
+    // waits when they back up, which slows a client that sends too fast.
+    let (replies, mut replies_rx) = mpsc::channel::<Bytes>(REPLY_QUEUE);
+    let inbound = endpoint.inbound.clone().map(|inbound| {
+        let sender = Sender {
+            channel: channel.clone(),
+            principal: principal.as_ref().map(|p| p.id.clone()),
+        };
+        spawn_inbound(inbound, sender, replies)
+    });
+    let mut reader = tokio::spawn(read_loop(
+        FragmentCollectorRead::new(read),
+        control,
+        inbound.as_ref().map(|(messages, _)| messages.clone()),
+    ));
 
     let mut write = write;
     write.set_writev(false);
@@ -95,6 +112,10 @@ pub async fn serve(
             }
             tokio::select! {
                 () = outbox.wait() => {}
+                Some(reply) = replies_rx.recv() => {
+                    write.write_frame(Frame::text(Payload::Borrowed(&reply))).await?;
+                    write.flush().await?;
+                }
                 frame = control_rx.recv() => match frame {
                     Some(frame) => {
                         let closing = frame.opcode == OpCode::Close;
@@ -119,6 +140,9 @@ pub async fn serve(
     endpoint.hub.unsubscribe(&channel, id);
     reader.abort();
     let _ = (&mut reader).await;
+    if let Some((_, task)) = inbound {
+        task.abort();
+    }
     match outcome {
         Ok(()) => tracing::debug!(conn = id, "Connection closed."),
         Err(error) => tracing::debug!(conn = id, %error, "Connection ended with an error."),
@@ -127,9 +151,50 @@ pub async fn serve(
 
 /// Reads until the peer closes; control frames the protocol obliges us to
 /// answer (pong, the close echo) go to the writer.
+/// Client messages in flight per connection: produced concurrently, ACKed
+/// in the order they were sent.
+const IN_FLIGHT: usize = 256;
+
+/// Replies waiting for the writer.
+const REPLY_QUEUE: usize = 1024;
+
+/// Starts the task that turns a connection's messages into replies.
+fn spawn_inbound(
+    inbound: Arc<Inbound>,
+    sender: Sender,
+    replies: mpsc::Sender<Bytes>,
+) -> (mpsc::Sender<(bool, Bytes)>, tokio::task::JoinHandle<()>) {
+    let (messages, mut rx) = mpsc::channel::<(bool, Bytes)>(IN_FLIGHT);
+    let task = tokio::spawn(async move {
+        let incoming = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+        // Transforms run concurrently but come out in order; each message is
+        // then enqueued to Kafka in that order (`map` runs as items come out),
+        // and the replies wait for the delivery reports, also in order.
+        let prepare = {
+            let (inbound, sender) = (inbound.clone(), sender.clone());
+            move |(text, payload): (bool, Bytes)| {
+                let (inbound, sender) = (inbound.clone(), sender.clone());
+                async move { inbound.prepare(text, payload, &sender).await }
+            }
+        };
+        let mut answered = incoming
+            .map(prepare)
+            .buffered(IN_FLIGHT)
+            .map(move |prepared| inbound.enqueue(prepared, &sender))
+            .buffered(IN_FLIGHT);
+        while let Some(reply) = answered.next().await {
+            if replies.send(reply).await.is_err() {
+                return;
+            }
+        }
+    });
+    (messages, task)
+}
+
 async fn read_loop(
     mut read: FragmentCollectorRead<tokio::io::ReadHalf<TokioIo<Upgraded>>>,
     control: mpsc::Sender<Frame<'static>>,
+    inbound: Option<mpsc::Sender<(bool, Bytes)>>,
 ) {
     loop {
         let sender = control.clone();
@@ -150,7 +215,16 @@ async fn read_loop(
         };
         match read.read_frame(&mut send).await {
             Ok(frame) if frame.opcode == OpCode::Close => return,
-            // Inbound messages are for pipelines with a sink or handler.
+            Ok(frame) if matches!(frame.opcode, OpCode::Text | OpCode::Binary) => {
+                // Without a sink, client messages have nowhere to go.
+                if let Some(inbound) = &inbound {
+                    let text = frame.opcode == OpCode::Text;
+                    let payload = Bytes::copy_from_slice(&frame.payload);
+                    if inbound.send((text, payload)).await.is_err() {
+                        return;
+                    }
+                }
+            }
             Ok(_) => {}
             Err(error) => {
                 tracing::debug!(%error, "Reading from a client failed.");

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::config::{OutboxDef, Pipeline, RouteTemplate};
 use crate::hub::Hub;
+use crate::pipeline::Inbound;
 use crate::plugin::PluginPool;
 
 /// The channel a connection subscribes to when its path template has no
@@ -24,11 +25,18 @@ pub struct Endpoint {
     pub auth: Option<PluginPool>,
     /// Each connection's outgoing queue.
     pub outbox: OutboxDef,
+    /// Where client messages go, if the pipeline has a sink.
+    pub inbound: Option<Arc<Inbound>>,
 }
 
 impl Endpoint {
     /// The endpoint for `pipeline`, publishing through `hub`.
-    pub fn new(pipeline: &Pipeline, hub: Arc<Hub>, auth: Option<PluginPool>) -> Self {
+    pub fn new(
+        pipeline: &Pipeline,
+        hub: Arc<Hub>,
+        auth: Option<PluginPool>,
+        inbound: Option<Arc<Inbound>>,
+    ) -> Self {
         Self {
             pipeline: pipeline.name.clone(),
             tenant: pipeline.tenant.clone(),
@@ -36,6 +44,7 @@ impl Endpoint {
             hub,
             auth,
             outbox: pipeline.outbox,
+            inbound,
         }
     }
 }

@@ -1,0 +1,255 @@
+//! The inbound path: a client's message passes the pipeline's transforms,
+//! is produced to the sink topic, and the client gets an ACK only after the
+//! broker's delivery report (or an ERROR with the reason). Replies use seed
+//! 002's envelope: `{"messageType": "ACK" | "ERROR", "content", "timestamp"}`
+//! plus `id` (the client's own `id` or `messageId`, when it sent one) and,
+//! for an ACK, `topic`, `partition` and `offset` of the produced record.
+
+use std::future::Future;
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use crate::config::SinkKey;
+use crate::kafka::Producer;
+use crate::plugin::{Direction, FrameKind, Message, Outcome, PluginPool, TransformContext};
+
+/// Who sent a message.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    /// The channel the connection is subscribed to.
+    pub channel: String,
+    /// Its principal's id, when the pipeline authenticates.
+    pub principal: Option<String>,
+}
+
+/// A pipeline's sink.
+pub struct Inbound {
+    producer: Producer,
+    topic: String,
+    key: Option<SinkKey>,
+    transforms: Vec<PluginPool>,
+}
+
+impl Inbound {
+    /// A sink producing to `topic` through `producer`.
+    pub fn new(
+        producer: Producer,
+        topic: String,
+        key: Option<SinkKey>,
+        transforms: Vec<PluginPool>,
+    ) -> Self {
+        Self {
+            producer,
+            topic,
+            key,
+            transforms,
+        }
+    }
+
+    /// Stage one, run concurrently for a connection's messages: the
+    /// transforms. Yields the messages to produce, or the reason not to.
+    pub async fn prepare(&self, text: bool, payload: Bytes, sender: &Sender) -> Prepared {
+        let id = client_id(&payload);
+        let result = self.transform(text, payload, sender).await;
+        Prepared { id, result }
+    }
+
+    /// Stage two, called in the order the client sent its messages: puts
+    /// the records on the producer's queue *now* (so the topic keeps the
+    /// client's order) and returns the reply, ready once the broker has
+    /// acknowledged every record (ACK) or one failed (ERROR).
+    pub fn enqueue(
+        &self,
+        prepared: Prepared,
+        sender: &Sender,
+    ) -> impl Future<Output = Bytes> + Send + 'static + use<> {
+        let Prepared { id, result } = prepared;
+        let deliveries: Result<Vec<_>, String> = result.and_then(|messages| {
+            messages
+                .iter()
+                .map(|msg| {
+                    let key = msg
+                        .key
+                        .clone()
+                        .or_else(|| self.key_for(&msg.payload, sender));
+                    let headers: Vec<(String, Bytes)> = msg
+                        .headers
+                        .iter()
+                        .map(|h| (h.name.clone(), Bytes::from(h.value.clone())))
+                        .collect();
+                    self.producer
+                        .enqueue(&self.topic, key.as_deref(), &msg.payload, &headers)
+                        .map_err(|e| format!("not delivered to Kafka: {e}"))
+                })
+                .collect()
+        });
+        let topic = self.topic.clone();
+        async move {
+            let outcome = match deliveries {
+                Err(reason) => Err(reason),
+                Ok(pending) => {
+                    let mut last = Ok((0, 0));
+                    for delivery in pending {
+                        match delivery.await {
+                            Ok(d) => last = Ok((d.partition, d.offset)),
+                            Err(e) => {
+                                last = Err(format!("not delivered to Kafka: {e}"));
+                                break;
+                            }
+                        }
+                    }
+                    last
+                }
+            };
+            reply(id, &topic, outcome)
+        }
+    }
+
+    /// Transforms, in order; an empty result is an error (nothing to produce).
+    async fn transform(
+        &self,
+        text: bool,
+        payload: Bytes,
+        sender: &Sender,
+    ) -> Result<Vec<Message>, String> {
+        let kind = if text {
+            FrameKind::Text
+        } else {
+            FrameKind::Binary
+        };
+        let mut messages = vec![Message {
+            kind,
+            payload: payload.to_vec(),
+            key: None,
+            headers: Vec::new(),
+        }];
+        for pool in &self.transforms {
+            let mut next = Vec::new();
+            for msg in messages {
+                let ctx = TransformContext {
+                    direction: Direction::Inbound,
+                    channel: sender.channel.clone(),
+                    principal_id: sender.principal.clone(),
+                };
+                let input = msg.clone();
+                let outcome = pool
+                    .run(move |t| t.transform(&input, &ctx))
+                    .await
+                    .map_err(|e| format!("transform failed: {e}"))?;
+                match outcome {
+                    Outcome::Keep => next.push(msg),
+                    Outcome::Replace(list) => next.extend(list),
+                    Outcome::Reject(reason) => return Err(reason),
+                }
+            }
+            messages = next;
+        }
+        if messages.is_empty() {
+            return Err("filtered out by a transform; nothing was produced".into());
+        }
+        Ok(messages)
+    }
+
+    fn key_for(&self, payload: &[u8], sender: &Sender) -> Option<Vec<u8>> {
+        match self.key.as_ref()? {
+            SinkKey::Channel => Some(sender.channel.clone().into_bytes()),
+            SinkKey::Principal => sender.principal.clone().map(String::into_bytes),
+            SinkKey::Json(pointer) => {
+                let value: Value = serde_json::from_slice(payload).ok()?;
+                match value.pointer(pointer)? {
+                    Value::String(s) => Some(s.clone().into_bytes()),
+                    Value::Number(n) => Some(n.to_string().into_bytes()),
+                    Value::Bool(b) => Some(b.to_string().into_bytes()),
+                    _ => None,
+                }
+            }
+        }
+    }
+}
+
+/// A client message after the transforms.
+pub struct Prepared {
+    id: Option<Value>,
+    result: Result<Vec<Message>, String>,
+}
+
+/// The ACK or ERROR envelope.
+fn reply(id: Option<Value>, topic: &str, outcome: Result<(i32, i64), String>) -> Bytes {
+    let mut reply = match outcome {
+        Ok((partition, offset)) => json!({
+            "messageType": "ACK",
+            "content": "delivered",
+            "timestamp": now_rfc3339(),
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+        }),
+        Err(reason) => json!({
+            "messageType": "ERROR",
+            "content": reason,
+            "timestamp": now_rfc3339(),
+        }),
+    };
+    if let Some(id) = id {
+        reply["id"] = id;
+    }
+    Bytes::from(reply.to_string())
+}
+
+/// The client's own message id, echoed in the reply.
+fn client_id(payload: &[u8]) -> Option<Value> {
+    let value: Value = serde_json::from_slice(payload).ok()?;
+    let id = value.get("id").or_else(|| value.get("messageId"))?;
+    (id.is_string() || id.is_number()).then(|| id.clone())
+}
+
+/// Now as RFC 3339 UTC with milliseconds, without a date library: days to
+/// a civil date by the standard era arithmetic.
+fn now_rfc3339() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        now.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_ids_are_echoed_when_present() {
+        assert_eq!(client_id(br#"{"id":"m-1"}"#), Some(json!("m-1")));
+        assert_eq!(client_id(br#"{"messageId":7}"#), Some(json!(7)));
+        assert_eq!(client_id(br#"{"id":{"x":1}}"#), None);
+        assert_eq!(client_id(b"not json"), None);
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339() {
+        let t = now_rfc3339();
+        assert_eq!(t.len(), 24, "{t}");
+        assert!(
+            t.ends_with('Z') && &t[4..5] == "-" && &t[10..11] == "T",
+            "{t}"
+        );
+        assert!(t.as_str() > "2025-01-01");
+    }
+}

@@ -1,0 +1,114 @@
+//! WebSocket -> Kafka with delivery ACKs against a real broker process
+//! (seed 002): each client message passes the envelope transform, is
+//! produced, and is ACKed with its offset only after the broker's delivery
+//! report; an invalid envelope gets an ERROR and nothing is produced.
+
+mod support;
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use sluice_tests::Broker;
+use sluice_tests::kafka::Consumer;
+use support::Sluice;
+use tokio_tungstenite::tungstenite::Message;
+
+const MESSAGES: usize = 1000;
+
+fn pipeline(bootstrap: &str) -> String {
+    format!(
+        r#"
+[kafka]
+brokers = "{bootstrap}"
+
+[[listeners]]
+name = "public"
+address = "127.0.0.1:0"
+
+[[pipelines]]
+name = "bridge"
+path = "/ws"
+[pipelines.source]
+topics = ["broadcast"]
+[pipelines.sink]
+topic = "websocket-messages"
+key = {{ json = "/content" }}
+[[pipelines.transforms]]
+plugin = "envelope"
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_message_is_acked_once_with_its_offset_and_is_in_the_topic() {
+    let broker = Broker::start().unwrap();
+    broker.create_topic("broadcast", 1).unwrap();
+    broker.create_topic("websocket-messages", 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sluice = Sluice::start(dir.path(), "bridge", &pipeline(&broker.bootstrap()), &[]);
+    let (ws, _) = tokio_tungstenite::connect_async(format!("{}/ws", sluice.base))
+        .await
+        .unwrap();
+    let (mut tx, mut rx) = ws.split();
+
+    let bad =
+        r#"{"messageType":"SHOUT","content":"x","timestamp":"2024-01-01T12:00:00Z","id":"bad-1"}"#;
+    tx.send(Message::Text(bad.into())).await.unwrap();
+    let sender = tokio::spawn(async move {
+        for i in 0..MESSAGES {
+            let msg = format!(
+                r#"{{"messageType":"USER","content":"c{}","timestamp":"2024-01-01T12:00:00Z","id":"m-{i}"}}"#,
+                i % 10
+            );
+            tx.send(Message::Text(msg.into())).await.unwrap();
+        }
+        tx
+    });
+
+    let mut replies = Vec::new();
+    while replies.len() < MESSAGES + 1 {
+        match tokio::time::timeout(Duration::from_secs(30), rx.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                replies.push(serde_json::from_str::<Value>(&text).unwrap())
+            }
+            other => panic!("after {} replies: {other:?}", replies.len()),
+        }
+    }
+    let _tx = sender.await.unwrap();
+    // Replies come in the order the messages were sent.
+    assert_eq!(replies[0]["messageType"], "ERROR");
+    assert_eq!(replies[0]["id"], "bad-1");
+    assert!(
+        replies[0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("messageType"),
+        "{}",
+        replies[0]
+    );
+    let mut offsets = Vec::new();
+    for (i, reply) in replies[1..].iter().enumerate() {
+        assert_eq!(reply["messageType"], "ACK", "{reply}");
+        assert_eq!(reply["id"], format!("m-{i}"), "each ACK once, in order");
+        assert_eq!(reply["topic"], "websocket-messages");
+        offsets.push(reply["offset"].as_i64().unwrap());
+    }
+    assert_eq!(offsets, (0..MESSAGES as i64).collect::<Vec<_>>());
+
+    let consumer = Consumer::new(&broker.bootstrap(), "check", &["websocket-messages"]).unwrap();
+    let records = consumer.collect(MESSAGES, Duration::from_secs(30)).unwrap();
+    assert!(
+        consumer.poll_for(Duration::from_millis(500)).is_empty(),
+        "the invalid envelope was not produced"
+    );
+    for (i, record) in records.iter().enumerate() {
+        let payload: Value = serde_json::from_str(record.payload_str().unwrap()).unwrap();
+        assert_eq!(payload["id"], format!("m-{i}"));
+        assert_eq!(
+            record.key_str(),
+            Some(format!("c{}", i % 10).as_str()),
+            "keyed by /content"
+        );
+    }
+}
