@@ -112,3 +112,85 @@ async fn every_message_is_acked_once_with_its_offset_and_is_in_the_topic() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_acked_message_is_lost_when_the_broker_restarts_mid_stream() {
+    const TOTAL: usize = 200;
+    let mut broker = Broker::start().unwrap();
+    broker.create_topic("broadcast", 1).unwrap();
+    broker.create_topic("websocket-messages", 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sluice = Sluice::start(dir.path(), "bridge", &pipeline(&broker.bootstrap()), &[]);
+    let (ws, _) = tokio_tungstenite::connect_async(format!("{}/ws", sluice.base))
+        .await
+        .unwrap();
+    let (mut tx, mut rx) = ws.split();
+    let sender = tokio::spawn(async move {
+        for i in 0..TOTAL {
+            let msg = format!(
+                r#"{{"messageType":"USER","content":"c","timestamp":"2024-01-01T12:00:00Z","id":"m-{i}"}}"#
+            );
+            tx.send(Message::Text(msg.into())).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tx
+    });
+    let mut replies = Vec::new();
+    let mut restarted = false;
+    while replies.len() < TOTAL {
+        if replies.len() == TOTAL / 4 && !restarted {
+            broker.stop();
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            broker.restart().unwrap();
+            restarted = true;
+        }
+        match tokio::time::timeout(Duration::from_secs(60), rx.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                replies.push(serde_json::from_str::<Value>(&text).unwrap())
+            }
+            other => panic!("after {} replies: {other:?}", replies.len()),
+        }
+    }
+    let _tx = sender.await.unwrap();
+    let acked: Vec<String> = replies
+        .iter()
+        .filter(|r| r["messageType"] == "ACK")
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    let errors = replies
+        .iter()
+        .filter(|r| r["messageType"] == "ERROR")
+        .count();
+    assert_eq!(
+        acked.len() + errors,
+        TOTAL,
+        "every message got exactly one reply"
+    );
+    let consumer = Consumer::new(&broker.bootstrap(), "check", &["websocket-messages"]).unwrap();
+    let records = consumer
+        .collect(acked.len(), Duration::from_secs(30))
+        .unwrap();
+    let mut in_topic: Vec<String> = records
+        .iter()
+        .map(|r| {
+            serde_json::from_str::<Value>(r.payload_str().unwrap()).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    in_topic.extend(
+        consumer
+            .poll_for(Duration::from_millis(500))
+            .iter()
+            .map(|r| {
+                serde_json::from_str::<Value>(r.payload_str().unwrap()).unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            }),
+    );
+    for id in &acked {
+        assert!(in_topic.contains(id), "ACKed {id} is not in the topic");
+    }
+}
