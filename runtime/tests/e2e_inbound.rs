@@ -17,6 +17,10 @@ use tokio_tungstenite::tungstenite::Message;
 const MESSAGES: usize = 1000;
 
 fn pipeline(bootstrap: &str) -> String {
+    with_welcome(bootstrap, false)
+}
+
+fn with_welcome(bootstrap: &str, welcome: bool) -> String {
     format!(
         r#"
 [kafka]
@@ -29,6 +33,7 @@ address = "127.0.0.1:0"
 [[pipelines]]
 name = "bridge"
 path = "/ws"
+welcome = {welcome}
 [pipelines.source]
 topics = ["broadcast"]
 [pipelines.sink]
@@ -192,5 +197,64 @@ async fn no_acked_message_is_lost_when_the_broker_restarts_mid_stream() {
     );
     for id in &acked {
         assert!(in_topic.contains(id), "ACKed {id} is not in the topic");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_are_welcomed_with_their_own_id_and_get_every_broadcast_record() {
+    let broker = Broker::start().unwrap();
+    broker.create_topic("broadcast", 2).unwrap();
+    broker.create_topic("websocket-messages", 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sluice = Sluice::start(
+        dir.path(),
+        "bridge",
+        &with_welcome(&broker.bootstrap(), true),
+        &[],
+    );
+    let mut ids = Vec::new();
+    let mut clients = Vec::new();
+    for _ in 0..2 {
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("{}/ws", sluice.base))
+            .await
+            .unwrap();
+        let Some(Ok(Message::Text(text))) = ws.next().await else {
+            panic!("no welcome")
+        };
+        let welcome: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(welcome["messageType"], "SYSTEM");
+        assert_eq!(welcome["content"], "welcome");
+        ids.push(welcome["clientId"].as_str().unwrap().to_owned());
+        clients.push(ws);
+    }
+    assert_ne!(ids[0], ids[1], "each client gets its own id");
+
+    // No router: every record on the source topic goes to every client
+    // (as an envelope: the pipeline's envelope transform checks both ways).
+    let producer = sluice_tests::kafka::Producer::new(&broker.bootstrap()).unwrap();
+    for i in 0..4 {
+        producer
+            .send(
+                "broadcast",
+                &sluice_tests::kafka::Outgoing::new(format!(
+                    r#"{{"messageType":"SYSTEM","content":"news {i}","timestamp":"2024-01-01T12:00:00Z"}}"#
+                ))
+                .key(format!("k{i}")),
+            )
+            .unwrap();
+    }
+    for client in &mut clients {
+        let mut got = Vec::new();
+        while got.len() < 4 {
+            match tokio::time::timeout(Duration::from_secs(20), client.next()).await {
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    let value: Value = serde_json::from_str(&text).unwrap();
+                    got.push(value["content"].as_str().unwrap().to_owned());
+                }
+                other => panic!("after {got:?}: {other:?}"),
+            }
+        }
+        got.sort();
+        assert_eq!(got, ["news 0", "news 1", "news 2", "news 3"]);
     }
 }

@@ -72,6 +72,7 @@ async fn start_with(
             when_full,
         },
         inbound: None,
+        welcome: false,
     });
     let gate = Arc::new(Gate {
         allowed_origins: origins,

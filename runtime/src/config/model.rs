@@ -98,6 +98,8 @@ pub struct Pipeline {
     pub handler: Option<PluginConfig>,
     /// Each connection's outgoing queue.
     pub outbox: OutboxDef,
+    /// Greet each client with its id on connect.
+    pub welcome: bool,
 }
 
 /// A pipeline's Kafka source.

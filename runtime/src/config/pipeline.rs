@@ -173,6 +173,7 @@ pub(super) fn pipeline(
         transforms,
         handler,
         outbox,
+        welcome: def.welcome,
     })
 }
 

@@ -125,6 +125,11 @@ pub struct PipelineDef {
     /// outgoing messages, and what happens when a slow client fills it (`"drop-oldest"`,
     /// counted, or `"close"` with 1008)
     pub outbox: Option<Spanned<OutboxDef>>,
+    /// `welcome = true`: greet each client on connect with seed 002's
+    /// `{"messageType": "SYSTEM", "content": "welcome", "clientId": "...", "timestamp": "..."}`
+    /// (default false)
+    #[serde(default)]
+    pub welcome: bool,
 }
 
 /// `outbox = { ... }` of a pipeline.

@@ -206,7 +206,7 @@ fn client_id(payload: &[u8]) -> Option<Value> {
 
 /// Now as RFC 3339 UTC with milliseconds, without a date library: days to
 /// a civil date by the standard era arithmetic.
-fn now_rfc3339() -> String {
+pub fn now_rfc3339() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();

@@ -5,6 +5,6 @@ mod inbound;
 mod record_path;
 mod runner;
 
-pub use inbound::{Inbound, Sender};
+pub use inbound::{Inbound, Sender, now_rfc3339};
 pub use record_path::{DeadLetter, PathStats, RecordPath};
 pub use runner::{Running, start};

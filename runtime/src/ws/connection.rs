@@ -32,8 +32,33 @@ pub fn subscribe(admitted: &Admitted, id: u64) -> Arc<Outbox> {
         admitted.endpoint.outbox.capacity,
         admitted.endpoint.outbox.when_full,
     ));
+    if admitted.endpoint.welcome {
+        outbox.push(welcome(id));
+    }
     admitted.endpoint.hub.subscribe(&admitted.channel, &outbox);
     outbox
+}
+
+/// Seed 002's greeting, with an id unique across processes: this process's
+/// start nonce and the connection's number.
+fn welcome(id: u64) -> crate::hub::Frame {
+    static NONCE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let nonce = NONCE.get_or_init(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        (now.as_nanos() as u64) ^ (u64::from(std::process::id()) << 32)
+    });
+    let body = serde_json::json!({
+        "messageType": "SYSTEM",
+        "content": "welcome",
+        "clientId": format!("{nonce:016x}-{id}"),
+        "timestamp": crate::pipeline::now_rfc3339(),
+    });
+    crate::hub::Frame {
+        kind: Kind::Text,
+        payload: Bytes::from(body.to_string()),
+    }
 }
 
 /// Serves one connection until either side closes or the server shuts down.

@@ -27,6 +27,8 @@ pub struct Endpoint {
     pub outbox: OutboxDef,
     /// Where client messages go, if the pipeline has a sink.
     pub inbound: Option<Arc<Inbound>>,
+    /// Greet each client with its id on connect.
+    pub welcome: bool,
 }
 
 impl Endpoint {
@@ -45,6 +47,7 @@ impl Endpoint {
             auth,
             outbox: pipeline.outbox,
             inbound,
+            welcome: pipeline.welcome,
         }
     }
 }
