@@ -115,22 +115,7 @@ impl Producer {
         impl std::future::Future<Output = Result<Delivered, KafkaError>> + Send + 'static + use<>,
         KafkaError,
     > {
-        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).payload(payload);
-        if let Some(key) = key {
-            record = record.key(key);
-        }
-        if !headers.is_empty() {
-            let owned = headers.iter().fold(
-                OwnedHeaders::new_with_capacity(headers.len()),
-                |all, (name, value)| {
-                    all.insert(Header {
-                        key: name.as_str(),
-                        value: Some(value.as_ref()),
-                    })
-                },
-            );
-            record = record.headers(owned);
-        }
+        let record = future_record(topic, key, payload, headers);
         let topic = topic.to_owned();
         let future = self
             .inner
@@ -162,22 +147,7 @@ impl Producer {
         payload: &[u8],
         headers: &[(String, Bytes)],
     ) -> Result<Delivered, KafkaError> {
-        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).payload(payload);
-        if let Some(key) = key {
-            record = record.key(key);
-        }
-        if !headers.is_empty() {
-            let owned = headers.iter().fold(
-                OwnedHeaders::new_with_capacity(headers.len()),
-                |all, (name, value)| {
-                    all.insert(Header {
-                        key: name.as_str(),
-                        value: Some(value.as_ref()),
-                    })
-                },
-            );
-            record = record.headers(owned);
-        }
+        let record = future_record(topic, key, payload, headers);
         match self.inner.send(record, self.enqueue_timeout).await {
             Ok(delivery) => {
                 self.errors.recovered(CLIENT, &self.owner);
@@ -207,6 +177,32 @@ impl Producer {
     pub fn in_flight(&self) -> i32 {
         self.inner.in_flight_count()
     }
+}
+
+/// A record for librdkafka, borrowing the caller's bytes.
+fn future_record<'a>(
+    topic: &'a str,
+    key: Option<&'a [u8]>,
+    payload: &'a [u8],
+    headers: &[(String, Bytes)],
+) -> FutureRecord<'a, [u8], [u8]> {
+    let mut record: FutureRecord<'a, [u8], [u8]> = FutureRecord::to(topic).payload(payload);
+    if let Some(key) = key {
+        record = record.key(key);
+    }
+    if !headers.is_empty() {
+        let owned = headers.iter().fold(
+            OwnedHeaders::new_with_capacity(headers.len()),
+            |all, (name, value)| {
+                all.insert(Header {
+                    key: name.as_str(),
+                    value: Some(value.as_ref()),
+                })
+            },
+        );
+        record = record.headers(owned);
+    }
+    record
 }
 
 /// Forwards the producer's logs and client errors to `tracing`.
