@@ -144,6 +144,7 @@
 //! ```
 
 pub mod bindings;
+pub mod channel;
 mod config;
 pub mod headers;
 pub mod json;

@@ -29,11 +29,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use sluice_sdk::{Authenticator, Config, Decision, Handshake, Principal, headers};
+use sluice_sdk::{Authenticator, Config, Decision, Handshake, Principal, channel, headers};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
-
-/// Longest channel name the host accepts, in bytes.
-const MAX_CHANNEL_LEN: usize = 255;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -100,7 +97,8 @@ impl Authenticator for BasicAuth {
             }
             let channels = settings.channels.remove(&user);
             for channel in channels.iter().flatten() {
-                check_channel(channel).map_err(|e| format!("channels of user {user:?}: {e}"))?;
+                channel::validate(channel)
+                    .map_err(|e| format!("channels of user {user:?}: {e}"))?;
             }
             accounts.push(Account {
                 user_hash: sha256(&user),
@@ -145,25 +143,6 @@ impl Authenticator for BasicAuth {
 
 fn sha256(text: &str) -> [u8; 32] {
     Sha256::digest(text.as_bytes()).into()
-}
-
-/// The host's rule for channel names: 1 to 255 bytes, no control characters.
-fn check_channel(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("channel name is empty".into());
-    }
-    if name.len() > MAX_CHANNEL_LEN {
-        return Err(format!(
-            "channel name is {} bytes (at most {MAX_CHANNEL_LEN})",
-            name.len()
-        ));
-    }
-    match name.chars().find(|c| c.is_control()) {
-        Some(c) => Err(format!(
-            "channel name {name:?} contains control character {c:?}"
-        )),
-        None => Ok(()),
-    }
 }
 
 sluice_sdk::export_authenticator!(BasicAuth);

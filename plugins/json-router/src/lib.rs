@@ -29,10 +29,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sluice_sdk::{Config, Record, Route, Router, json};
 
-/// Longest channel name the host accepts, in bytes.
-const MAX_CHANNEL_LEN: usize = 255;
-/// Most channels the host accepts for one record.
-const MAX_CHANNELS: usize = 1024;
+use sluice_sdk::channel::{MAX_LEN as MAX_CHANNEL_LEN, MAX_PER_RECORD as MAX_CHANNELS};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,7 +103,7 @@ impl Router for JsonRouter {
                 return Err("`on_missing = \"fallback\"` needs a `fallback` channel name".into());
             }
             (None | Some(OnMissing::Fallback), Some(channel)) => {
-                check_channel(&channel).map_err(|e| format!("fallback: {e}"))?;
+                sluice_sdk::channel::validate(&channel).map_err(|e| format!("fallback: {e}"))?;
                 Some(channel)
             }
         };
@@ -152,7 +149,7 @@ impl JsonRouter {
             } else {
                 format!("{}{name}", self.prefix)
             };
-            check_channel(&channel).ok()?;
+            sluice_sdk::channel::validate(&channel).ok()?;
             if !channels.contains(&channel) {
                 channels.push(channel);
             }
@@ -190,25 +187,6 @@ fn check_pointer(pointer: String) -> Result<String, String> {
         }
     }
     Ok(pointer)
-}
-
-/// The host's rule for channel names: 1 to 255 bytes, no control characters.
-fn check_channel(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("channel name is empty".into());
-    }
-    if name.len() > MAX_CHANNEL_LEN {
-        return Err(format!(
-            "channel name is {} bytes (at most {MAX_CHANNEL_LEN})",
-            name.len()
-        ));
-    }
-    match name.chars().find(|c| c.is_control()) {
-        Some(c) => Err(format!(
-            "channel name {name:?} contains control character {c:?}"
-        )),
-        None => Ok(()),
-    }
 }
 
 sluice_sdk::export_router!(JsonRouter);

@@ -50,9 +50,6 @@ use sluice_sdk::{Authenticator, Config, Decision, Handshake, Principal, headers}
 
 use settings::Checks;
 
-/// Longest channel name the host accepts, in bytes.
-const MAX_CHANNEL_LEN: usize = 255;
-
 struct JwtAuth(Checks);
 
 impl Authenticator for JwtAuth {
@@ -191,10 +188,8 @@ fn channel_list(value: &Value) -> Option<Vec<String>> {
         .iter()
         .map(|item| {
             let name = item.as_str()?;
-            let valid = !name.is_empty()
-                && name.len() <= MAX_CHANNEL_LEN
-                && !name.chars().any(char::is_control);
-            valid.then(|| name.to_owned())
+            sluice_sdk::channel::validate(name).ok()?;
+            Some(name.to_owned())
         })
         .collect()
 }
