@@ -19,6 +19,8 @@ const PLUGINS: &[(&str, &str, bool)] = &[
     ("basic-auth", "basic_auth", true),
     ("jwt-auth", "jwt_auth", true),
     ("envelope", "envelope", true),
+    ("diagnostics", "diagnostics", true),
+    ("mock", "mock", true),
 ];
 
 const TARGET: &str = "wasm32-wasip2";

@@ -149,6 +149,7 @@ mod config;
 pub mod headers;
 pub mod json;
 pub mod log;
+pub mod random;
 
 mod authenticator;
 mod handler;

@@ -1,0 +1,47 @@
+//! Loading first-party plugins, as built by `build.rs`, into a real host.
+
+use sluice_runtime::builtin;
+use sluice_runtime::plugin::{
+    HostOptions, Limits, LoadedPlugin, PluginError, PluginHost, PluginId, PluginInstance,
+    PluginSpec, Role,
+};
+
+/// Loads the built plugin `name` in `role` with `config_json` and default
+/// limits (compile cache off, so every test compiles what was just built).
+pub fn load(name: &str, role: Role, config_json: &str) -> Result<LoadedPlugin, PluginError> {
+    load_with(name, role, config_json, Limits::default())
+}
+
+/// [`load`] with explicit limits.
+pub fn load_with(
+    name: &str,
+    role: Role,
+    config_json: &str,
+    limits: Limits,
+) -> Result<LoadedPlugin, PluginError> {
+    let host = PluginHost::new(HostOptions {
+        cache_dir: None,
+        ..HostOptions::default()
+    })
+    .expect("plugin host");
+    let path = builtin::artifact(name).unwrap_or_else(|| panic!("plugin `{name}` is built"));
+    host.load(PluginSpec {
+        id: PluginId {
+            plugin: name.into(),
+            pipeline: "test".into(),
+            tenant: "t1".into(),
+        },
+        role,
+        bytes: std::fs::read(path).expect("read component").into(),
+        config_json: config_json.into(),
+        limits,
+    })
+}
+
+/// A ready instance of `name`; panics if it does not load.
+pub fn instance(name: &str, role: Role, config_json: &str) -> PluginInstance {
+    load(name, role, config_json)
+        .unwrap_or_else(|e| panic!("load {name}: {e}"))
+        .instantiate()
+        .expect("instantiate")
+}
