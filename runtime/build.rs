@@ -21,6 +21,7 @@ const PLUGINS: &[(&str, &str, bool)] = &[
     ("envelope", "envelope", true),
     ("diagnostics", "diagnostics", true),
     ("mock", "mock", true),
+    ("handler-probe", "handler_probe", false),
 ];
 
 const TARGET: &str = "wasm32-wasip2";

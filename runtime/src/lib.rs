@@ -12,4 +12,5 @@ pub mod kafka;
 pub mod pipeline;
 pub mod plugin;
 pub mod record;
+pub mod session;
 pub mod ws;

@@ -89,6 +89,9 @@ fn describe(config: &Config) -> String {
         .unwrap();
         writeln!(out, "  source {:?}", p.source).unwrap();
         writeln!(out, "  sink {:?}", p.sink).unwrap();
+        if let Some(tick) = p.tick {
+            writeln!(out, "  tick {tick:?}").unwrap();
+        }
         for (slot, plugin) in p.plugins() {
             let source = match &plugin.source {
                 PluginSource::Builtin(name) => format!("builtin {name}"),
@@ -182,6 +185,11 @@ fn init_rejects_config() {
 #[test]
 fn limits_out_of_range() {
     insta::assert_snapshot!(errors("limits_out_of_range"));
+}
+
+#[test]
+fn pipeline_shapes() {
+    insta::assert_snapshot!(errors("pipeline_shapes"));
 }
 
 #[test]

@@ -73,6 +73,7 @@ async fn start_with(
         },
         inbound: None,
         welcome: false,
+        sessions: None,
     });
     let gate = Arc::new(Gate {
         allowed_origins: origins,

@@ -63,12 +63,22 @@ async fn serve(config: &Config, host: &PluginHost) -> anyhow::Result<()> {
     }
     for p in &config.pipelines {
         if let Some((_, address)) = running.bound.iter().find(|(name, _)| *name == p.listener) {
+            let mut flows = Vec::new();
+            if let Some(source) = &p.source {
+                flows.push(format!("<- topics {}", source.topics.join(", ")));
+            }
+            if let Some(sink) = &p.sink {
+                flows.push(format!("-> topic {}", sink.topic));
+            }
+            if let Some(handler) = &p.handler {
+                flows.push(format!("handler {}", handler.name));
+            }
             writeln!(
                 out,
-                "pipeline `{}`: ws://{address}{} <- topics {}",
+                "pipeline `{}`: ws://{address}{} {}",
                 p.name,
                 p.path,
-                p.source.topics.join(", ")
+                flows.join(", ")
             )?;
         }
     }

@@ -48,7 +48,7 @@ pub use model::{
     Tenant, Tls,
 };
 pub use schema::{
-    Brokers, Format, OutboxDef, PoisonPolicy, RateDef, SinkKey, SourceMode, StartFrom,
+    Brokers, Format, OutboxDef, PoisonPolicy, RateDef, ReplyFormat, SinkKey, SourceMode, StartFrom,
 };
 pub use template::{ParamType, RouteTemplate, Segment, TemplateError};
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::plugin::{Limits, PluginId, PluginSpec, Role};
 
 use super::schema::{
-    Brokers, Format, OutboxDef, PoisonPolicy, RateDef, SinkKey, SourceMode, StartFrom,
+    Brokers, Format, OutboxDef, PoisonPolicy, RateDef, ReplyFormat, SinkKey, SourceMode, StartFrom,
 };
 use super::template::RouteTemplate;
 
@@ -84,8 +84,8 @@ pub struct Pipeline {
     pub listener: String,
     /// The WebSocket path it serves.
     pub path: RouteTemplate,
-    /// Where records come from.
-    pub source: Source,
+    /// Where records come from, if anywhere.
+    pub source: Option<Source>,
     /// Where client messages go, if anywhere.
     pub sink: Option<Sink>,
     /// Authenticator plugin.
@@ -100,6 +100,8 @@ pub struct Pipeline {
     pub outbox: OutboxDef,
     /// Greet each client with its id on connect.
     pub welcome: bool,
+    /// How often the handler's `on-tick` runs (set when there is a handler).
+    pub tick: Option<std::time::Duration>,
 }
 
 /// A pipeline's Kafka source.
@@ -126,6 +128,10 @@ pub struct Sink {
     pub topic: String,
     /// How produced records are keyed (`None`: no key).
     pub key: Option<SinkKey>,
+    /// What a client is told about each message.
+    pub reply: ReplyFormat,
+    /// Further topics a handler may publish to.
+    pub extra_topics: Vec<String>,
 }
 
 /// Where a plugin's bytes came from.

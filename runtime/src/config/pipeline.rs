@@ -8,7 +8,7 @@ use super::diagnostics::{Problem, Sink};
 use super::model::{Pipeline, Sink as SinkConfig, Source};
 use super::parse::Entry;
 use super::plugins::{self, PluginContext, Slot};
-use super::schema::{OutboxDef, PipelineDef, PluginRef, PoisonPolicy, SinkDef, SinkKey};
+use super::schema::{OutboxDef, PipelineDef, PluginRef, PoisonPolicy, SinkDef, SinkKey, SourceDef};
 use super::template::RouteTemplate;
 use super::validate::Names;
 use crate::plugin::Role;
@@ -83,7 +83,7 @@ pub(super) fn pipeline(
     let path = RouteTemplate::parse(def.path.get_ref())
         .map_err(|e| sink.error(def.path.span(), e))
         .ok();
-    let source = source(def, sink);
+    let source = def.source.as_ref().map(|src| source(def, src, sink));
     let sink_config = def.sink.as_ref().map(|s| sink_config(s, sink));
 
     let mut plugin = |key: &'static str,
@@ -127,7 +127,32 @@ pub(super) fn pipeline(
         .as_ref()
         .and_then(|r| plugin("handler", Role::Handler, r, raw.get("handler")));
 
-    let (path, source) = (path?, source?);
+    if def.source.is_none() && def.sink.is_none() && def.handler.is_none() {
+        sink.error(
+            entry.raw.span(),
+            Problem::Invalid(format!(
+                "pipeline `{name}` does nothing: give it a `[pipelines.source]`, a `[pipelines.sink]` or a `[pipelines.handler]`"
+            )),
+        );
+        ok = false;
+    }
+    if let (None, Some(r)) = (&def.source, &def.router) {
+        sink.error(
+            r.span(),
+            Problem::Invalid(
+                "a router routes consumed records: this pipeline has no `[pipelines.source]`"
+                    .into(),
+            ),
+        );
+        ok = false;
+    }
+    let tick = tick(def, sink);
+    let path = path?;
+    let source = match source {
+        Some(None) => return None,
+        other => other.flatten(),
+    };
+    let tick = tick?;
     let sink_config = match sink_config {
         Some(None) => return None,
         other => other.flatten(),
@@ -150,11 +175,12 @@ pub(super) fn pipeline(
             when_full: crate::hub::FullPolicy::default(),
         },
     };
-    if let PoisonPolicy::DeadLetter(topic) = &def.source.on_poison
+    if let Some(src) = &def.source
+        && let PoisonPolicy::DeadLetter(topic) = &src.on_poison
         && !is_topic(topic)
     {
         sink.error(
-            def.source.topics.span(),
+            src.topics.span(),
             Problem::Invalid(format!(
                 "dead-letter topic {topic:?} is not a valid topic name"
             )),
@@ -174,11 +200,37 @@ pub(super) fn pipeline(
         handler,
         outbox,
         welcome: def.welcome,
+        tick,
     })
 }
 
-fn source(def: &PipelineDef, sink: &mut Sink<'_>) -> Option<Source> {
-    let src = &def.source;
+/// The handler's tick: 1 s by default, only with a handler. `None` if reported.
+fn tick(def: &PipelineDef, sink: &mut Sink<'_>) -> Option<Option<std::time::Duration>> {
+    match (&def.tick_ms, &def.handler) {
+        (None, None) => Some(None),
+        (None, Some(_)) => Some(Some(std::time::Duration::from_secs(1))),
+        (Some(t), None) => {
+            sink.error(
+                t.span(),
+                Problem::Invalid("`tick_ms` needs a `[pipelines.handler]` to call".into()),
+            );
+            None
+        }
+        (Some(t), Some(_)) if !(10..=3_600_000).contains(t.get_ref()) => {
+            sink.error(
+                t.span(),
+                Problem::Invalid(format!(
+                    "tick_ms {} is out of range: it must be from 10 to 3600000",
+                    t.get_ref()
+                )),
+            );
+            None
+        }
+        (Some(t), Some(_)) => Some(Some(std::time::Duration::from_millis(*t.get_ref()))),
+    }
+}
+
+fn source(def: &PipelineDef, src: &SourceDef, sink: &mut Sink<'_>) -> Option<Source> {
     let mut ok = true;
     if src.topics.get_ref().is_empty() {
         sink.error(
@@ -242,9 +294,18 @@ fn sink_config(def: &SinkDef, sink: &mut Sink<'_>) -> Option<SinkConfig> {
         sink.error(key.span(), Problem::Invalid(message));
         ok = false;
     }
+    for topic in &def.extra_topics {
+        ok &= check_topic(topic, sink);
+    }
     ok.then(|| SinkConfig {
         topic: def.topic.get_ref().clone(),
         key: def.key.as_ref().map(|k| k.get_ref().clone()),
+        reply: def.reply,
+        extra_topics: def
+            .extra_topics
+            .iter()
+            .map(|t| t.get_ref().clone())
+            .collect(),
     })
 }
 

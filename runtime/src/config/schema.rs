@@ -108,8 +108,9 @@ pub struct PipelineDef {
     pub listener: Option<Spanned<String>>,
     /// `path = "/{channel}"` (literal segments and `{name}` parameters)
     pub path: Spanned<String>,
-    /// `[pipelines.source]`: the topics it reads
-    pub source: SourceDef,
+    /// `[pipelines.source]`: the topics it reads (optional for a pipeline with a handler or
+    /// a sink)
+    pub source: Option<SourceDef>,
     /// `[pipelines.sink]`: the topic client messages are produced to
     pub sink: Option<SinkDef>,
     /// `[pipelines.auth]`: who may connect (an authenticator plugin)
@@ -130,6 +131,9 @@ pub struct PipelineDef {
     /// (default false)
     #[serde(default)]
     pub welcome: bool,
+    /// `tick_ms = 1000`: how often the handler's `on-tick` runs, in milliseconds, from 10 to
+    /// 3600000 (default 1000; only with a handler)
+    pub tick_ms: Option<Spanned<u64>>,
 }
 
 /// `outbox = { ... }` of a pipeline.
@@ -232,6 +236,28 @@ pub struct SinkDef {
     pub topic: Spanned<String>,
     /// `key = "channel"`, `"principal"` or `{ json = "/user/id" }`: the produced record's key (absent: no key)
     pub key: Option<Spanned<SinkKey>>,
+    /// `reply = "seed-002"` (default), `"json"` or `"none"`: what a client is told about each
+    /// message it sent (see README, "Replies to client messages")
+    #[serde(default)]
+    pub reply: ReplyFormat,
+    /// `extra_topics = ["audit"]`: further topics a handler plugin may publish to (it may
+    /// always publish to `topic`)
+    #[serde(default)]
+    pub extra_topics: Vec<Spanned<String>>,
+}
+
+/// How a client is told whether its message reached Kafka.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReplyFormat {
+    /// Seed 002's envelope: `{"messageType": "ACK" | "ERROR", "content", "timestamp", ...}`.
+    #[default]
+    #[serde(rename = "seed-002")]
+    Seed002,
+    /// `{"type": "ack" | "error", "id", "topic", "partition", "offset" | "reason"}`.
+    Json,
+    /// No replies: messages are still produced; failures are only counted and logged.
+    None,
 }
 
 /// The key of a record produced from a client message.

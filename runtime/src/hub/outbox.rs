@@ -49,7 +49,7 @@ pub struct CloseRequest {
     /// WebSocket close code.
     pub code: u16,
     /// Close reason (at most 123 bytes).
-    pub reason: &'static str,
+    pub reason: std::borrow::Cow<'static, str>,
 }
 
 /// The result of one push.
@@ -145,7 +145,7 @@ impl Outbox {
                         state.frames.clear();
                         state.close = Some(CloseRequest {
                             code: 1008,
-                            reason: "too slow: outgoing queue full",
+                            reason: "too slow: outgoing queue full".into(),
                         });
                         Pushed::Closed
                     }

@@ -1,16 +1,18 @@
 //! The inbound path: a client's message passes the pipeline's transforms,
 //! is produced to the sink topic, and the client gets an ACK only after the
-//! broker's delivery report (or an ERROR with the reason). Replies use seed
-//! 002's envelope: `{"messageType": "ACK" | "ERROR", "content", "timestamp"}`
-//! plus `id` (the client's own `id` or `messageId`, when it sent one) and,
-//! for an ACK, `topic`, `partition` and `offset` of the produced record.
+//! broker's delivery report (or an ERROR with the reason). The reply format
+//! is the sink's `reply`: seed 002's envelope by default,
+//! `{"messageType": "ACK" | "ERROR", "content", "timestamp"}`, a flat
+//! `{"type": "ack" | "error"}` object, or none. Both carry `id` (the
+//! client's own `id` or `messageId`, when it sent one) and, for an ACK,
+//! `topic`, `partition` and `offset` of the produced record.
 
 use std::future::Future;
 
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use crate::config::SinkKey;
+use crate::config::{ReplyFormat, SinkKey};
 use crate::kafka::Producer;
 use crate::plugin::{Direction, FrameKind, Message, Outcome, PluginPool, TransformContext};
 
@@ -28,21 +30,24 @@ pub struct Inbound {
     producer: Producer,
     topic: String,
     key: Option<SinkKey>,
+    reply: ReplyFormat,
     transforms: Vec<PluginPool>,
 }
 
 impl Inbound {
-    /// A sink producing to `topic` through `producer`.
+    /// A sink producing to `topic` through `producer`, answering in `reply`.
     pub fn new(
         producer: Producer,
         topic: String,
         key: Option<SinkKey>,
+        reply: ReplyFormat,
         transforms: Vec<PluginPool>,
     ) -> Self {
         Self {
             producer,
             topic,
             key,
+            reply,
             transforms,
         }
     }
@@ -58,12 +63,13 @@ impl Inbound {
     /// Stage two, called in the order the client sent its messages: puts
     /// the records on the producer's queue *now* (so the topic keeps the
     /// client's order) and returns the reply, ready once the broker has
-    /// acknowledged every record (ACK) or one failed (ERROR).
+    /// acknowledged every record (ACK) or one failed (ERROR); `None` when
+    /// the sink sends no replies.
     pub fn enqueue(
         &self,
         prepared: Prepared,
         sender: &Sender,
-    ) -> impl Future<Output = Bytes> + Send + 'static + use<> {
+    ) -> impl Future<Output = Option<Bytes>> + Send + 'static + use<> {
         let Prepared { id, result } = prepared;
         let deliveries: Result<Vec<_>, String> = result.and_then(|messages| {
             messages
@@ -85,6 +91,7 @@ impl Inbound {
                 .collect()
         });
         let topic = self.topic.clone();
+        let format = self.reply;
         async move {
             let outcome = match deliveries {
                 Err(reason) => Err(reason),
@@ -102,7 +109,10 @@ impl Inbound {
                     last
                 }
             };
-            reply(id, &topic, outcome)
+            if let (ReplyFormat::None, Err(reason)) = (format, &outcome) {
+                tracing::debug!(%topic, %reason, "Client message not produced (no reply configured).");
+            }
+            reply(format, id, &topic, outcome)
         }
     }
 
@@ -174,10 +184,16 @@ pub struct Prepared {
     result: Result<Vec<Message>, String>,
 }
 
-/// The ACK or ERROR envelope.
-fn reply(id: Option<Value>, topic: &str, outcome: Result<(i32, i64), String>) -> Bytes {
-    let mut reply = match outcome {
-        Ok((partition, offset)) => json!({
+/// The reply in the sink's format.
+fn reply(
+    format: ReplyFormat,
+    id: Option<Value>,
+    topic: &str,
+    outcome: Result<(i32, i64), String>,
+) -> Option<Bytes> {
+    let mut reply = match (format, outcome) {
+        (ReplyFormat::None, _) => return None,
+        (ReplyFormat::Seed002, Ok((partition, offset))) => json!({
             "messageType": "ACK",
             "content": "delivered",
             "timestamp": now_rfc3339(),
@@ -185,16 +201,26 @@ fn reply(id: Option<Value>, topic: &str, outcome: Result<(i32, i64), String>) ->
             "partition": partition,
             "offset": offset,
         }),
-        Err(reason) => json!({
+        (ReplyFormat::Seed002, Err(reason)) => json!({
             "messageType": "ERROR",
             "content": reason,
             "timestamp": now_rfc3339(),
+        }),
+        (ReplyFormat::Json, Ok((partition, offset))) => json!({
+            "type": "ack",
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+        }),
+        (ReplyFormat::Json, Err(reason)) => json!({
+            "type": "error",
+            "reason": reason,
         }),
     };
     if let Some(id) = id {
         reply["id"] = id;
     }
-    Bytes::from(reply.to_string())
+    Some(Bytes::from(reply.to_string()))
 }
 
 /// The client's own message id, echoed in the reply.
@@ -240,6 +266,26 @@ mod tests {
         assert_eq!(client_id(br#"{"messageId":7}"#), Some(json!(7)));
         assert_eq!(client_id(br#"{"id":{"x":1}}"#), None);
         assert_eq!(client_id(b"not json"), None);
+    }
+
+    #[test]
+    fn replies_follow_the_sink_format() {
+        let text = |b: Option<Bytes>| String::from_utf8(b.unwrap().to_vec()).unwrap();
+        let ack = text(reply(ReplyFormat::Json, Some(json!(7)), "t", Ok((1, 42))));
+        assert_eq!(
+            serde_json::from_str::<Value>(&ack).unwrap(),
+            json!({"type": "ack", "id": 7, "topic": "t", "partition": 1, "offset": 42})
+        );
+        let error = text(reply(ReplyFormat::Json, None, "t", Err("no".into())));
+        assert_eq!(
+            serde_json::from_str::<Value>(&error).unwrap(),
+            json!({"type": "error", "reason": "no"})
+        );
+        let seed = text(reply(ReplyFormat::Seed002, None, "t", Ok((0, 3))));
+        let seed: Value = serde_json::from_str(&seed).unwrap();
+        assert_eq!(seed["messageType"], "ACK");
+        assert_eq!(seed["offset"], 3);
+        assert!(reply(ReplyFormat::None, Some(json!(1)), "t", Ok((0, 1))).is_none());
     }
 
     #[test]

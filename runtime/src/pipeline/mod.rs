@@ -2,6 +2,7 @@
 //! wiring of consumers, plugins, hubs and listeners.
 
 mod inbound;
+mod parts;
 mod record_path;
 mod runner;
 

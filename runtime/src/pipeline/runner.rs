@@ -1,6 +1,5 @@
 //! Builds a running process from a checked config: the embedded broker if
-//! asked for, each pipeline's plugins, hub, consumer and endpoint, and the
-//! listeners. Everything is built before anything serves, so a bad plugin or
+//! asked for, each pipeline (see [`super::parts`]), and the listeners. Everything is built before anything serves, so a bad plugin or
 //! an unreachable port fails the start, not the first client.
 
 use std::collections::HashMap;
@@ -9,28 +8,19 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use bytes::Bytes;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::inbound::Inbound;
-use super::record_path::{DeadLetter, PathStats, RecordPath};
-use crate::config::{Brokers, Config, Pipeline, PluginConfig, PoisonPolicy, SourceMode};
-use crate::hub::Hub;
-use crate::kafka::{
-    ClientSettings, ConsumerHandle, ConsumerOptions, EmbeddedBroker, Producer, ProducerOptions,
-    Subscription, spawn_consumer,
-};
-use crate::plugin::{LoadedPlugin, PluginHost, PluginPool};
-use crate::ws::{self, Endpoint, Gate, PerIpLimit, Routes};
+use super::parts;
+use super::record_path::PathStats;
+use crate::config::{Brokers, Config};
+use crate::kafka::{ClientSettings, ConsumerHandle, EmbeddedBroker};
+use crate::plugin::PluginHost;
+use crate::ws::{self, Gate, PerIpLimit, Routes};
 
-/// Auth calls waiting for a worker before handshakes are shed with 503.
-const AUTH_QUEUE: usize = 1024;
 /// How long a start waits for consumers to be assigned partitions.
 const ASSIGNMENT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Worker threads per authenticator.
-const AUTH_WORKERS: usize = 2;
 
 /// A started process.
 pub struct Running {
@@ -78,28 +68,19 @@ impl Running {
 
 /// Starts everything `config` describes. Call from inside a tokio runtime.
 pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running> {
-    let wants_embedded = config
-        .tenants
-        .iter()
-        .any(|t| t.kafka.brokers == Brokers::Embedded);
+    // Only pipelines that read or write Kafka need a broker.
+    let wants_embedded = config.pipelines.iter().any(|p| {
+        (p.source.is_some() || p.sink.is_some())
+            && config
+                .tenant(&p.tenant)
+                .is_some_and(|t| t.kafka.brokers == Brokers::Embedded)
+    });
     let embedded = if wants_embedded {
         let broker = EmbeddedBroker::start(3).context("cannot start the embedded Kafka broker")?;
-        for pipeline in &config.pipelines {
-            if let Some(sink) = &pipeline.sink {
-                broker
-                    .ensure_topic(&sink.topic)
-                    .with_context(|| format!("cannot create topic `{}`", sink.topic))?;
-            }
-            for topic in &pipeline.source.topics {
-                broker
-                    .ensure_topic(topic)
-                    .with_context(|| format!("cannot create topic `{topic}`"))?;
-            }
-            if let PoisonPolicy::DeadLetter(topic) = &pipeline.source.on_poison {
-                broker
-                    .ensure_topic(topic)
-                    .with_context(|| format!("cannot create topic `{topic}`"))?;
-            }
+        for topic in config.pipelines.iter().flat_map(parts::topics) {
+            broker
+                .ensure_topic(topic)
+                .with_context(|| format!("cannot create topic `{topic}`"))?;
         }
         Some(broker)
     } else {
@@ -110,54 +91,36 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
     let mut routes: HashMap<String, Routes> = HashMap::new();
     let mut consumers = Vec::new();
     let mut stats = Vec::new();
+    let mut servers = JoinSet::new();
     for pipeline in &config.pipelines {
         let tenant = config
             .tenant(&pipeline.tenant)
             .context("pipeline names an unknown tenant")?;
-        let settings = ClientSettings::new(&tenant.kafka, embedded.as_ref())
-            .with_context(|| format!("pipeline `{}`: Kafka settings", pipeline.name))?;
-        let hub = Arc::new(Hub::new());
-        let path = record_path(pipeline, host, hub.clone(), &settings)?;
-        stats.push((pipeline.name.clone(), path.stats()));
-        let mut path = path;
-        let consumer = spawn_consumer(
-            &settings,
-            subscription(&pipeline.source),
-            ConsumerOptions::new(pipeline.name.clone()),
-            move |records| path.on_batch(records),
-        )
-        .with_context(|| {
-            format!(
-                "pipeline `{}`: cannot start its Kafka consumer",
-                pipeline.name
+        let settings = if pipeline.source.is_some() || pipeline.sink.is_some() {
+            Some(
+                ClientSettings::new(&tenant.kafka, embedded.as_ref())
+                    .with_context(|| format!("pipeline `{}`: Kafka settings", pipeline.name))?,
             )
-        })?;
-        consumers.push(consumer);
-        let auth = match &pipeline.auth {
-            Some(plugin) => Some(
-                PluginPool::start(&load(host, pipeline, plugin)?, AUTH_WORKERS, AUTH_QUEUE)
-                    .with_context(|| {
-                        format!(
-                            "pipeline `{}`: cannot start its authenticator",
-                            pipeline.name
-                        )
-                    })?,
-            ),
-            None => None,
+        } else {
+            None
         };
-        let inbound = match &pipeline.sink {
-            Some(sink) => Some(Arc::new(inbound(host, pipeline, &settings, sink)?)),
-            None => None,
-        };
+        let built = parts::build(pipeline, host, settings.as_ref())
+            .with_context(|| format!("pipeline `{}`", pipeline.name))?;
+        if let Some((handle, path_stats)) = built.consumer {
+            consumers.push(handle);
+            stats.push((pipeline.name.clone(), path_stats));
+        }
+        if let (Some(sessions), Some(every)) = (&built.endpoint.sessions, pipeline.tick) {
+            servers.spawn(sessions.clone().run_ticker(every, shutdown_rx.clone()));
+        }
         routes
             .entry(pipeline.listener.clone())
             .or_default()
-            .add(Endpoint::new(pipeline, hub, auth, inbound));
+            .add(built.endpoint);
     }
 
     wait_for_assignments(&consumers).await;
 
-    let mut servers = JoinSet::new();
     let mut bound = Vec::new();
     for listener in &config.listeners {
         let Some(listener_routes) = routes.remove(&listener.name) else {
@@ -195,21 +158,6 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
     })
 }
 
-/// The consumer group of a pipeline's source: in broadcast mode, one of
-/// this process's own, so it reads every partition.
-fn subscription(source: &crate::config::Source) -> Subscription {
-    let mut subscription = Subscription::from(source);
-    if source.mode == SourceMode::Broadcast {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .subsec_nanos();
-        subscription.group_id =
-            format!("{}.{}-{nanos:x}", subscription.group_id, std::process::id());
-    }
-    subscription
-}
-
 /// Waits until every consumer owns partitions and has fixed where it starts
 /// reading them, so that "started" means a record produced from now on
 /// reaches its subscribers.
@@ -230,119 +178,4 @@ async fn wait_for_assignments(consumers: &[ConsumerHandle]) {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-fn load(
-    host: &PluginHost,
-    pipeline: &Pipeline,
-    plugin: &PluginConfig,
-) -> anyhow::Result<LoadedPlugin> {
-    let spec = crate::plugin::PluginSpec {
-        id: plugin.id(&pipeline.name, &pipeline.tenant),
-        role: plugin.role,
-        bytes: plugin.bytes.clone(),
-        config_json: plugin.config_json.clone(),
-        limits: plugin.limits,
-    };
-    Ok(host.load(spec)?)
-}
-
-/// The sink: its producer and its own transform instances (in pools:
-/// inbound messages arrive on the async side).
-fn inbound(
-    host: &PluginHost,
-    pipeline: &Pipeline,
-    settings: &ClientSettings,
-    sink: &crate::config::Sink,
-) -> anyhow::Result<Inbound> {
-    let producer = Producer::new(settings, ProducerOptions::new(pipeline.name.clone()))
-        .with_context(|| {
-            format!(
-                "pipeline `{}`: cannot create the sink producer",
-                pipeline.name
-            )
-        })?;
-    let transforms = pipeline
-        .transforms
-        .iter()
-        .map(|plugin| -> anyhow::Result<PluginPool> {
-            Ok(PluginPool::start(
-                &load(host, pipeline, plugin)?,
-                AUTH_WORKERS,
-                AUTH_QUEUE,
-            )?)
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(Inbound::new(
-        producer,
-        sink.topic.clone(),
-        sink.key.clone(),
-        transforms,
-    ))
-}
-
-fn record_path(
-    pipeline: &Pipeline,
-    host: &PluginHost,
-    hub: Arc<Hub>,
-    settings: &ClientSettings,
-) -> anyhow::Result<RecordPath> {
-    let instance = |plugin: &PluginConfig| -> anyhow::Result<_> {
-        Ok(load(host, pipeline, plugin)?.instantiate()?)
-    };
-    let transforms = pipeline
-        .transforms
-        .iter()
-        .map(instance)
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let router = pipeline.router.as_ref().map(instance).transpose()?;
-    let dead_letter = match &pipeline.source.on_poison {
-        PoisonPolicy::DeadLetter(topic) => Some(dead_letter(pipeline, settings, topic)?),
-        _ => None,
-    };
-    Ok(RecordPath::new(
-        &pipeline.name,
-        transforms,
-        router,
-        hub,
-        pipeline.source.format,
-        pipeline.source.on_poison.clone(),
-        dead_letter,
-    ))
-}
-
-/// Produces poison records to `topic` with headers saying why, waiting for
-/// the broker's acknowledgement (the consumer thread may block; it is not a
-/// tokio worker).
-fn dead_letter(
-    pipeline: &Pipeline,
-    settings: &ClientSettings,
-    topic: &str,
-) -> anyhow::Result<DeadLetter> {
-    let producer = Producer::new(settings, ProducerOptions::new(pipeline.name.clone()))
-        .with_context(|| {
-            format!(
-                "pipeline `{}`: cannot create the dead-letter producer",
-                pipeline.name
-            )
-        })?;
-    let runtime = tokio::runtime::Handle::current();
-    let topic = topic.to_owned();
-    let name = pipeline.name.clone();
-    Ok(Box::new(move |record, reason| {
-        let mut headers = record.headers.clone();
-        headers.push(("sluice-error".into(), Bytes::from(reason.to_owned())));
-        headers.push(("sluice-pipeline".into(), Bytes::from(name.clone())));
-        headers.push((
-            "sluice-origin".into(),
-            Bytes::from(format!(
-                "{}/{}@{}",
-                record.topic, record.partition, record.offset
-            )),
-        ));
-        runtime
-            .block_on(producer.send(&topic, record.key.as_deref(), &record.payload, &headers))
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }))
 }

@@ -40,7 +40,7 @@ pub use engine::Allocator;
 pub use error::{FaultKind, PluginError, PluginId};
 pub use instance::PluginInstance;
 pub use limits::Limits;
-pub use pool::{PluginPool, PoolError};
+pub use pool::{AffinePool, PluginPool, PoolError};
 
 use engine::EpochTicker;
 use state::PluginState;

@@ -1,20 +1,21 @@
-//! One upgraded WebSocket: a reader task answering control frames, and a
+//! One upgraded WebSocket: a reader task (see [`super::reader`]) and a
 //! writer that drains the connection's outbox (everything queued at once,
-//! one flush).
+//! one flush), then the handler's `on-close` and the cleanup.
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use fastwebsockets::{FragmentCollectorRead, Frame, OpCode, Payload, WebSocket, WebSocketError};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use tokio::io::BufWriter;
+use tokio::io::{AsyncWrite, BufWriter};
 use tokio::sync::{mpsc, watch};
 
 use super::handshake::Admitted;
+use super::reader::{Dispatch, read_loop, spawn_sink};
 use crate::hub::{Kind, Outbox, Taken};
-use crate::pipeline::{Inbound, Sender};
-use bytes::Bytes;
-use futures_util::StreamExt;
+use crate::pipeline::Sender;
+use crate::plugin::Connection;
 
 /// Largest message a client may send (records flow the other way; this
 /// bounds what a misbehaving client can make us buffer).
@@ -61,6 +62,9 @@ fn welcome(id: u64) -> crate::hub::Frame {
     }
 }
 
+/// Replies to client messages (ACK/ERROR) waiting for the writer.
+const REPLY_QUEUE: usize = 1024;
+
 /// Serves one connection until either side closes or the server shuts down.
 pub async fn serve(
     ws: WebSocket<TokioIo<Upgraded>>,
@@ -72,6 +76,9 @@ pub async fn serve(
         endpoint,
         channel,
         principal,
+        path,
+        params,
+        peer,
     } = admitted;
     let id = outbox.id();
     tracing::debug!(conn = id, pipeline = %endpoint.pipeline, %channel, principal = ?principal.as_ref().map(|p| &p.id), "Client subscribed.");
@@ -90,43 +97,51 @@ pub async fn serve(
     // Replies to client messages (ACK/ERROR) are never dropped: the reader
     // waits when they back up, which slows a client that sends too fast.
     let (replies, mut replies_rx) = mpsc::channel::<Bytes>(REPLY_QUEUE);
-    let inbound = endpoint.inbound.clone().map(|inbound| {
+    let mut sink_task = None;
+    let dispatch = if let Some(sessions) = &endpoint.sessions {
+        // `on-open` runs before the first message is read, so the handler
+        // always sees a connection open before anything else of it.
+        let conn = Connection {
+            id,
+            path,
+            params,
+            principal: principal.clone(),
+            remote_addr: peer.to_string(),
+            subprotocol: None,
+        };
+        sessions.open(conn, outbox.clone()).await;
+        Dispatch::Handler(sessions.clone(), id)
+    } else if let Some(inbound) = endpoint.inbound.clone() {
         let sender = Sender {
             channel: channel.clone(),
             principal: principal.as_ref().map(|p| p.id.clone()),
         };
-        spawn_inbound(inbound, sender, replies)
-    });
+        let (messages, task) = spawn_sink(inbound, sender, replies);
+        sink_task = Some(task);
+        Dispatch::Sink(messages)
+    } else {
+        Dispatch::Drop
+    };
     let mut reader = tokio::spawn(read_loop(
         FragmentCollectorRead::new(read),
         control,
-        inbound.as_ref().map(|(messages, _)| messages.clone()),
+        dispatch,
     ));
 
     let mut write = write;
     write.set_writev(false);
+    // How the connection ended, for a handler's `on-close` (1006: no close
+    // frame was exchanged).
+    let mut ended = (1006, String::from("connection lost"));
     let outcome: Result<(), WebSocketError> = async {
         loop {
             match outbox.take() {
                 Taken::Frames(frames) => {
-                    for frame in &frames {
-                        let opcode = match frame.kind {
-                            Kind::Text => OpCode::Text,
-                            Kind::Binary => OpCode::Binary,
-                        };
-                        write
-                            .write_frame(Frame::new(
-                                true,
-                                opcode,
-                                None,
-                                Payload::Borrowed(&frame.payload),
-                            ))
-                            .await?;
-                    }
-                    write.flush().await?;
+                    write_frames(&mut write, &frames).await?;
                     continue;
                 }
                 Taken::Close(request) => {
+                    ended = (request.code, request.reason.to_string());
                     write
                         .write_frame(Frame::close(request.code, request.reason.as_bytes()))
                         .await?;
@@ -144,6 +159,12 @@ pub async fn serve(
                 frame = control_rx.recv() => match frame {
                     Some(frame) => {
                         let closing = frame.opcode == OpCode::Close;
+                        if closing {
+                            // What `on-close` queued goes out before the echo.
+                            if let Taken::Frames(frames) = outbox.take() {
+                                write_frames(&mut write, &frames).await?;
+                            }
+                        }
                         write.write_frame(frame).await?;
                         write.flush().await?;
                         if closing {
@@ -154,6 +175,7 @@ pub async fn serve(
                     None => return Ok(()),
                 },
                 _ = shutdown.changed() => {
+                    ended = (1001, "server shutting down".into());
                     write.write_frame(Frame::close(1001, b"server shutting down")).await?;
                     write.flush().await?;
                     return Ok(());
@@ -165,8 +187,12 @@ pub async fn serve(
     endpoint.hub.unsubscribe(&channel, id);
     reader.abort();
     let _ = (&mut reader).await;
-    if let Some((_, task)) = inbound {
+    if let Some(task) = sink_task {
         task.abort();
+    }
+    // Runs only if the reader did not already (a close from the peer).
+    if let Some(sessions) = &endpoint.sessions {
+        sessions.close(id, ended.0, &ended.1).await;
     }
     match outcome {
         Ok(()) => tracing::debug!(conn = id, "Connection closed."),
@@ -174,87 +200,24 @@ pub async fn serve(
     }
 }
 
-/// Reads until the peer closes; control frames the protocol obliges us to
-/// answer (pong, the close echo) go to the writer.
-/// Client messages in flight per connection: produced concurrently, ACKed
-/// in the order they were sent.
-const IN_FLIGHT: usize = 256;
-
-/// Replies waiting for the writer.
-const REPLY_QUEUE: usize = 1024;
-
-/// Starts the task that turns a connection's messages into replies.
-fn spawn_inbound(
-    inbound: Arc<Inbound>,
-    sender: Sender,
-    replies: mpsc::Sender<Bytes>,
-) -> (mpsc::Sender<(bool, Bytes)>, tokio::task::JoinHandle<()>) {
-    let (messages, mut rx) = mpsc::channel::<(bool, Bytes)>(IN_FLIGHT);
-    let task = tokio::spawn(async move {
-        let incoming = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-        // Transforms run concurrently but come out in order; each message is
-        // then enqueued to Kafka in that order (`map` runs as items come out),
-        // and the replies wait for the delivery reports, also in order.
-        let prepare = {
-            let (inbound, sender) = (inbound.clone(), sender.clone());
-            move |(text, payload): (bool, Bytes)| {
-                let (inbound, sender) = (inbound.clone(), sender.clone());
-                async move { inbound.prepare(text, payload, &sender).await }
-            }
+/// Writes frames into the buffer and flushes once.
+async fn write_frames<S: AsyncWrite + Unpin>(
+    write: &mut fastwebsockets::WebSocketWrite<S>,
+    frames: &[crate::hub::Frame],
+) -> Result<(), WebSocketError> {
+    for frame in frames {
+        let opcode = match frame.kind {
+            Kind::Text => OpCode::Text,
+            Kind::Binary => OpCode::Binary,
         };
-        let mut answered = incoming
-            .map(prepare)
-            .buffered(IN_FLIGHT)
-            .map(move |prepared| inbound.enqueue(prepared, &sender))
-            .buffered(IN_FLIGHT);
-        while let Some(reply) = answered.next().await {
-            if replies.send(reply).await.is_err() {
-                return;
-            }
-        }
-    });
-    (messages, task)
-}
-
-async fn read_loop(
-    mut read: FragmentCollectorRead<tokio::io::ReadHalf<TokioIo<Upgraded>>>,
-    control: mpsc::Sender<Frame<'static>>,
-    inbound: Option<mpsc::Sender<(bool, Bytes)>>,
-) {
-    loop {
-        let sender = control.clone();
-        let mut send = move |frame: Frame<'_>| {
-            let owned = Frame::new(
-                frame.fin,
-                frame.opcode,
+        write
+            .write_frame(Frame::new(
+                true,
+                opcode,
                 None,
-                Payload::Owned(frame.payload.to_vec()),
-            );
-            let sender = sender.clone();
-            async move {
-                sender
-                    .send(owned)
-                    .await
-                    .map_err(|_| WebSocketError::ConnectionClosed)
-            }
-        };
-        match read.read_frame(&mut send).await {
-            Ok(frame) if frame.opcode == OpCode::Close => return,
-            Ok(frame) if matches!(frame.opcode, OpCode::Text | OpCode::Binary) => {
-                // Without a sink, client messages have nowhere to go.
-                if let Some(inbound) = &inbound {
-                    let text = frame.opcode == OpCode::Text;
-                    let payload = Bytes::copy_from_slice(&frame.payload);
-                    if inbound.send((text, payload)).await.is_err() {
-                        return;
-                    }
-                }
-            }
-            Ok(_) => {}
-            Err(error) => {
-                tracing::debug!(%error, "Reading from a client failed.");
-                return;
-            }
-        }
+                Payload::Borrowed(&frame.payload),
+            ))
+            .await?;
     }
+    write.flush().await
 }

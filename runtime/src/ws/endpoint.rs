@@ -6,6 +6,7 @@ use crate::config::{OutboxDef, Pipeline, RouteTemplate};
 use crate::hub::Hub;
 use crate::pipeline::Inbound;
 use crate::plugin::PluginPool;
+use crate::session::Sessions;
 
 /// The channel a connection subscribes to when its path template has no
 /// `{channel}` parameter: every record routed to `*` reaches it.
@@ -29,6 +30,8 @@ pub struct Endpoint {
     pub inbound: Option<Arc<Inbound>>,
     /// Greet each client with its id on connect.
     pub welcome: bool,
+    /// Its handler, which then gets every client message.
+    pub sessions: Option<Arc<Sessions>>,
 }
 
 impl Endpoint {
@@ -38,6 +41,7 @@ impl Endpoint {
         hub: Arc<Hub>,
         auth: Option<PluginPool>,
         inbound: Option<Arc<Inbound>>,
+        sessions: Option<Arc<Sessions>>,
     ) -> Self {
         Self {
             pipeline: pipeline.name.clone(),
@@ -48,6 +52,7 @@ impl Endpoint {
             outbox: pipeline.outbox,
             inbound,
             welcome: pipeline.welcome,
+            sessions,
         }
     }
 }

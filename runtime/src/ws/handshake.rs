@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
 
-use super::endpoint::{Endpoint, Routes, channel_of};
+use super::endpoint::{Endpoint, Params, Routes, channel_of};
 use super::limit::PerIpLimit;
 use crate::plugin::{Decision, Handshake, Header, PoolError, Principal};
 
@@ -25,6 +25,12 @@ pub struct Admitted {
     pub channel: String,
     /// Who it is, when the pipeline authenticates.
     pub principal: Option<Principal>,
+    /// The request path.
+    pub path: String,
+    /// Parameters its path template captured.
+    pub params: Params,
+    /// The peer's address.
+    pub peer: SocketAddr,
 }
 
 /// What a listener checks handshakes against.
@@ -77,7 +83,7 @@ impl Gate {
                         })
                         .collect(),
                     remote_addr: peer.to_string(),
-                    params,
+                    params: params.clone(),
                 };
                 match pool.run(move |auth| auth.authenticate(&handshake)).await {
                     Ok(Decision::Allow(principal)) => Some(principal),
@@ -123,6 +129,9 @@ impl Gate {
             endpoint,
             channel,
             principal,
+            path: path.to_owned(),
+            params,
+            peer,
         })
     }
 }

@@ -6,6 +6,7 @@ mod connection;
 mod endpoint;
 mod handshake;
 mod limit;
+mod reader;
 mod tls;
 
 use std::convert::Infallible;

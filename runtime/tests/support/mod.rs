@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod plugins;
+pub mod ws;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -102,4 +103,19 @@ config = {router_config}
 {extra}
 "#
     )
+}
+
+/// An example pipeline file from `examples/`, with each `(from, to)`
+/// replacement applied (each `from` must occur: a stale test fails loudly).
+pub fn example(name: &str, replacements: &[(&str, &str)]) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name);
+    let mut text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    for (from, to) in replacements {
+        assert!(text.contains(from), "{name} has no {from:?}");
+        text = text.replace(from, to);
+    }
+    text
 }
