@@ -5,9 +5,13 @@ use crate::{Action, Config, Connection, Message};
 /// A handler plugin. Implement it and call
 /// [`export_handler!`](crate::export_handler).
 ///
-/// One instance serves every connection of its pipeline, so keep
-/// per-connection state in a map keyed by connection id. If the plugin traps,
-/// the host rebuilds the instance and that state starts empty.
+/// One instance serves many connections of its pipeline (the host runs a
+/// few instances and sends every event of a connection to the same one, in
+/// order), so keep per-connection state in a map keyed by connection id and
+/// drop it in [`on_close`](Handler::on_close). If a call fails (a panic, the
+/// deadline, the memory cap, an invalid action), the host closes that
+/// connection with 1011 and rebuilds the instance: the state it kept for
+/// its other connections starts empty, so treat an unknown id gracefully.
 pub trait Handler: Sized + 'static {
     /// Builds the handler from its configuration.
     fn new(config: &Config) -> Result<Self, String>;
@@ -21,13 +25,16 @@ pub trait Handler: Sized + 'static {
     /// A connection sent a message.
     fn on_message(&mut self, conn_id: u64, msg: Message) -> Vec<Action>;
 
-    /// A connection closed.
+    /// A connection closed. When the peer started the close, replies
+    /// returned here are still sent, before the server's close frame.
     fn on_close(&mut self, conn_id: u64, code: u16, reason: String) -> Vec<Action> {
         let _ = (conn_id, code, reason);
         Vec::new()
     }
 
-    /// The pipeline's timer fired; `connections` are the open ones.
+    /// The pipeline's timer fired (every `tick_ms`); `connections` are the
+    /// open ones this instance serves. Only `Send`, `Broadcast` and
+    /// `Publish` make sense here; the others are an invalid return.
     fn on_tick(&mut self, now_ms: u64, connections: Vec<u64>) -> Vec<Action> {
         let _ = (now_ms, connections);
         Vec::new()

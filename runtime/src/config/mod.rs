@@ -28,6 +28,7 @@
 //!
 //! [`schema`] documents every key.
 
+mod bounds;
 mod diagnostics;
 mod env;
 mod model;
@@ -44,8 +45,8 @@ use std::path::Path;
 pub use diagnostics::{Diagnostic, Diagnostics, Position, Problem};
 pub use env::{ConfigValue, EnvLookup};
 pub use model::{
-    Config, Kafka, Listener, Pipeline, PluginConfig, PluginSettings, PluginSource, Sink, Source,
-    Tenant, Tls,
+    Config, ConnectionPolicy, Kafka, Listener, ListenerLimits, MessageRate, Pipeline, PluginConfig,
+    PluginSettings, PluginSource, Sink, Source, Tenant, Tls,
 };
 pub use schema::{
     Brokers, Format, OutboxDef, PoisonPolicy, RateDef, ReplyFormat, SinkKey, SourceMode, StartFrom,

@@ -6,11 +6,13 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::plugin::{Limits, PluginId, PluginSpec, Role};
 
 use super::schema::{
-    Brokers, Format, OutboxDef, PoisonPolicy, RateDef, ReplyFormat, SinkKey, SourceMode, StartFrom,
+    Accept, Brokers, Format, OutboxDef, PoisonPolicy, RateDef, ReplyFormat, SinkKey, SourceMode,
+    StartFrom, WhenExceeded,
 };
 use super::template::RouteTemplate;
 
@@ -44,6 +46,76 @@ pub struct Listener {
     pub allowed_origins: Option<Vec<String>>,
     /// Handshakes per client IP.
     pub connections_per_ip: RateDef,
+    /// Connection limits and timers.
+    pub limits: ListenerLimits,
+}
+
+/// A listener's connection limits and timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerLimits {
+    /// Open WebSocket connections at most.
+    pub max_connections: usize,
+    /// Time to finish the TLS handshake and send the upgrade request.
+    pub handshake_timeout: Duration,
+    /// How often the server pings (`None`: never).
+    pub ping_interval: Option<Duration>,
+    /// How long a ping may go unanswered.
+    pub ping_timeout: Duration,
+    /// Close after this long without a message either way (`None`: never).
+    pub idle_timeout: Option<Duration>,
+}
+
+impl Default for ListenerLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 10_000,
+            handshake_timeout: Duration::from_secs(10),
+            ping_interval: Some(Duration::from_secs(30)),
+            ping_timeout: Duration::from_secs(10),
+            idle_timeout: None,
+        }
+    }
+}
+
+/// What a pipeline lets its clients do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionPolicy {
+    /// Open connections at most (`None`: only the listener's limit).
+    pub max_connections: Option<usize>,
+    /// Largest client message, in bytes.
+    pub max_message_size: usize,
+    /// Which messages clients may send.
+    pub accept: Accept,
+    /// Client messages per connection.
+    pub message_rate: Option<MessageRate>,
+    /// Subprotocols spoken, preferred first.
+    pub subprotocols: Vec<String>,
+    /// Refuse clients that offer none of them.
+    pub require_subprotocol: bool,
+}
+
+impl Default for ConnectionPolicy {
+    fn default() -> Self {
+        Self {
+            max_connections: None,
+            max_message_size: 64 * 1024,
+            accept: Accept::Any,
+            message_rate: None,
+            subprotocols: Vec::new(),
+            require_subprotocol: false,
+        }
+    }
+}
+
+/// A checked `message_rate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageRate {
+    /// Sustained messages per second.
+    pub per_second: u32,
+    /// Messages allowed at once.
+    pub burst: u32,
+    /// Drop or close when over.
+    pub when_exceeded: WhenExceeded,
 }
 
 /// TLS files of a listener (paths resolved against the pipeline file).
@@ -101,7 +173,9 @@ pub struct Pipeline {
     /// Greet each client with its id on connect.
     pub welcome: bool,
     /// How often the handler's `on-tick` runs (set when there is a handler).
-    pub tick: Option<std::time::Duration>,
+    pub tick: Option<Duration>,
+    /// What its clients may do.
+    pub policy: ConnectionPolicy,
 }
 
 /// A pipeline's Kafka source.

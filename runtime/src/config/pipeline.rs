@@ -4,8 +4,9 @@
 use serde_spanned::Spanned;
 use toml::de::DeValue;
 
+use super::bounds;
 use super::diagnostics::{Problem, Sink};
-use super::model::{Pipeline, Sink as SinkConfig, Source};
+use super::model::{ConnectionPolicy, MessageRate, Pipeline, Sink as SinkConfig, Source};
 use super::parse::Entry;
 use super::plugins::{self, PluginContext, Slot};
 use super::schema::{OutboxDef, PipelineDef, PluginRef, PoisonPolicy, SinkDef, SinkKey, SourceDef};
@@ -147,12 +148,13 @@ pub(super) fn pipeline(
         ok = false;
     }
     let tick = tick(def, sink);
+    let policy = policy(def, sink);
     let path = path?;
     let source = match source {
         Some(None) => return None,
         other => other.flatten(),
     };
-    let tick = tick?;
+    let (tick, policy) = (tick?, policy?);
     let sink_config = match sink_config {
         Some(None) => return None,
         other => other.flatten(),
@@ -201,6 +203,76 @@ pub(super) fn pipeline(
         outbox,
         welcome: def.welcome,
         tick,
+        policy,
+    })
+}
+
+/// What clients may do; `None` if anything was reported.
+fn policy(def: &PipelineDef, sink: &mut Sink<'_>) -> Option<ConnectionPolicy> {
+    let default = ConnectionPolicy::default();
+    let max_connections = match &def.max_connections {
+        None => Some(None),
+        Some(n) => bounds::number(Some(n), "max_connections", 1..=10_000_000, 0, sink)
+            .map(|n| Some(n as usize)),
+    };
+    let max_message_size = bounds::number(
+        def.max_message_size.as_ref(),
+        "max_message_size",
+        16..=(64 << 20),
+        default.max_message_size as u64,
+        sink,
+    );
+    let mut ok = true;
+    let message_rate = def.message_rate.as_ref().map(|rate| {
+        let r = rate.get_ref();
+        let burst = r.burst.unwrap_or(r.per_second);
+        if r.per_second == 0 || burst == 0 {
+            sink.error(
+                rate.span(),
+                Problem::Invalid("`per_second` and `burst` must be at least 1".into()),
+            );
+            ok = false;
+        }
+        MessageRate {
+            per_second: r.per_second,
+            burst,
+            when_exceeded: r.when_exceeded,
+        }
+    });
+    let subprotocols: Vec<String> = def
+        .subprotocols
+        .iter()
+        .flatten()
+        .map(|p| {
+            let token = |c: char| c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?={}".contains(c);
+            if p.get_ref().is_empty() || !p.get_ref().chars().all(token) {
+                sink.error(
+                    p.span(),
+                    Problem::Invalid(format!(
+                        "subprotocol {:?} is not an HTTP token (letters, digits and !#$%&'*+-.^_`|~)",
+                        p.get_ref()
+                    )),
+                );
+                ok = false;
+            }
+            p.get_ref().clone()
+        })
+        .collect();
+    if def.require_subprotocol && subprotocols.is_empty() {
+        sink.error(
+            def.name.span(),
+            Problem::Invalid("`require_subprotocol = true` needs a list of `subprotocols`".into()),
+        );
+        ok = false;
+    }
+    let (max_connections, max_message_size) = (max_connections?, max_message_size?);
+    ok.then_some(ConnectionPolicy {
+        max_connections,
+        max_message_size: max_message_size as usize,
+        accept: def.accept,
+        message_rate,
+        subprotocols,
+        require_subprotocol: def.require_subprotocol,
     })
 }
 

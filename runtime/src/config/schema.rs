@@ -33,6 +33,20 @@ pub struct ListenerDef {
     /// `connections_per_ip = { per_second = 20, burst = 50 }`: handshakes one client IP may
     /// open (default 20 per second, bursts of 50); more get 429
     pub connections_per_ip: Option<Spanned<RateDef>>,
+    /// `max_connections = 10000`: open WebSocket connections on this listener (default 10000);
+    /// more get 503 before the upgrade
+    pub max_connections: Option<Spanned<u64>>,
+    /// `handshake_timeout_ms = 10000`: how long a client has to finish its TLS handshake and
+    /// send its whole upgrade request (default 10000)
+    pub handshake_timeout_ms: Option<Spanned<u64>>,
+    /// `ping_interval_ms = 30000`: the server pings each client this often; 0 never (default 30000)
+    pub ping_interval_ms: Option<Spanned<u64>>,
+    /// `ping_timeout_ms = 10000`: a client that has sent nothing since a ping this long ago is
+    /// dropped (default 10000)
+    pub ping_timeout_ms: Option<Spanned<u64>>,
+    /// `idle_timeout_ms = 0`: close a connection (1000, "idle") when no message went either way
+    /// for this long; 0 never (default 0)
+    pub idle_timeout_ms: Option<Spanned<u64>>,
 }
 
 /// A rate: a steady number per second plus a burst allowance.
@@ -131,6 +145,27 @@ pub struct PipelineDef {
     /// (default false)
     #[serde(default)]
     pub welcome: bool,
+    /// `max_connections = 1000`: open connections on this pipeline (default: only the
+    /// listener's limit); more get 503 before the upgrade
+    pub max_connections: Option<Spanned<u64>>,
+    /// `max_message_size = 65536`: the largest message a client may send, in bytes (default
+    /// 65536); a larger one closes the connection with 1009
+    pub max_message_size: Option<Spanned<u64>>,
+    /// `accept = "any"`: what clients may send: `"any"` (default), `"text"`, `"binary"` or
+    /// `"none"`; anything else closes the connection with 1003
+    #[serde(default)]
+    pub accept: Accept,
+    /// `message_rate = { per_second = 50, burst = 100, when_exceeded = "drop" }`: client
+    /// messages per connection (default: no limit); over it they are dropped and counted, or
+    /// (`"close"`) the connection is closed with 1008
+    pub message_rate: Option<Spanned<MessageRateDef>>,
+    /// `subprotocols = ["v2.feed", "v1.feed"]`: `Sec-WebSocket-Protocol` values the pipeline
+    /// speaks, preferred first; the first one the client offers is chosen
+    pub subprotocols: Option<Vec<Spanned<String>>>,
+    /// `require_subprotocol = true`: refuse (400) a client that offers none of `subprotocols`
+    /// (default false: it connects without one)
+    #[serde(default)]
+    pub require_subprotocol: bool,
     /// `tick_ms = 1000`: how often the handler's `on-tick` runs, in milliseconds, from 10 to
     /// 3600000 (default 1000; only with a handler)
     pub tick_ms: Option<Spanned<u64>>,
@@ -244,6 +279,45 @@ pub struct SinkDef {
     /// always publish to `topic`)
     #[serde(default)]
     pub extra_topics: Vec<Spanned<String>>,
+}
+
+/// Which client messages a pipeline takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Accept {
+    /// Text and binary.
+    #[default]
+    Any,
+    /// Text only.
+    Text,
+    /// Binary only.
+    Binary,
+    /// Nothing: the endpoint only delivers.
+    None,
+}
+
+/// `message_rate`: client messages per connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageRateDef {
+    /// `per_second = 50` (at least 1)
+    pub per_second: u32,
+    /// `burst = 100` (at least 1; default `per_second`)
+    pub burst: Option<u32>,
+    /// `when_exceeded = "drop"` (default: drop and count) or `"close"` (1008)
+    #[serde(default)]
+    pub when_exceeded: WhenExceeded,
+}
+
+/// What happens to a message over the rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WhenExceeded {
+    /// Drop it and count it.
+    #[default]
+    Drop,
+    /// Close the connection with 1008.
+    Close,
 }
 
 /// How a client is told whether its message reached Kafka.

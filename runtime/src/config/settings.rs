@@ -3,14 +3,16 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use serde_spanned::Spanned;
 
+use super::bounds;
 use super::diagnostics::{Problem, Sink};
 use super::env::{self, ConfigValue, EnvLookup};
-use super::model::{Kafka, Listener, Tls};
+use super::model::{Kafka, Listener, ListenerLimits, Tls};
 use super::parse::Document;
-use super::schema::{Brokers, KafkaDef, RateDef};
+use super::schema::{Brokers, KafkaDef, ListenerDef, RateDef};
 use super::validate::Names;
 
 pub(super) fn kafka(
@@ -146,7 +148,9 @@ pub(super) fn listeners(
                 }
                 *r.get_ref()
             });
-        if let (true, Some(address)) = (ok, address) {
+        let limits = listener_limits(def, sink);
+        ok &= limits.is_some();
+        if let (true, Some(address), Some(limits)) = (ok, address, limits) {
             listeners.push(Listener {
                 name: def.name.get_ref().clone(),
                 address,
@@ -156,8 +160,57 @@ pub(super) fn listeners(
                     .as_ref()
                     .map(|o| o.iter().map(|s| s.get_ref().clone()).collect()),
                 connections_per_ip: rate,
+                limits,
             });
         }
     }
     listeners
+}
+
+/// A listener's limits and timers, defaults filled in; `None` if reported.
+fn listener_limits(def: &ListenerDef, sink: &mut Sink<'_>) -> Option<ListenerLimits> {
+    let default = ListenerLimits::default();
+    let ms = |d: Duration| d.as_millis() as u64;
+    let max_connections = bounds::number(
+        def.max_connections.as_ref(),
+        "max_connections",
+        1..=10_000_000,
+        default.max_connections as u64,
+        sink,
+    );
+    let handshake = bounds::number(
+        def.handshake_timeout_ms.as_ref(),
+        "handshake_timeout_ms",
+        100..=600_000,
+        ms(default.handshake_timeout),
+        sink,
+    );
+    let ping_interval = bounds::millis_or_never(
+        def.ping_interval_ms.as_ref(),
+        "ping_interval_ms",
+        100..=3_600_000,
+        default.ping_interval.map_or(0, ms),
+        sink,
+    );
+    let ping_timeout = bounds::number(
+        def.ping_timeout_ms.as_ref(),
+        "ping_timeout_ms",
+        100..=3_600_000,
+        ms(default.ping_timeout),
+        sink,
+    );
+    let idle_timeout = bounds::millis_or_never(
+        def.idle_timeout_ms.as_ref(),
+        "idle_timeout_ms",
+        100..=86_400_000,
+        0,
+        sink,
+    );
+    Some(ListenerLimits {
+        max_connections: max_connections? as usize,
+        handshake_timeout: Duration::from_millis(handshake?),
+        ping_interval: ping_interval?,
+        ping_timeout: Duration::from_millis(ping_timeout?),
+        idle_timeout: idle_timeout?,
+    })
 }

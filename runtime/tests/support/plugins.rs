@@ -6,8 +6,23 @@ use sluice_runtime::plugin::{
     PluginSpec, Role,
 };
 
+/// One host per test process: its epoch ticker keeps running (so deadlines
+/// fire) and its compile cache, under cargo's temporary directory for tests,
+/// is keyed by the component's hash, so a rebuilt plugin is never stale.
+fn host() -> &'static PluginHost {
+    static HOST: std::sync::OnceLock<PluginHost> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache");
+        PluginHost::new(HostOptions {
+            cache_dir: Some(dir),
+            ..HostOptions::default()
+        })
+        .expect("plugin host")
+    })
+}
+
 /// Loads the built plugin `name` in `role` with `config_json` and default
-/// limits (compile cache off, so every test compiles what was just built).
+/// limits.
 pub fn load(name: &str, role: Role, config_json: &str) -> Result<LoadedPlugin, PluginError> {
     load_with(name, role, config_json, Limits::default())
 }
@@ -19,13 +34,8 @@ pub fn load_with(
     config_json: &str,
     limits: Limits,
 ) -> Result<LoadedPlugin, PluginError> {
-    let host = PluginHost::new(HostOptions {
-        cache_dir: None,
-        ..HostOptions::default()
-    })
-    .expect("plugin host");
     let path = builtin::artifact(name).unwrap_or_else(|| panic!("plugin `{name}` is built"));
-    host.load(PluginSpec {
+    host().load(PluginSpec {
         id: PluginId {
             plugin: name.into(),
             pipeline: "test".into(),
