@@ -10,12 +10,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use sluice_runtime::builtin;
-use sluice_runtime::config::{OutboxDef, RateDef, RouteTemplate};
+use sluice_runtime::config::{ConnectionPolicy, ListenerLimits, OutboxDef, RateDef, RouteTemplate};
 use sluice_runtime::hub::{Frame, FullPolicy, Hub, Kind};
 use sluice_runtime::plugin::{
     HostOptions, Limits, PluginHost, PluginId, PluginPool, PluginSpec, Role,
 };
-use sluice_runtime::ws::{self, Endpoint, Gate, PerIpLimit, Routes};
+use sluice_runtime::ws::{self, Endpoint, Gate, PerIpLimit, Routes, Slots};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -74,11 +74,15 @@ async fn start_with(
         inbound: None,
         welcome: false,
         sessions: None,
+        policy: ConnectionPolicy::default(),
+        slots: Slots::new(None),
     });
     let gate = Arc::new(Gate {
         allowed_origins: origins,
         per_ip: PerIpLimit::new(rate),
         routes,
+        limits: ListenerLimits::default(),
+        slots: Slots::new(None),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -49,7 +49,8 @@ pub use model::{
     PluginSettings, PluginSource, Sink, Source, Tenant, Tls,
 };
 pub use schema::{
-    Brokers, Format, OutboxDef, PoisonPolicy, RateDef, ReplyFormat, SinkKey, SourceMode, StartFrom,
+    Accept, Brokers, Format, OutboxDef, PoisonPolicy, RateDef, ReplyFormat, SinkKey, SourceMode,
+    StartFrom, WhenExceeded,
 };
 pub use template::{ParamType, RouteTemplate, Segment, TemplateError};
 

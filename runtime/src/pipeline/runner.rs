@@ -145,6 +145,8 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
             allowed_origins: listener.allowed_origins.clone(),
             per_ip: PerIpLimit::new(listener.connections_per_ip),
             routes: listener_routes,
+            limits: listener.limits,
+            slots: ws::Slots::new(Some(listener.limits.max_connections)),
         });
         servers.spawn(ws::serve(socket, tls, gate, shutdown_rx.clone()));
     }

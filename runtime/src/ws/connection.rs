@@ -1,25 +1,25 @@
 //! One upgraded WebSocket: a reader task (see [`super::reader`]) and a
 //! writer that drains the connection's outbox (everything queued at once,
-//! one flush), then the handler's `on-close` and the cleanup.
+//! one flush), pings the peer and times it out, then the handler's
+//! `on-close` and the cleanup.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use fastwebsockets::{FragmentCollectorRead, Frame, OpCode, Payload, WebSocket, WebSocketError};
+use fastwebsockets::{Frame, OpCode, Payload, WebSocket, WebSocketError};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncWrite, BufWriter};
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 
+use super::activity::Activity;
 use super::handshake::Admitted;
-use super::reader::{Dispatch, read_loop, spawn_sink};
+use super::reader::{Dispatch, Rules, close_code, read_loop};
+use crate::config::ListenerLimits;
 use crate::hub::{Kind, Outbox, Taken};
 use crate::pipeline::Sender;
 use crate::plugin::Connection;
-
-/// Largest message a client may send (records flow the other way; this
-/// bounds what a misbehaving client can make us buffer).
-const MAX_INBOUND: usize = 64 * 1024;
 
 /// Bytes gathered before a write reaches the socket (a batch is flushed as
 /// soon as it is written, whatever its size).
@@ -65,11 +65,13 @@ fn welcome(id: u64) -> crate::hub::Frame {
 /// Replies to client messages (ACK/ERROR) waiting for the writer.
 const REPLY_QUEUE: usize = 1024;
 
-/// Serves one connection until either side closes or the server shuts down.
+/// Serves one connection until either side closes, the peer stops
+/// answering, or the server shuts down.
 pub async fn serve(
     ws: WebSocket<TokioIo<Upgraded>>,
     admitted: Admitted,
     outbox: Arc<Outbox>,
+    limits: ListenerLimits,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let Admitted {
@@ -79,12 +81,16 @@ pub async fn serve(
         path,
         params,
         peer,
+        subprotocol,
+        slots: _slots,
     } = admitted;
     let id = outbox.id();
     tracing::debug!(conn = id, pipeline = %endpoint.pipeline, %channel, principal = ?principal.as_ref().map(|p| &p.id), "Client subscribed.");
 
     let mut ws = ws;
-    ws.set_max_message_size(MAX_INBOUND);
+    // One more than the cap: fastwebsockets refuses frames of exactly its
+    // limit; the reader enforces the cap on whole messages.
+    ws.set_max_message_size(endpoint.policy.max_message_size + 1);
     ws.set_auto_close(true);
     ws.set_auto_pong(true);
     // Frames are written into a buffer and flushed once per drained batch:
@@ -107,7 +113,7 @@ pub async fn serve(
             params,
             principal: principal.clone(),
             remote_addr: peer.to_string(),
-            subprotocol: None,
+            subprotocol,
         };
         sessions.open(conn, outbox.clone()).await;
         Dispatch::Handler(sessions.clone(), id)
@@ -116,20 +122,19 @@ pub async fn serve(
             channel: channel.clone(),
             principal: principal.as_ref().map(|p| p.id.clone()),
         };
-        let (messages, task) = spawn_sink(inbound, sender, replies);
+        let (messages, task) = super::sink::spawn(inbound, sender, replies);
         sink_task = Some(task);
         Dispatch::Sink(messages)
     } else {
         Dispatch::Drop
     };
-    let mut reader = tokio::spawn(read_loop(
-        FragmentCollectorRead::new(read),
-        control,
-        dispatch,
-    ));
+    let activity = Arc::new(Activity::new());
+    let rules = Rules::new(&endpoint.policy);
+    let mut reader = tokio::spawn(read_loop(read, control, dispatch, rules, activity.clone()));
 
     let mut write = write;
     write.set_writev(false);
+    let mut timers = Timers::new(&limits, &activity);
     // How the connection ended, for a handler's `on-close` (1006: no close
     // frame was exchanged).
     let mut ended = (1006, String::from("connection lost"));
@@ -138,6 +143,7 @@ pub async fn serve(
             match outbox.take() {
                 Taken::Frames(frames) => {
                     write_frames(&mut write, &frames).await?;
+                    activity.messaged();
                     continue;
                 }
                 Taken::Close(request) => {
@@ -150,16 +156,19 @@ pub async fn serve(
                 }
                 Taken::Empty => {}
             }
+            let wake = timers.next_wake();
             tokio::select! {
                 () = outbox.wait() => {}
                 Some(reply) = replies_rx.recv() => {
                     write.write_frame(Frame::text(Payload::Borrowed(&reply))).await?;
                     write.flush().await?;
+                    activity.messaged();
                 }
                 frame = control_rx.recv() => match frame {
                     Some(frame) => {
                         let closing = frame.opcode == OpCode::Close;
                         if closing {
+                            ended = close_code(&frame.payload);
                             // What `on-close` queued goes out before the echo.
                             if let Taken::Frames(frames) = outbox.take() {
                                 write_frames(&mut write, &frames).await?;
@@ -174,6 +183,27 @@ pub async fn serve(
                     // The reader ended: the peer is gone.
                     None => return Ok(()),
                 },
+                () = tokio::time::sleep_until(wake.unwrap_or_else(far_future)), if wake.is_some() => {
+                    match timers.fire(&activity) {
+                        Due::Nothing => {}
+                        Due::Ping(payload) => {
+                            write.write_frame(Frame::new(true, OpCode::Ping, None, Payload::Owned(payload))).await?;
+                            write.flush().await?;
+                        }
+                        Due::Dead => {
+                            // Nobody is reading: no close frame, just let go.
+                            ended = (1006, "no answer to ping".into());
+                            tracing::debug!(conn = id, "Peer did not answer a ping; dropping it.");
+                            return Ok(());
+                        }
+                        Due::Idle => {
+                            ended = (1000, "idle timeout".into());
+                            write.write_frame(Frame::close(1000, b"idle timeout")).await?;
+                            write.flush().await?;
+                            return Ok(());
+                        }
+                    }
+                }
                 _ = shutdown.changed() => {
                     ended = (1001, "server shutting down".into());
                     write.write_frame(Frame::close(1001, b"server shutting down")).await?;
@@ -195,8 +225,92 @@ pub async fn serve(
         sessions.close(id, ended.0, &ended.1).await;
     }
     match outcome {
-        Ok(()) => tracing::debug!(conn = id, "Connection closed."),
+        Ok(()) => tracing::debug!(conn = id, code = ended.0, "Connection closed."),
         Err(error) => tracing::debug!(conn = id, %error, "Connection ended with an error."),
+    }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + std::time::Duration::from_secs(86_400)
+}
+
+/// What the writer's timers ask for.
+enum Due {
+    Nothing,
+    /// Send a ping with this payload.
+    Ping(Vec<u8>),
+    /// The peer did not answer the last ping in time.
+    Dead,
+    /// No message went either way for the idle timeout.
+    Idle,
+}
+
+/// The heartbeat and idle deadlines of one connection, in milliseconds
+/// since it opened.
+struct Timers {
+    ping_interval: Option<u64>,
+    ping_timeout: u64,
+    idle_timeout: Option<u64>,
+    /// When the next ping goes out.
+    next_ping: Option<u64>,
+    /// When the oldest unanswered ping went out.
+    awaiting: Option<u64>,
+    /// When the connection counts as idle, unless a message goes by first.
+    idle_at: Option<u64>,
+    opened: Instant,
+}
+
+impl Timers {
+    fn new(limits: &ListenerLimits, activity: &Activity) -> Self {
+        let ms = |d: std::time::Duration| d.as_millis() as u64;
+        let ping_interval = limits.ping_interval.map(ms);
+        let idle_timeout = limits.idle_timeout.map(ms);
+        Self {
+            ping_interval,
+            ping_timeout: ms(limits.ping_timeout),
+            idle_timeout,
+            next_ping: ping_interval,
+            awaiting: None,
+            idle_at: idle_timeout,
+            opened: activity.at(0),
+        }
+    }
+
+    /// The earliest deadline, if any.
+    fn next_wake(&self) -> Option<Instant> {
+        let ping_deadline = self.awaiting.map(|sent| sent + self.ping_timeout);
+        [self.next_ping, ping_deadline, self.idle_at]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|ms| self.opened + std::time::Duration::from_millis(ms))
+    }
+
+    /// What is due now.
+    fn fire(&mut self, activity: &Activity) -> Due {
+        let now = activity.now_ms();
+        if let Some(sent) = self.awaiting {
+            if activity.heard_at_ms() >= sent {
+                self.awaiting = None;
+            } else if now >= sent + self.ping_timeout {
+                return Due::Dead;
+            }
+        }
+        if let Some(idle) = self.idle_timeout {
+            let idle_at = activity.messaged_at_ms() + idle;
+            if now >= idle_at {
+                return Due::Idle;
+            }
+            self.idle_at = Some(idle_at);
+        }
+        if let (Some(at), Some(interval)) = (self.next_ping, self.ping_interval)
+            && now >= at
+        {
+            self.next_ping = Some(now + interval);
+            self.awaiting.get_or_insert(now);
+            return Due::Ping(now.to_be_bytes().to_vec());
+        }
+        Due::Nothing
     }
 }
 

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::config::{OutboxDef, Pipeline, RouteTemplate};
+use super::limit::Slots;
+use crate::config::{ConnectionPolicy, OutboxDef, Pipeline, RouteTemplate};
 use crate::hub::Hub;
 use crate::pipeline::Inbound;
 use crate::plugin::PluginPool;
@@ -32,6 +33,10 @@ pub struct Endpoint {
     pub welcome: bool,
     /// Its handler, which then gets every client message.
     pub sessions: Option<Arc<Sessions>>,
+    /// What its clients may do.
+    pub policy: ConnectionPolicy,
+    /// Its open connections, against `policy.max_connections`.
+    pub slots: Arc<Slots>,
 }
 
 impl Endpoint {
@@ -53,6 +58,8 @@ impl Endpoint {
             inbound,
             welcome: pipeline.welcome,
             sessions,
+            policy: pipeline.policy.clone(),
+            slots: Slots::new(pipeline.policy.max_connections),
         }
     }
 }

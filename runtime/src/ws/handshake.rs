@@ -1,5 +1,6 @@
 //! The checks before an upgrade, in order: origin allow-list, connection
-//! rate per client IP, route (which pipeline), authenticator plugin, channel
+//! rate per client IP, route (which pipeline), subprotocol, a free
+//! connection slot (listener and pipeline), authenticator plugin, channel
 //! permission. A refusal is a plain HTTP response with a short reason, never
 //! an upgrade followed by a close.
 //!
@@ -14,7 +15,8 @@ use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
 
 use super::endpoint::{Endpoint, Params, Routes, channel_of};
-use super::limit::PerIpLimit;
+use super::limit::{PerIpLimit, Slot, Slots};
+use crate::config::ListenerLimits;
 use crate::plugin::{Decision, Handshake, Header, PoolError, Principal};
 
 /// A handshake that passed every check.
@@ -31,6 +33,11 @@ pub struct Admitted {
     pub params: Params,
     /// The peer's address.
     pub peer: SocketAddr,
+    /// The subprotocol chosen, echoed in the 101 response.
+    pub subprotocol: Option<String>,
+    /// Its places under the listener's and the pipeline's connection caps,
+    /// held for as long as the connection lives.
+    pub slots: (Slot, Slot),
 }
 
 /// What a listener checks handshakes against.
@@ -41,6 +48,10 @@ pub struct Gate {
     pub per_ip: PerIpLimit,
     /// The pipelines on the listener.
     pub routes: Routes,
+    /// The listener's limits and timers.
+    pub limits: ListenerLimits,
+    /// Its open connections, against `limits.max_connections`.
+    pub slots: Arc<Slots>,
 }
 
 impl Gate {
@@ -68,6 +79,23 @@ impl Gate {
             return Err(refuse(StatusCode::NOT_FOUND, "no such path", &[]));
         };
         let channel = channel_of(&params);
+        let subprotocol = choose_subprotocol(request.headers(), &endpoint.policy.subprotocols);
+        if subprotocol.is_none() && endpoint.policy.require_subprotocol {
+            let reason = format!(
+                "no supported subprotocol offered (Sec-WebSocket-Protocol: {})",
+                endpoint.policy.subprotocols.join(", ")
+            );
+            return Err(refuse(StatusCode::BAD_REQUEST, &reason, &[]));
+        }
+        let full = || {
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many connections",
+                &[("retry-after", "5")],
+            )
+        };
+        let listener_slot = self.slots.take().ok_or_else(full)?;
+        let pipeline_slot = endpoint.slots.take().ok_or_else(full)?;
         let principal = match &endpoint.auth {
             None => None,
             Some(pool) => {
@@ -132,8 +160,26 @@ impl Gate {
             path: path.to_owned(),
             params,
             peer,
+            subprotocol,
+            slots: (listener_slot, pipeline_slot),
         })
     }
+}
+
+/// The first of `supported` (the pipeline's preference order) that the
+/// client offers in any `Sec-WebSocket-Protocol` header.
+fn choose_subprotocol(headers: &hyper::HeaderMap, supported: &[String]) -> Option<String> {
+    let offered: Vec<&str> = headers
+        .get_all(hyper::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    supported
+        .iter()
+        .find(|s| offered.contains(&s.as_str()))
+        .cloned()
 }
 
 /// A plain-text refusal.
@@ -153,4 +199,33 @@ pub fn refuse(
         map.insert(*name, hyper::header::HeaderValue::from_static(value));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::choose_subprotocol;
+
+    #[test]
+    fn the_pipeline_preference_wins_among_offered_subprotocols() {
+        let mut headers = hyper::HeaderMap::new();
+        headers.append(
+            "sec-websocket-protocol",
+            "v1.feed, v2.feed".parse().unwrap(),
+        );
+        headers.append("sec-websocket-protocol", "chat".parse().unwrap());
+        let supported = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            choose_subprotocol(&headers, &supported(&["v2.feed", "v1.feed"])),
+            Some("v2.feed".into())
+        );
+        assert_eq!(
+            choose_subprotocol(&headers, &supported(&["chat"])),
+            Some("chat".into())
+        );
+        assert_eq!(choose_subprotocol(&headers, &supported(&["v3"])), None);
+        assert_eq!(
+            choose_subprotocol(&hyper::HeaderMap::new(), &supported(&["v1"])),
+            None
+        );
+    }
 }

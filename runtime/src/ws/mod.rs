@@ -2,11 +2,13 @@
 //! checks each upgrade request, fastwebsockets speaks the protocol, and each
 //! connection drains its own outbox (see [`crate::hub`]).
 
+mod activity;
 mod connection;
 mod endpoint;
 mod handshake;
 mod limit;
 mod reader;
+mod sink;
 mod tls;
 
 use std::convert::Infallible;
@@ -27,7 +29,7 @@ use tokio::task::JoinSet;
 
 pub use endpoint::{BROADCAST_CHANNEL, Endpoint, Routes, channel_of};
 pub use handshake::{Admitted, Gate, refuse};
-pub use limit::PerIpLimit;
+pub use limit::{PerIpLimit, Slots};
 pub use tls::{TlsError, acceptor as tls_acceptor};
 
 /// How long a shutdown waits for connections to finish their close handshake.
@@ -35,9 +37,6 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connection ids: unique for the life of the process.
 static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
-
-/// A client that has not finished its TLS handshake by then is dropped.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Accepts connections on `listener` (wss:// when `tls` is set) until
 /// `shutdown` turns true, then closes every connection with 1001 and waits
@@ -55,10 +54,12 @@ pub async fn serve(
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
                     let (gate, shutdown) = (gate.clone(), shutdown.clone());
+                    // A client that has not finished its TLS handshake by then is dropped.
+                    let timeout = gate.limits.handshake_timeout;
                     match tls.clone() {
                         None => connections.spawn(http_connection(stream, peer, gate, shutdown)),
                         Some(tls) => connections.spawn(async move {
-                            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+                            match tokio::time::timeout(timeout, tls.accept(stream)).await {
                                 Ok(Ok(stream)) => http_connection(stream, peer, gate, shutdown).await,
                                 Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed."),
                                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out."),
@@ -97,8 +98,13 @@ async fn http_connection<S>(
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    // A client that has not sent its whole request head by then (slowloris)
+    // is dropped.
+    let timeout = gate.limits.handshake_timeout;
     let service = service_fn(move |request| handle(request, peer, gate.clone(), shutdown.clone()));
     let connection = http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(timeout)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     if let Err(error) = connection.await {
@@ -141,9 +147,18 @@ async fn handle(
     };
     let id = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
     let outbox = connection::subscribe(&admitted, id);
+    let mut response = response;
+    if let Some(protocol) = &admitted.subprotocol
+        && let Ok(value) = hyper::header::HeaderValue::from_str(protocol)
+    {
+        response
+            .headers_mut()
+            .insert(hyper::header::SEC_WEBSOCKET_PROTOCOL, value);
+    }
+    let limits = gate.limits;
     tokio::spawn(async move {
         match upgrade.await {
-            Ok(ws) => connection::serve(ws, admitted, outbox, shutdown).await,
+            Ok(ws) => connection::serve(ws, admitted, outbox, limits, shutdown).await,
             Err(error) => {
                 admitted.endpoint.hub.unsubscribe(&admitted.channel, id);
                 tracing::debug!(conn = id, %error, "Upgrade failed.");

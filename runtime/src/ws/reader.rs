@@ -1,26 +1,25 @@
 //! The reading side of a connection: control frames the protocol obliges
-//! us to answer, client messages handed to the pipeline's handler or sink,
-//! and the closing handshake.
+//! us to answer, whole client messages (reassembled here, under the
+//! pipeline's size cap) checked against its policy and handed to its
+//! handler or sink, and the closing handshake. A client that breaks the
+//! protocol or the policy gets a close frame with the code that says why.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use fastwebsockets::{FragmentCollectorRead, Frame, OpCode, Payload, WebSocketError};
-use futures_util::StreamExt;
+use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, WebSocketRead};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
 
-use crate::pipeline::{Inbound, Sender};
+use super::activity::Activity;
+use crate::config::{Accept, ConnectionPolicy, WhenExceeded};
 use crate::plugin::{FrameKind, Message};
 use crate::session::Sessions;
 
 /// The read half of an upgraded connection.
-pub type ReadHalf = FragmentCollectorRead<tokio::io::ReadHalf<TokioIo<Upgraded>>>;
-
-/// Client messages in flight per connection on a sink: produced
-/// concurrently, ACKed in the order they were sent.
-const IN_FLIGHT: usize = 256;
+pub type ReadHalf = WebSocketRead<tokio::io::ReadHalf<TokioIo<Upgraded>>>;
 
 /// Where a connection's messages go.
 pub enum Dispatch {
@@ -32,18 +31,66 @@ pub enum Dispatch {
     Handler(Arc<Sessions>, u64),
 }
 
-/// Reads until the peer closes or fails. Frames the protocol obliges us to
-/// send (pong, the close echo) go to the writer through `control`; on a
-/// close from the peer the handler's `on-close` runs first, so its replies
-/// are queued before the echo.
+/// What the reader enforces.
+pub struct Rules {
+    /// Largest message, in bytes, across all its fragments.
+    pub max_message_size: usize,
+    /// Which kinds of message are taken.
+    pub accept: Accept,
+    /// Messages per connection, and what happens over the rate.
+    pub rate: Option<(governor::DefaultDirectRateLimiter, WhenExceeded)>,
+}
+
+impl Rules {
+    /// The rules of a pipeline's policy.
+    pub fn new(policy: &ConnectionPolicy) -> Self {
+        let rate = policy.message_rate.map(|rate| {
+            let per_second =
+                std::num::NonZeroU32::new(rate.per_second).unwrap_or(std::num::NonZeroU32::MIN);
+            let burst = std::num::NonZeroU32::new(rate.burst).unwrap_or(std::num::NonZeroU32::MIN);
+            let quota = governor::Quota::per_second(per_second).allow_burst(burst);
+            (governor::RateLimiter::direct(quota), rate.when_exceeded)
+        });
+        Self {
+            max_message_size: policy.max_message_size,
+            accept: policy.accept,
+            rate,
+        }
+    }
+}
+
+/// A message being reassembled from its fragments.
+struct Partial {
+    text: bool,
+    data: Vec<u8>,
+}
+
+/// Why the reader closes a connection: code and reason.
+type Violation = (u16, &'static str);
+
+/// Reads until the peer closes, fails or breaks a rule. Frames the
+/// protocol obliges us to send (pong, the close echo) and our own close
+/// frames go to the writer through `control`; on a close from the peer the
+/// handler's `on-close` runs first, so its replies are queued before the
+/// echo.
 pub async fn read_loop(
     mut read: ReadHalf,
     control: mpsc::Sender<Frame<'static>>,
     dispatch: Dispatch,
+    rules: Rules,
+    activity: Arc<Activity>,
 ) {
     // fastwebsockets hands us the close echo inside `read_frame`; it is
     // held here until `on-close` has run.
     let echo: Arc<Mutex<Option<Frame<'static>>>> = Arc::default();
+    let mut partial: Option<Partial> = None;
+    let close = |(code, reason): Violation| {
+        let control = control.clone();
+        async move {
+            tracing::debug!(code, reason, "Closing a client that broke a rule.");
+            let _ = control.send(Frame::close(code, reason.as_bytes())).await;
+        }
+    };
     loop {
         let (sender, held) = (control.clone(), echo.clone());
         let mut send = move |frame: Frame<'_>| {
@@ -67,8 +114,24 @@ pub async fn read_loop(
         };
         let result = read.read_frame(&mut send).await;
         let held = echo.lock().unwrap_or_else(|e| e.into_inner()).take();
-        match result {
-            Ok(frame) if frame.opcode == OpCode::Close => {
+        let frame = match result {
+            Ok(frame) => frame,
+            Err(error) => {
+                tracing::debug!(%error, "Reading from a client failed.");
+                match (held, violation_of(&error)) {
+                    // A close frame with a forbidden code gets 1002 back.
+                    (Some(echo), _) => {
+                        let _ = control.send(echo).await;
+                    }
+                    (None, Some(violation)) => close(violation).await,
+                    (None, None) => {}
+                }
+                return;
+            }
+        };
+        activity.heard();
+        let message = match frame.opcode {
+            OpCode::Close => {
                 let (code, reason) = close_code(&frame.payload);
                 if let Dispatch::Handler(sessions, id) = &dispatch {
                     sessions.close(*id, code, &reason).await;
@@ -78,47 +141,113 @@ pub async fn read_loop(
                 }
                 return;
             }
-            Ok(frame) if matches!(frame.opcode, OpCode::Text | OpCode::Binary) => {
+            OpCode::Ping | OpCode::Pong => continue,
+            OpCode::Text | OpCode::Binary => {
+                if partial.is_some() {
+                    return close((1002, "a new message began before the last one ended")).await;
+                }
                 let text = frame.opcode == OpCode::Text;
-                match &dispatch {
-                    Dispatch::Drop => {}
-                    Dispatch::Sink(inbound) => {
-                        let payload = Bytes::copy_from_slice(&frame.payload);
-                        if inbound.send((text, payload)).await.is_err() {
-                            return;
-                        }
+                if frame.fin {
+                    Partial {
+                        text,
+                        data: frame.payload.to_vec(),
                     }
-                    Dispatch::Handler(sessions, id) => {
-                        let kind = if text {
-                            FrameKind::Text
-                        } else {
-                            FrameKind::Binary
-                        };
-                        let msg = Message {
-                            kind,
-                            payload: frame.payload.to_vec(),
-                            key: None,
-                            headers: Vec::new(),
-                        };
-                        sessions.message(*id, msg).await;
-                    }
+                } else {
+                    partial = Some(Partial {
+                        text,
+                        data: frame.payload.to_vec(),
+                    });
+                    continue;
                 }
             }
-            Ok(_) => {}
-            Err(error) => {
-                tracing::debug!(%error, "Reading from a client failed.");
-                // A close frame with a forbidden code gets 1002 back.
-                if let Some(echo) = held {
-                    let _ = control.send(echo).await;
+            OpCode::Continuation => {
+                let Some(mut started) = partial.take() else {
+                    return close((1002, "a continuation frame without a message")).await;
+                };
+                if started.data.len() + frame.payload.len() > rules.max_message_size {
+                    return close((1009, "message too big")).await;
                 }
-                return;
+                started.data.extend_from_slice(&frame.payload);
+                if !frame.fin {
+                    partial = Some(started);
+                    continue;
+                }
+                started
+            }
+        };
+        if message.text && std::str::from_utf8(&message.data).is_err() {
+            return close((1007, "text message is not valid UTF-8")).await;
+        }
+        activity.messaged();
+        let accepted = match rules.accept {
+            Accept::Any => true,
+            Accept::Text => message.text,
+            Accept::Binary => !message.text,
+            Accept::None => false,
+        };
+        if !accepted {
+            return close((1003, "this endpoint does not take such messages")).await;
+        }
+        if let Some((limiter, when_exceeded)) = &rules.rate
+            && limiter.check().is_err()
+        {
+            match when_exceeded {
+                WhenExceeded::Drop => {
+                    activity.rate_dropped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                WhenExceeded::Close => return close((1008, "message rate exceeded")).await,
+            }
+        }
+        match &dispatch {
+            Dispatch::Drop => {}
+            Dispatch::Sink(inbound) => {
+                if inbound
+                    .send((message.text, Bytes::from(message.data)))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Dispatch::Handler(sessions, id) => {
+                let kind = if message.text {
+                    FrameKind::Text
+                } else {
+                    FrameKind::Binary
+                };
+                let msg = Message {
+                    kind,
+                    payload: message.data,
+                    key: None,
+                    headers: Vec::new(),
+                };
+                sessions.message(*id, msg).await;
             }
         }
     }
 }
 
+/// The close code for a frame-level error, if the peer is still there to
+/// be told.
+fn violation_of(error: &WebSocketError) -> Option<Violation> {
+    use WebSocketError as E;
+    match error {
+        E::FrameTooLarge => Some((1009, "message too big")),
+        E::InvalidUTF8 => Some((1007, "text message is not valid UTF-8")),
+        E::ReservedBitsNotZero
+        | E::ControlFrameFragmented
+        | E::PingFrameTooLarge
+        | E::InvalidFragment
+        | E::InvalidContinuationFrame
+        | E::InvalidCloseFrame
+        | E::InvalidValue => Some((1002, "protocol error")),
+        _ => None,
+    }
+}
+
 /// The code and reason of a close frame (1005 when it carries none).
-fn close_code(payload: &[u8]) -> (u16, String) {
+pub fn close_code(payload: &[u8]) -> (u16, String) {
     match payload {
         [a, b, reason @ ..] => (
             u16::from_be_bytes([*a, *b]),
@@ -126,40 +255,6 @@ fn close_code(payload: &[u8]) -> (u16, String) {
         ),
         _ => (1005, String::new()),
     }
-}
-
-/// Starts the task that turns a connection's messages into sink replies.
-pub fn spawn_sink(
-    inbound: Arc<Inbound>,
-    sender: Sender,
-    replies: mpsc::Sender<Bytes>,
-) -> (mpsc::Sender<(bool, Bytes)>, tokio::task::JoinHandle<()>) {
-    let (messages, mut rx) = mpsc::channel::<(bool, Bytes)>(IN_FLIGHT);
-    let task = tokio::spawn(async move {
-        let incoming = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-        // Transforms run concurrently but come out in order; each message is
-        // then enqueued to Kafka in that order (`map` runs as items come out),
-        // and the replies wait for the delivery reports, also in order.
-        let prepare = {
-            let (inbound, sender) = (inbound.clone(), sender.clone());
-            move |(text, payload): (bool, Bytes)| {
-                let (inbound, sender) = (inbound.clone(), sender.clone());
-                async move { inbound.prepare(text, payload, &sender).await }
-            }
-        };
-        let mut answered = incoming
-            .map(prepare)
-            .buffered(IN_FLIGHT)
-            .map(move |prepared| inbound.enqueue(prepared, &sender))
-            .buffered(IN_FLIGHT);
-        while let Some(reply) = answered.next().await {
-            let Some(reply) = reply else { continue };
-            if replies.send(reply).await.is_err() {
-                return;
-            }
-        }
-    });
-    (messages, task)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod plugins;
+pub mod raw;
 pub mod ws;
 
 use std::io::{BufRead, BufReader};

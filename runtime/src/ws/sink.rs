@@ -1,0 +1,48 @@
+//! A connection's task on a pipeline with a sink (and no handler): turns
+//! its messages into Kafka records and its replies (ACK/ERROR), in order.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::pipeline::{Inbound, Sender};
+
+/// Client messages in flight per connection: produced concurrently, ACKed
+/// in the order they were sent.
+const IN_FLIGHT: usize = 256;
+
+/// Starts the task; send it `(is_text, payload)`, read replies from `replies`.
+pub fn spawn(
+    inbound: Arc<Inbound>,
+    sender: Sender,
+    replies: mpsc::Sender<Bytes>,
+) -> (mpsc::Sender<(bool, Bytes)>, tokio::task::JoinHandle<()>) {
+    let (messages, mut rx) = mpsc::channel::<(bool, Bytes)>(IN_FLIGHT);
+    let task = tokio::spawn(async move {
+        let incoming = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+        // Transforms run concurrently but come out in order; each message is
+        // then enqueued to Kafka in that order (`map` runs as items come out),
+        // and the replies wait for the delivery reports, also in order.
+        let prepare = {
+            let (inbound, sender) = (inbound.clone(), sender.clone());
+            move |(text, payload): (bool, Bytes)| {
+                let (inbound, sender) = (inbound.clone(), sender.clone());
+                async move { inbound.prepare(text, payload, &sender).await }
+            }
+        };
+        let mut answered = incoming
+            .map(prepare)
+            .buffered(IN_FLIGHT)
+            .map(move |prepared| inbound.enqueue(prepared, &sender))
+            .buffered(IN_FLIGHT);
+        while let Some(reply) = answered.next().await {
+            let Some(reply) = reply else { continue };
+            if replies.send(reply).await.is_err() {
+                return;
+            }
+        }
+    });
+    (messages, task)
+}
