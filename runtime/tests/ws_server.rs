@@ -76,6 +76,7 @@ async fn start_with(
         sessions: None,
         policy: ConnectionPolicy::default(),
         slots: Slots::new(None),
+        health: Default::default(),
     });
     let gate = Arc::new(Gate {
         allowed_origins: origins,
@@ -83,6 +84,7 @@ async fn start_with(
         routes,
         limits: ListenerLimits::default(),
         slots: Slots::new(None),
+        health: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

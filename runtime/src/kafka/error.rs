@@ -62,6 +62,9 @@ pub enum KafkaError {
     /// Waiting for queued records to be delivered timed out or failed.
     #[error("cannot flush the producer: {0}")]
     Flush(RdKafkaError),
+    /// No broker answered a metadata request in time.
+    #[error("no broker answered: {0}")]
+    Unreachable(RdKafkaError),
 }
 
 impl KafkaError {
@@ -73,7 +76,8 @@ impl KafkaError {
             | KafkaError::Subscribe { source, .. }
             | KafkaError::CreateTopic { source, .. }
             | KafkaError::Produce { source, .. }
-            | KafkaError::Flush(source) => source.rdkafka_error_code(),
+            | KafkaError::Flush(source)
+            | KafkaError::Unreachable(source) => source.rdkafka_error_code(),
             KafkaError::NoEmbeddedBroker
             | KafkaError::Spawn { .. }
             | KafkaError::TopicExists(_) => None,

@@ -25,7 +25,7 @@ use crate::config::{self, Brokers, StartFrom};
 
 pub use consumer::{
     BatchVerdict, ConsumerExit, ConsumerHandle, ConsumerMetrics, ConsumerOptions, ConsumerStatus,
-    DEFAULT_MAX_BATCH, DEFAULT_POLL_TIMEOUT, Subscription, spawn_consumer,
+    ConsumerWatch, DEFAULT_MAX_BATCH, DEFAULT_POLL_TIMEOUT, Subscription, spawn_consumer,
 };
 pub use embedded::EmbeddedBroker;
 pub use error::KafkaError;

@@ -173,6 +173,17 @@ impl Producer {
         self.inner.flush(timeout).map_err(KafkaError::Flush)
     }
 
+    /// Asks the cluster for its metadata: proves a broker answers. Blocks
+    /// up to `timeout`: from async code, call it in `spawn_blocking`.
+    pub fn reachable(&self, timeout: Duration) -> Result<(), KafkaError> {
+        use rdkafka::producer::Producer as _;
+        self.inner
+            .client()
+            .fetch_metadata(None, timeout)
+            .map(|_| ())
+            .map_err(KafkaError::Unreachable)
+    }
+
     /// Records queued or in flight, not yet reported.
     pub fn in_flight(&self) -> i32 {
         self.inner.in_flight_count()

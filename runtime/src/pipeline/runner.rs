@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use super::parts;
 use super::record_path::PathStats;
 use crate::config::{Brokers, Config};
-use crate::kafka::{ClientSettings, ConsumerHandle, EmbeddedBroker};
+use crate::kafka::{ClientSettings, ConsumerHandle, EmbeddedBroker, Producer, ProducerOptions};
 use crate::plugin::PluginHost;
 use crate::ws::{self, Gate, PerIpLimit, Routes};
 
@@ -92,6 +92,7 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
     let mut consumers = Vec::new();
     let mut stats = Vec::new();
     let mut servers = JoinSet::new();
+    let mut health = ws::Health::default();
     for pipeline in &config.pipelines {
         let tenant = config
             .tenant(&pipeline.tenant)
@@ -106,6 +107,26 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
         };
         let built = parts::build(pipeline, host, settings.as_ref())
             .with_context(|| format!("pipeline `{}`", pipeline.name))?;
+        if let Some(settings) = &settings
+            && !health.probes.iter().any(|(t, _)| *t == pipeline.tenant)
+        {
+            let producer = Producer::new(
+                settings,
+                ProducerOptions::new(format!("health-{}", pipeline.tenant)),
+            )
+            .with_context(|| format!("tenant `{}`: broker probe", pipeline.tenant))?;
+            health.probes.push((
+                pipeline.tenant.clone(),
+                Arc::new(ws::BrokerProbe::new(producer)),
+            ));
+        }
+        health.pipelines.push(ws::PipelineHealth {
+            name: pipeline.name.clone(),
+            tenant: pipeline.tenant.clone(),
+            consumer: built.consumer.as_ref().map(|(handle, _)| handle.watch()),
+            uses_kafka: settings.is_some(),
+            slots: built.endpoint.slots.clone(),
+        });
         if let Some((handle, path_stats)) = built.consumer {
             consumers.push(handle);
             stats.push((pipeline.name.clone(), path_stats));
@@ -121,6 +142,7 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
 
     wait_for_assignments(&consumers).await;
 
+    let health = Arc::new(health);
     let mut bound = Vec::new();
     for listener in &config.listeners {
         let Some(listener_routes) = routes.remove(&listener.name) else {
@@ -147,6 +169,7 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
             routes: listener_routes,
             limits: listener.limits,
             slots: ws::Slots::new(Some(listener.limits.max_connections)),
+            health: health.clone(),
         });
         servers.spawn(ws::serve(socket, tls, gate, shutdown_rx.clone()));
     }

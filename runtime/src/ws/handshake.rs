@@ -52,6 +52,8 @@ pub struct Gate {
     pub limits: ListenerLimits,
     /// Its open connections, against `limits.max_connections`.
     pub slots: Arc<Slots>,
+    /// What `/readyz` and `/health` report.
+    pub health: Arc<super::health::Health>,
 }
 
 impl Gate {

@@ -6,6 +6,7 @@ mod activity;
 mod connection;
 mod endpoint;
 mod handshake;
+mod health;
 mod limit;
 mod reader;
 mod sink;
@@ -29,6 +30,7 @@ use tokio::task::JoinSet;
 
 pub use endpoint::{BROADCAST_CHANNEL, Endpoint, Routes, channel_of};
 pub use handshake::{Admitted, Gate, refuse};
+pub use health::{BrokerProbe, Health, PipelineHealth};
 pub use limit::{PerIpLimit, Slots};
 pub use tls::{TlsError, acceptor as tls_acceptor};
 
@@ -118,15 +120,23 @@ async fn handle(
     gate: Arc<Gate>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    if request.uri().path() == "/healthz" {
-        return Ok(refuse(StatusCode::OK, "ok", &[]));
-    }
     if !fastwebsockets::upgrade::is_upgrade_request(&request) {
-        return Ok(refuse(
-            StatusCode::UPGRADE_REQUIRED,
-            "this endpoint speaks WebSocket",
-            &[("upgrade", "websocket")],
-        ));
+        return Ok(match request.uri().path() {
+            "/healthz" => refuse(StatusCode::OK, "ok", &[]),
+            "/readyz" => {
+                let (status, body) = gate.health.readyz().await;
+                text(status, body, "text/plain; charset=utf-8")
+            }
+            "/health" => {
+                let (status, body) = gate.health.health().await;
+                text(status, body, "application/json")
+            }
+            _ => refuse(
+                StatusCode::UPGRADE_REQUIRED,
+                "this endpoint speaks WebSocket",
+                &[("upgrade", "websocket")],
+            ),
+        });
     }
     let admitted = match gate.admit(&request, peer).await {
         Ok(admitted) => admitted,
@@ -166,4 +176,15 @@ async fn handle(
         }
     });
     Ok(response.map(|_| Full::default()))
+}
+
+/// A plain response with a body and a content type.
+fn text(status: u16, body: String, content_type: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    response
 }

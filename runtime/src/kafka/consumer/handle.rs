@@ -23,6 +23,31 @@ pub(super) struct Shared {
     pub(super) metrics: Arc<ConsumerMetrics>,
 }
 
+/// Reads a consumer's status from elsewhere (see [`ConsumerHandle::watch`]).
+#[derive(Debug, Clone)]
+pub struct ConsumerWatch {
+    shared: Arc<Shared>,
+}
+
+impl ConsumerWatch {
+    /// Running, or why it ended.
+    pub fn status(&self) -> ConsumerStatus {
+        status(&self.shared)
+    }
+
+    /// Its counters.
+    pub fn metrics(&self) -> &Arc<ConsumerMetrics> {
+        &self.shared.metrics
+    }
+}
+
+fn status(shared: &Shared) -> ConsumerStatus {
+    match &*shared.exit.lock().unwrap_or_else(|e| e.into_inner()) {
+        None => ConsumerStatus::Running,
+        Some(exit) => ConsumerStatus::Finished(exit.clone()),
+    }
+}
+
 /// A running consumer. Dropping it asks the thread to stop without waiting.
 #[derive(Debug)]
 pub struct ConsumerHandle {
@@ -53,9 +78,14 @@ impl ConsumerHandle {
 
     /// Running, or why it ended.
     pub fn status(&self) -> ConsumerStatus {
-        match &*self.shared.exit.lock().unwrap_or_else(|e| e.into_inner()) {
-            None => ConsumerStatus::Running,
-            Some(exit) => ConsumerStatus::Finished(exit.clone()),
+        status(&self.shared)
+    }
+
+    /// A cheap handle that reports this consumer's status and counters,
+    /// for health checks and metrics (it does not keep the thread alive).
+    pub fn watch(&self) -> ConsumerWatch {
+        ConsumerWatch {
+            shared: self.shared.clone(),
         }
     }
 

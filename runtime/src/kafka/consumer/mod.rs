@@ -30,7 +30,7 @@ use crate::record::Record;
 use context::PipelineContext;
 use handle::Shared;
 
-pub use handle::{ConsumerHandle, ConsumerStatus};
+pub use handle::{ConsumerHandle, ConsumerStatus, ConsumerWatch};
 
 /// Records handed to the callback at most at once.
 pub const DEFAULT_MAX_BATCH: usize = 256;

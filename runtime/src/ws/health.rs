@@ -1,0 +1,161 @@
+//! Plain-HTTP health endpoints, answered on every listener for requests
+//! that are not upgrades: `/healthz` (the process answers), `/readyz`
+//! (every pipeline can do its job) and `/health` (the same as JSON, with
+//! connection counts, as seed 001's service offers).
+//!
+//! Ready means: each pipeline's plugins are loaded (true once serving), its
+//! consumer (if any) runs and has its partitions, and a broker of its
+//! tenant answers a metadata request.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::kafka::{ConsumerStatus, ConsumerWatch, Producer};
+
+use super::limit::Slots;
+
+/// How long a broker has to answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// A broker answer is reused this long, so a burst of probes costs one
+/// metadata request.
+const PROBE_CACHE: Duration = Duration::from_secs(1);
+
+/// One pipeline as the health check sees it.
+pub struct PipelineHealth {
+    /// Its name.
+    pub name: String,
+    /// Its tenant, whose broker probe it uses (if it uses Kafka).
+    pub tenant: String,
+    /// Its consumer, if it has a source.
+    pub consumer: Option<ConsumerWatch>,
+    /// Whether it reads or writes Kafka.
+    pub uses_kafka: bool,
+    /// Its open connections.
+    pub slots: Arc<Slots>,
+}
+
+/// A tenant's broker probe.
+pub struct BrokerProbe {
+    producer: Producer,
+    last: Mutex<Option<(Instant, Result<(), String>)>>,
+}
+
+impl BrokerProbe {
+    /// A probe asking through `producer`.
+    pub fn new(producer: Producer) -> Self {
+        Self {
+            producer,
+            last: Mutex::new(None),
+        }
+    }
+
+    async fn check(self: &Arc<Self>) -> Result<(), String> {
+        if let Some((at, result)) = &*self.last.lock().unwrap_or_else(|e| e.into_inner())
+            && at.elapsed() < PROBE_CACHE
+        {
+            return result.clone();
+        }
+        let probe = self.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            probe
+                .producer
+                .reachable(PROBE_TIMEOUT)
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("probe failed: {e}")));
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((Instant::now(), result.clone()));
+        result
+    }
+}
+
+/// Everything the health endpoints look at.
+#[derive(Default)]
+pub struct Health {
+    /// Every pipeline of the process.
+    pub pipelines: Vec<PipelineHealth>,
+    /// A broker probe per tenant that uses Kafka.
+    pub probes: Vec<(String, Arc<BrokerProbe>)>,
+}
+
+/// The verdict on one pipeline.
+struct Verdict<'a> {
+    pipeline: &'a PipelineHealth,
+    problem: Option<String>,
+}
+
+impl Health {
+    async fn verdicts(&self) -> Vec<Verdict<'_>> {
+        let mut verdicts = Vec::new();
+        for pipeline in &self.pipelines {
+            let mut problem = match &pipeline.consumer {
+                Some(watch) => match watch.status() {
+                    ConsumerStatus::Finished(exit) => Some(format!("consumer ended: {exit}")),
+                    ConsumerStatus::Running
+                        if !watch
+                            .metrics()
+                            .positioned
+                            .load(std::sync::atomic::Ordering::Acquire) =>
+                    {
+                        Some("consumer has no partitions yet".to_owned())
+                    }
+                    ConsumerStatus::Running => None,
+                },
+                None => None,
+            };
+            if problem.is_none() && pipeline.uses_kafka {
+                let probe = self.probes.iter().find(|(t, _)| *t == pipeline.tenant);
+                if let Some((_, probe)) = probe
+                    && let Err(error) = probe.check().await
+                {
+                    problem = Some(format!("Kafka: {error}"));
+                }
+            }
+            verdicts.push(Verdict { pipeline, problem });
+        }
+        verdicts
+    }
+
+    /// `/readyz`: 200 "ready", or 503 with one line per problem.
+    pub async fn readyz(&self) -> (u16, String) {
+        let problems: Vec<String> = self
+            .verdicts()
+            .await
+            .into_iter()
+            .filter_map(|v| {
+                v.problem
+                    .map(|p| format!("pipeline `{}`: {p}", v.pipeline.name))
+            })
+            .collect();
+        if problems.is_empty() {
+            (200, "ready\n".into())
+        } else {
+            (503, problems.join("\n") + "\n")
+        }
+    }
+
+    /// `/health`: the same verdicts as JSON, with connection counts.
+    pub async fn health(&self) -> (u16, String) {
+        let verdicts = self.verdicts().await;
+        let ready = verdicts.iter().all(|v| v.problem.is_none());
+        let pipelines: Vec<serde_json::Value> = verdicts
+            .iter()
+            .map(|v| {
+                serde_json::json!({
+                    "name": v.pipeline.name,
+                    "tenant": v.pipeline.tenant,
+                    "status": if v.problem.is_none() { "ok" } else { "unavailable" },
+                    "problem": v.problem,
+                    "connections": v.pipeline.slots.open(),
+                })
+            })
+            .collect();
+        let body = serde_json::json!({
+            "status": if ready { "healthy" } else { "unhealthy" },
+            "connections": self.pipelines.iter().map(|p| p.slots.open()).sum::<usize>(),
+            "pipelines": pipelines,
+        });
+        (if ready { 200 } else { 503 }, body.to_string() + "\n")
+    }
+}
