@@ -76,7 +76,6 @@ async fn start_with(
         sessions: None,
         policy: ConnectionPolicy::default(),
         slots: Slots::new(None),
-        health: Default::default(),
     });
     let gate = Arc::new(Gate {
         allowed_origins: origins,
@@ -354,4 +353,78 @@ async fn a_tls_listener_serves_wss() {
             .await
             .is_err()
     );
+}
+
+/// The certificate a TLS client is shown by `addr`.
+async fn served_certificate(addr: SocketAddr, ca: &std::path::Path) -> Vec<u8> {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+    use tokio_rustls::rustls::{ClientConfig, RootCertStore, crypto::ring};
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .expect("TLS handshake");
+    tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_certificate_is_served_to_new_connections_and_a_broken_one_is_not() {
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+    let der = |name: &str| {
+        CertificateDer::from_pem_file(fixtures.join(name))
+            .unwrap()
+            .to_vec()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::copy(fixtures.join("cert.pem"), &cert).unwrap();
+    std::fs::copy(fixtures.join("key.pem"), &key).unwrap();
+    let tls = ws::tls_reloading(&cert, &key).unwrap();
+    let server = start_with(
+        None,
+        generous(),
+        FullPolicy::DropOldest,
+        Some(tls.acceptor.clone()),
+    )
+    .await;
+    let ca = fixtures.join("ca.pem");
+    assert_eq!(served_certificate(server.addr, &ca).await, der("cert.pem"));
+
+    // Replace both files the way cert tools do: write aside, rename over.
+    for (from, to) in [("key2.pem", &key), ("cert2.pem", &cert)] {
+        let staged = dir.path().join(format!("{from}.new"));
+        std::fs::copy(fixtures.join(from), &staged).unwrap();
+        std::fs::rename(&staged, to).unwrap();
+    }
+    let mut served = Vec::new();
+    for _ in 0..100 {
+        served = served_certificate(server.addr, &ca).await;
+        if served == der("cert2.pem") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        served,
+        der("cert2.pem"),
+        "the new certificate was never served"
+    );
+
+    // A broken replacement is refused: the last good certificate stays.
+    std::fs::write(&cert, "not a certificate").unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(served_certificate(server.addr, &ca).await, der("cert2.pem"));
+    drop(tls);
 }

@@ -150,7 +150,7 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
         };
         let tls = match &listener.tls {
             Some(files) => Some(
-                ws::tls_acceptor(&files.cert, &files.key)
+                ws::tls_reloading(&files.cert, &files.key)
                     .with_context(|| format!("listener `{}`: TLS", listener.name))?,
             ),
             None => None,
@@ -171,7 +171,13 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
             slots: ws::Slots::new(Some(listener.limits.max_connections)),
             health: health.clone(),
         });
-        servers.spawn(ws::serve(socket, tls, gate, shutdown_rx.clone()));
+        let shutdown = shutdown_rx.clone();
+        servers.spawn(async move {
+            // The watcher reloads the certificate while the listener serves.
+            let acceptor = tls.as_ref().map(|tls| tls.acceptor.clone());
+            ws::serve(socket, acceptor, gate, shutdown).await;
+            drop(tls);
+        });
     }
     Ok(Running {
         embedded,

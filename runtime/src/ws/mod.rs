@@ -32,7 +32,7 @@ pub use endpoint::{BROADCAST_CHANNEL, Endpoint, Routes, channel_of};
 pub use handshake::{Admitted, Gate, refuse};
 pub use health::{BrokerProbe, Health, PipelineHealth};
 pub use limit::{PerIpLimit, Slots};
-pub use tls::{TlsError, acceptor as tls_acceptor};
+pub use tls::{Tls, TlsError, acceptor as tls_acceptor, reloading as tls_reloading};
 
 /// How long a shutdown waits for connections to finish their close handshake.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
