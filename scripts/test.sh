@@ -35,5 +35,9 @@ step "Python test clients (venv with tests/requirements.txt)"
 SLUICE_PYTHON="$(bash scripts/install-test-clients.sh)"
 export SLUICE_PYTHON
 
+step "headless Chromium for the browser end-to-end tests (Debian's chromium, apt-get)"
+SLUICE_CHROMIUM="$(bash scripts/install-browser.sh)"
+export SLUICE_CHROMIUM
+
 step "cargo test"
 cargo test --workspace --locked

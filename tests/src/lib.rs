@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | `SLUICE_TANSU` | `scripts/install-broker.sh` | the tansu broker binary |
 //! | `SLUICE_PYTHON` | `scripts/install-test-clients.sh` | the venv's Python, with `websockets` |
+//! | `SLUICE_CHROMIUM` | `scripts/install-browser.sh` | headless Chromium for the browser tests |
 //!
 //! When a variable is unset (a developer running `cargo test` by hand), the
 //! scripts' default location under `${SLUICE_CI_CACHE:-~/.cache/sluice-ci}` is
@@ -34,6 +35,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 
 pub mod broker;
+pub mod browser;
 pub mod kafka;
 pub mod ports;
 pub mod python;
