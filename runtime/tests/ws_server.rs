@@ -84,6 +84,7 @@ async fn start_with(
         limits: ListenerLimits::default(),
         slots: Slots::new(None),
         health: Default::default(),
+        registry: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -92,6 +92,8 @@ pub struct ConnectionPolicy {
     pub subprotocols: Vec<String>,
     /// Refuse clients that offer none of them.
     pub require_subprotocol: bool,
+    /// Negotiate permessage-deflate with clients that offer it.
+    pub compression: bool,
 }
 
 impl Default for ConnectionPolicy {
@@ -103,6 +105,7 @@ impl Default for ConnectionPolicy {
             message_rate: None,
             subprotocols: Vec::new(),
             require_subprotocol: false,
+            compression: false,
         }
     }
 }

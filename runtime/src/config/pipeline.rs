@@ -273,6 +273,7 @@ fn policy(def: &PipelineDef, sink: &mut Sink<'_>) -> Option<ConnectionPolicy> {
         message_rate,
         subprotocols,
         require_subprotocol: def.require_subprotocol,
+        compression: def.compression,
     })
 }
 

@@ -166,6 +166,10 @@ pub struct PipelineDef {
     /// (default false: it connects without one)
     #[serde(default)]
     pub require_subprotocol: bool,
+    /// `compression = true`: permessage-deflate (RFC 7692) with clients that offer it (default
+    /// false: compressing costs CPU per message and connection)
+    #[serde(default)]
+    pub compression: bool,
     /// `tick_ms = 1000`: how often the handler's `on-tick` runs, in milliseconds, from 10 to
     /// 3600000 (default 1000; only with a handler)
     pub tick_ms: Option<Spanned<u64>>,

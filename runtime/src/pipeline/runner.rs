@@ -143,6 +143,7 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
     wait_for_assignments(&consumers).await;
 
     let health = Arc::new(health);
+    let registry = Arc::new(ws::Registry::default());
     let mut bound = Vec::new();
     for listener in &config.listeners {
         let Some(listener_routes) = routes.remove(&listener.name) else {
@@ -170,6 +171,7 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
             limits: listener.limits,
             slots: ws::Slots::new(Some(listener.limits.max_connections)),
             health: health.clone(),
+            registry: registry.clone(),
         });
         let shutdown = shutdown_rx.clone();
         servers.spawn(async move {

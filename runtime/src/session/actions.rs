@@ -85,6 +85,7 @@ impl Sessions {
                     let allowed = may_join(live.allowed.as_deref(), &channel);
                     if allowed {
                         self.hub.subscribe(&channel, &live.outbox);
+                        live.info.joined(&channel);
                         live.joined
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
@@ -94,6 +95,7 @@ impl Sessions {
                 }
                 (Action::Leave(channel), Some(live)) => {
                     self.hub.unsubscribe(&channel, live.outbox.id());
+                    live.info.left(&channel);
                     live.joined
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())

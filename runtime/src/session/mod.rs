@@ -21,6 +21,7 @@ use crate::hub::{CloseRequest, Hub, Outbox};
 use crate::plugin::{
     Action, AffinePool, Connection, LoadedPlugin, Message, PluginError, PoolError,
 };
+use crate::ws::ConnInfo;
 
 pub use actions::Publisher;
 
@@ -45,6 +46,8 @@ pub struct SessionStats {
 /// A connection as the handler's actions reach it.
 struct Live {
     outbox: Arc<Outbox>,
+    /// What operators see of it (joined channels are noted there).
+    info: Arc<ConnInfo>,
     /// Channels the principal may use (`None`: any).
     allowed: Option<Vec<String>>,
     /// Channels joined through `join` actions, left when it closes.
@@ -103,10 +106,11 @@ impl Sessions {
 
     /// Registers a connection and runs `on-open`. Call before reading any
     /// of its messages.
-    pub async fn open(&self, conn: Connection, outbox: Arc<Outbox>) {
+    pub async fn open(&self, conn: Connection, info: Arc<ConnInfo>) {
         let id = conn.id;
         let live = Arc::new(Live {
-            outbox,
+            outbox: info.outbox.clone(),
+            info,
             allowed: conn.principal.as_ref().and_then(|p| p.channels.clone()),
             joined: Mutex::default(),
         });

@@ -14,8 +14,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::activity::Activity;
-use super::handshake::Admitted;
+use super::deflate;
+use super::handshake::{Admitted, Gate};
 use super::reader::{Dispatch, Rules, close_code, read_loop};
+use super::registry::ConnInfo;
 use crate::config::ListenerLimits;
 use crate::hub::{Kind, Outbox, Taken};
 use crate::pipeline::Sender;
@@ -69,9 +71,9 @@ const REPLY_QUEUE: usize = 1024;
 /// answering, or the server shuts down.
 pub async fn serve(
     ws: WebSocket<TokioIo<Upgraded>>,
-    admitted: Admitted,
+    (admitted, compression): (Admitted, deflate::Session),
     outbox: Arc<Outbox>,
-    limits: ListenerLimits,
+    gate: &Gate,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let Admitted {
@@ -86,6 +88,16 @@ pub async fn serve(
     } = admitted;
     let id = outbox.id();
     tracing::debug!(conn = id, pipeline = %endpoint.pipeline, %channel, principal = ?principal.as_ref().map(|p| &p.id), "Client subscribed.");
+    let info = Arc::new(ConnInfo::new(
+        id,
+        (&endpoint.tenant, &endpoint.pipeline),
+        path.clone(),
+        principal.as_ref().map(|p| p.id.clone()),
+        peer,
+        outbox.clone(),
+        &channel,
+    ));
+    let _listed = gate.registry.register(info.clone());
 
     let mut ws = ws;
     // One more than the cap: fastwebsockets refuses frames of exactly its
@@ -95,10 +107,16 @@ pub async fn serve(
     ws.set_auto_pong(true);
     // Frames are written into a buffer and flushed once per drained batch:
     // one syscall for everything queued, not one per message.
+    // The compression shims sit right under fastwebsockets (above the
+    // buffer), where frame boundaries are still visible.
     let (read, write) = ws.split(|stream| {
         let (read, write) = tokio::io::split(stream);
-        (read, BufWriter::with_capacity(WRITE_BUFFER, write))
+        (
+            compression.read_shim(read),
+            compression.write_shim(BufWriter::with_capacity(WRITE_BUFFER, write)),
+        )
     });
+    let (inflate, mut outbound) = compression.into_codecs(endpoint.policy.max_message_size);
     let (control, mut control_rx) = mpsc::channel::<Frame<'static>>(8);
     // Replies to client messages (ACK/ERROR) are never dropped: the reader
     // waits when they back up, which slows a client that sends too fast.
@@ -115,7 +133,7 @@ pub async fn serve(
             remote_addr: peer.to_string(),
             subprotocol,
         };
-        sessions.open(conn, outbox.clone()).await;
+        sessions.open(conn, info.clone()).await;
         Dispatch::Handler(sessions.clone(), id)
     } else if let Some(inbound) = endpoint.inbound.clone() {
         let sender = Sender {
@@ -130,11 +148,17 @@ pub async fn serve(
     };
     let activity = Arc::new(Activity::new());
     let rules = Rules::new(&endpoint.policy);
-    let mut reader = tokio::spawn(read_loop(read, control, dispatch, rules, activity.clone()));
+    let mut reader = tokio::spawn(read_loop(
+        read,
+        control,
+        dispatch,
+        (rules, inflate),
+        (activity.clone(), info.clone()),
+    ));
 
     let mut write = write;
     write.set_writev(false);
-    let mut timers = Timers::new(&limits, &activity);
+    let mut timers = Timers::new(&gate.limits, &activity);
     // How the connection ended, for a handler's `on-close` (1006: no close
     // frame was exchanged).
     let mut ended = (1006, String::from("connection lost"));
@@ -142,7 +166,7 @@ pub async fn serve(
         loop {
             match outbox.take() {
                 Taken::Frames(frames) => {
-                    write_frames(&mut write, &frames).await?;
+                    write_frames(&mut write, &mut outbound, &frames, &info).await?;
                     activity.messaged();
                     continue;
                 }
@@ -160,8 +184,9 @@ pub async fn serve(
             tokio::select! {
                 () = outbox.wait() => {}
                 Some(reply) = replies_rx.recv() => {
-                    write.write_frame(Frame::text(Payload::Borrowed(&reply))).await?;
+                    outbound.write(&mut write, OpCode::Text, &reply).await?;
                     write.flush().await?;
+                    info.sent(reply.len());
                     activity.messaged();
                 }
                 frame = control_rx.recv() => match frame {
@@ -171,7 +196,7 @@ pub async fn serve(
                             ended = close_code(&frame.payload);
                             // What `on-close` queued goes out before the echo.
                             if let Taken::Frames(frames) = outbox.take() {
-                                write_frames(&mut write, &frames).await?;
+                                write_frames(&mut write, &mut outbound, &frames, &info).await?;
                             }
                         }
                         write.write_frame(frame).await?;
@@ -317,21 +342,17 @@ impl Timers {
 /// Writes frames into the buffer and flushes once.
 async fn write_frames<S: AsyncWrite + Unpin>(
     write: &mut fastwebsockets::WebSocketWrite<S>,
+    outbound: &mut deflate::Outbound,
     frames: &[crate::hub::Frame],
+    info: &ConnInfo,
 ) -> Result<(), WebSocketError> {
     for frame in frames {
+        info.sent(frame.payload.len());
         let opcode = match frame.kind {
             Kind::Text => OpCode::Text,
             Kind::Binary => OpCode::Binary,
         };
-        write
-            .write_frame(Frame::new(
-                true,
-                opcode,
-                None,
-                Payload::Borrowed(&frame.payload),
-            ))
-            .await?;
+        outbound.write(write, opcode, &frame.payload).await?;
     }
     write.flush().await
 }

@@ -54,6 +54,8 @@ pub struct Gate {
     pub slots: Arc<Slots>,
     /// What `/readyz` and `/health` report.
     pub health: Arc<super::health::Health>,
+    /// The process's open connections (shared by every listener).
+    pub registry: Arc<super::registry::Registry>,
 }
 
 impl Gate {

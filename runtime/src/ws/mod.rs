@@ -4,11 +4,13 @@
 
 mod activity;
 mod connection;
+mod deflate;
 mod endpoint;
 mod handshake;
 mod health;
 mod limit;
 mod reader;
+mod registry;
 mod sink;
 mod tls;
 
@@ -32,6 +34,7 @@ pub use endpoint::{BROADCAST_CHANNEL, Endpoint, Routes, channel_of};
 pub use handshake::{Admitted, Gate, refuse};
 pub use health::{BrokerProbe, Health, PipelineHealth};
 pub use limit::{PerIpLimit, Slots};
+pub use registry::{ConnInfo, Listed, Registry};
 pub use tls::{Tls, TlsError, acceptor as tls_acceptor, reloading as tls_reloading};
 
 /// How long a shutdown waits for connections to finish their close handshake.
@@ -165,10 +168,24 @@ async fn handle(
             .headers_mut()
             .insert(hyper::header::SEC_WEBSOCKET_PROTOCOL, value);
     }
-    let limits = gate.limits;
+    let policy = deflate::Policy {
+        enabled: admitted.endpoint.policy.compression,
+        ..deflate::Policy::default()
+    };
+    let compression = match deflate::negotiate(request.headers(), &policy) {
+        Some((extension, session)) => {
+            if let Ok(value) = hyper::header::HeaderValue::from_str(&extension) {
+                response
+                    .headers_mut()
+                    .insert(hyper::header::SEC_WEBSOCKET_EXTENSIONS, value);
+            }
+            session
+        }
+        None => deflate::Session::off(),
+    };
     tokio::spawn(async move {
         match upgrade.await {
-            Ok(ws) => connection::serve(ws, admitted, outbox, limits, shutdown).await,
+            Ok(ws) => connection::serve(ws, (admitted, compression), outbox, &gate, shutdown).await,
             Err(error) => {
                 admitted.endpoint.hub.unsubscribe(&admitted.channel, id);
                 tracing::debug!(conn = id, %error, "Upgrade failed.");

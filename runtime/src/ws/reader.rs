@@ -14,12 +14,14 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
 
 use super::activity::Activity;
+use super::deflate::{Inbound, InflateMarkRead};
+use super::registry::ConnInfo;
 use crate::config::{Accept, ConnectionPolicy, WhenExceeded};
 use crate::plugin::{FrameKind, Message};
 use crate::session::Sessions;
 
-/// The read half of an upgraded connection.
-pub type ReadHalf = WebSocketRead<tokio::io::ReadHalf<TokioIo<Upgraded>>>;
+/// The read half of an upgraded connection, under the compression shim.
+pub type ReadHalf = WebSocketRead<InflateMarkRead<tokio::io::ReadHalf<TokioIo<Upgraded>>>>;
 
 /// Where a connection's messages go.
 pub enum Dispatch {
@@ -77,8 +79,8 @@ pub async fn read_loop(
     mut read: ReadHalf,
     control: mpsc::Sender<Frame<'static>>,
     dispatch: Dispatch,
-    rules: Rules,
-    activity: Arc<Activity>,
+    (rules, mut inflate): (Rules, Inbound),
+    (activity, info): (Arc<Activity>, Arc<ConnInfo>),
 ) {
     // fastwebsockets hands us the close echo inside `read_frame`; it is
     // held here until `on-close` has run.
@@ -175,10 +177,17 @@ pub async fn read_loop(
                 started
             }
         };
+        // Every message passes here, dropped or not: a compressed stream's
+        // state depends on each one.
+        let message = match inflate.message(message.text, message.data) {
+            Ok((text, data)) => Partial { text, data },
+            Err(error) => return close(error.close()).await,
+        };
         if message.text && std::str::from_utf8(&message.data).is_err() {
             return close((1007, "text message is not valid UTF-8")).await;
         }
         activity.messaged();
+        info.received(message.data.len());
         let accepted = match rules.accept {
             Accept::Any => true,
             Accept::Text => message.text,
