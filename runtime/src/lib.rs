@@ -9,6 +9,7 @@ pub mod channel;
 pub mod config;
 pub mod hub;
 pub mod kafka;
+pub mod metrics;
 pub mod pipeline;
 pub mod plugin;
 pub mod record;

@@ -1,0 +1,316 @@
+//! Prometheus metrics (prometheus-client): one process-wide registry, typed
+//! families labelled by tenant and pipeline, and per-pipeline handles that
+//! hold their label sets already resolved, so the hot paths only touch an
+//! atomic. Rendered as OpenMetrics text by [`render`] (counters get the
+//! `_total` suffix there).
+
+mod lag;
+
+use std::sync::{Arc, OnceLock};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+pub use lag::LagSource;
+
+/// tenant + pipeline.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PipelineLabels {
+    /// The pipeline's tenant ("" when no pipeline was found).
+    pub tenant: String,
+    /// The pipeline ("" when no pipeline was found).
+    pub pipeline: String,
+}
+
+/// tenant + pipeline + why.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    tenant: String,
+    pipeline: String,
+    reason: String,
+}
+
+/// tenant + pipeline + kind of error.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TypeLabels {
+    tenant: String,
+    pipeline: String,
+    r#type: String,
+}
+
+/// tenant + pipeline + plugin + outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    tenant: String,
+    pipeline: String,
+    plugin: String,
+    result: String,
+}
+
+/// tenant + pipeline + plugin.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PluginLabels {
+    tenant: String,
+    pipeline: String,
+    plugin: String,
+}
+
+/// Plugin call durations from 10 µs to ~5 s.
+#[derive(Clone)]
+struct DurationBuckets;
+
+impl MetricConstructor<Histogram> for DurationBuckets {
+    fn new_metric(&self) -> Histogram {
+        Histogram::new(exponential_buckets(0.000_01, 2.5, 15))
+    }
+}
+
+/// Every family the process exports.
+pub struct Metrics {
+    registry: Registry,
+    connections_active: Family<PipelineLabels, Gauge>,
+    connections: Family<PipelineLabels, Counter>,
+    connections_rejected: Family<ReasonLabels, Counter>,
+    messages_received: Family<PipelineLabels, Counter>,
+    messages_sent: Family<PipelineLabels, Counter>,
+    bytes_received: Family<PipelineLabels, Counter>,
+    bytes_sent: Family<PipelineLabels, Counter>,
+    errors: Family<TypeLabels, Counter>,
+    dropped: Family<ReasonLabels, Counter>,
+    produce_errors: Family<PipelineLabels, Counter>,
+    plugin_calls: Family<CallLabels, Counter>,
+    plugin_duration: Family<PluginLabels, Histogram, DurationBuckets>,
+    lag: LagSource,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::default();
+        let metrics = Self {
+            registry: Registry::default(),
+            connections_active: Family::default(),
+            connections: Family::default(),
+            connections_rejected: Family::default(),
+            messages_received: Family::default(),
+            messages_sent: Family::default(),
+            bytes_received: Family::default(),
+            bytes_sent: Family::default(),
+            errors: Family::default(),
+            dropped: Family::default(),
+            produce_errors: Family::default(),
+            plugin_calls: Family::default(),
+            plugin_duration: Family::new_with_constructor(DurationBuckets),
+            lag: LagSource::default(),
+        };
+        let m = &metrics;
+        registry.register("ws_connections_active", "Open WebSocket connections", m.connections_active.clone());
+        registry.register("ws_connections", "WebSocket connections opened", m.connections.clone());
+        registry.register(
+            "ws_connections_rejected",
+            "Handshakes refused, by reason",
+            m.connections_rejected.clone(),
+        );
+        registry.register("ws_messages_received", "Messages received from clients", m.messages_received.clone());
+        registry.register("ws_messages_sent", "Messages written to clients", m.messages_sent.clone());
+        registry.register(
+            "ws_messages_bytes_received",
+            "Payload bytes received from clients",
+            m.bytes_received.clone(),
+        );
+        registry.register("ws_messages_bytes_sent", "Payload bytes written to clients", m.bytes_sent.clone());
+        registry.register("ws_errors", "Connections closed for an error, by type", m.errors.clone());
+        registry.register("messages_dropped", "Messages dropped, by reason", m.dropped.clone());
+        registry.register("kafka_produce_errors", "Records Kafka did not accept", m.produce_errors.clone());
+        registry.register("plugin_calls", "Plugin calls, by result", m.plugin_calls.clone());
+        registry.register(
+            "plugin_call_duration_seconds",
+            "Time spent in plugin calls",
+            m.plugin_duration.clone(),
+        );
+        registry.register_collector(Box::new(m.lag.clone()));
+        Self { registry, ..metrics }
+    }
+
+    /// The handles of one pipeline.
+    pub fn pipeline(&self, tenant: &str, pipeline: &str) -> Arc<PipelineMetrics> {
+        let labels = PipelineLabels {
+            tenant: tenant.to_owned(),
+            pipeline: pipeline.to_owned(),
+        };
+        Arc::new(PipelineMetrics {
+            connections_active: self.connections_active.get_or_create(&labels).clone(),
+            connections: self.connections.get_or_create(&labels).clone(),
+            messages_received: self.messages_received.get_or_create(&labels).clone(),
+            messages_sent: self.messages_sent.get_or_create(&labels).clone(),
+            bytes_received: self.bytes_received.get_or_create(&labels).clone(),
+            bytes_sent: self.bytes_sent.get_or_create(&labels).clone(),
+            produce_errors: self.produce_errors.get_or_create(&labels).clone(),
+            labels,
+        })
+    }
+
+    /// Counts a refused handshake (`pipeline` is `None` before routing).
+    pub fn rejected(&self, pipeline: Option<&PipelineLabels>, reason: &str) {
+        let (tenant, pipeline) = pipeline.map_or((String::new(), String::new()), |p| {
+            (p.tenant.clone(), p.pipeline.clone())
+        });
+        self.connections_rejected
+            .get_or_create(&ReasonLabels {
+                tenant,
+                pipeline,
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Where consumer lag is read from at each scrape.
+    pub fn lag(&self) -> &LagSource {
+        &self.lag
+    }
+
+    /// The handles of one plugin in one pipeline.
+    pub fn plugin(&self, tenant: &str, pipeline: &str, plugin: &str) -> PluginMetrics {
+        let call = |result: &str| {
+            self.plugin_calls
+                .get_or_create(&CallLabels {
+                    tenant: tenant.to_owned(),
+                    pipeline: pipeline.to_owned(),
+                    plugin: plugin.to_owned(),
+                    result: result.to_owned(),
+                })
+                .clone()
+        };
+        PluginMetrics {
+            ok: call("ok"),
+            error: call("error"),
+            duration: self
+                .plugin_duration
+                .get_or_create(&PluginLabels {
+                    tenant: tenant.to_owned(),
+                    pipeline: pipeline.to_owned(),
+                    plugin: plugin.to_owned(),
+                })
+                .clone(),
+        }
+    }
+}
+
+/// The process's metrics.
+pub fn global() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(Metrics::new)
+}
+
+/// Everything, as OpenMetrics text.
+pub fn render() -> String {
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, &global().registry);
+    out
+}
+
+/// The content type of [`render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// One pipeline's handles, labels resolved.
+#[derive(Debug)]
+pub struct PipelineMetrics {
+    labels: PipelineLabels,
+    connections_active: Gauge,
+    connections: Counter,
+    messages_received: Counter,
+    messages_sent: Counter,
+    bytes_received: Counter,
+    bytes_sent: Counter,
+    produce_errors: Counter,
+}
+
+impl PipelineMetrics {
+    /// Its labels.
+    pub fn labels(&self) -> &PipelineLabels {
+        &self.labels
+    }
+
+    /// A connection opened; the returned guard counts it closed when dropped.
+    pub fn opened(self: &Arc<Self>) -> OpenConnection {
+        self.connections.inc();
+        self.connections_active.inc();
+        OpenConnection(self.clone())
+    }
+
+    /// A client message of `bytes` arrived.
+    pub fn received(&self, bytes: usize) {
+        self.messages_received.inc();
+        self.bytes_received.inc_by(bytes as u64);
+    }
+
+    /// A message of `bytes` was written to a client.
+    pub fn sent(&self, bytes: usize) {
+        self.messages_sent.inc();
+        self.bytes_sent.inc_by(bytes as u64);
+    }
+
+    /// A connection was closed for an error of this type.
+    pub fn error(&self, kind: &str) {
+        global()
+            .errors
+            .get_or_create(&TypeLabels {
+                tenant: self.labels.tenant.clone(),
+                pipeline: self.labels.pipeline.clone(),
+                r#type: kind.to_owned(),
+            })
+            .inc();
+    }
+
+    /// `count` messages were dropped for `reason`.
+    pub fn dropped(&self, reason: &str, count: u64) {
+        global()
+            .dropped
+            .get_or_create(&ReasonLabels {
+                tenant: self.labels.tenant.clone(),
+                pipeline: self.labels.pipeline.clone(),
+                reason: reason.to_owned(),
+            })
+            .inc_by(count);
+    }
+
+    /// A handshake to this pipeline was refused for `reason`.
+    pub fn rejected(&self, reason: &str) {
+        global().rejected(Some(&self.labels), reason);
+    }
+
+    /// Kafka refused or failed a record.
+    pub fn produce_error(&self) {
+        self.produce_errors.inc();
+    }
+}
+
+/// Counts an open connection closed when dropped.
+#[derive(Debug)]
+pub struct OpenConnection(Arc<PipelineMetrics>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.connections_active.dec();
+    }
+}
+
+/// One plugin's handles.
+#[derive(Debug, Clone)]
+pub struct PluginMetrics {
+    ok: Counter,
+    error: Counter,
+    duration: Histogram,
+}
+
+impl PluginMetrics {
+    /// Records a call that took `seconds` and succeeded or not.
+    pub fn call(&self, seconds: f64, ok: bool) {
+        if ok { &self.ok } else { &self.error }.inc();
+        self.duration.observe(seconds);
+    }
+}
