@@ -76,6 +76,7 @@ async fn start_with(
         sessions: None,
         policy: ConnectionPolicy::default(),
         slots: Slots::new(None),
+        metrics: sluice_runtime::metrics::global().pipeline("t", "p"),
     });
     let gate = Arc::new(Gate {
         allowed_origins: origins,

@@ -30,12 +30,19 @@ pub struct HubStats {
 pub struct Hub {
     channels: RwLock<HashMap<Arc<str>, Vec<Arc<Outbox>>>>,
     stats: HubStats,
+    metrics: std::sync::OnceLock<Arc<crate::metrics::PipelineMetrics>>,
 }
 
 impl Hub {
     /// An empty hub.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Also counts frames dropped for slow clients in these metrics (set
+    /// once, when the pipeline is built).
+    pub fn count_drops_in(&self, metrics: Arc<crate::metrics::PipelineMetrics>) {
+        let _ = self.metrics.set(metrics);
     }
 
     /// The hub's counters.
@@ -77,17 +84,25 @@ impl Hub {
             self.stats.unsubscribed.fetch_add(1, Ordering::Relaxed);
             return 0;
         };
-        let mut taken = 0;
+        let (mut taken, mut dropped) = (0, 0);
         for outbox in subscribers {
             match outbox.push(frame.clone()) {
                 Pushed::Queued => taken += 1,
                 Pushed::DroppedOldest => {
                     taken += 1;
-                    self.stats.dropped_slow.fetch_add(1, Ordering::Relaxed);
+                    dropped += 1;
                 }
                 Pushed::Closed => {
                     self.stats.closed_slow.fetch_add(1, Ordering::Relaxed);
                 }
+            }
+        }
+        if dropped > 0 {
+            self.stats
+                .dropped_slow
+                .fetch_add(dropped, Ordering::Relaxed);
+            if let Some(metrics) = self.metrics.get() {
+                metrics.dropped("slow_client", dropped);
             }
         }
         self.stats

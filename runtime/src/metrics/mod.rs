@@ -15,7 +15,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-pub use lag::LagSource;
+pub use lag::{LagMap, LagSource};
 
 /// tenant + pipeline.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -107,32 +107,71 @@ impl Metrics {
             lag: LagSource::default(),
         };
         let m = &metrics;
-        registry.register("ws_connections_active", "Open WebSocket connections", m.connections_active.clone());
-        registry.register("ws_connections", "WebSocket connections opened", m.connections.clone());
+        registry.register(
+            "ws_connections_active",
+            "Open WebSocket connections",
+            m.connections_active.clone(),
+        );
+        registry.register(
+            "ws_connections",
+            "WebSocket connections opened",
+            m.connections.clone(),
+        );
         registry.register(
             "ws_connections_rejected",
             "Handshakes refused, by reason",
             m.connections_rejected.clone(),
         );
-        registry.register("ws_messages_received", "Messages received from clients", m.messages_received.clone());
-        registry.register("ws_messages_sent", "Messages written to clients", m.messages_sent.clone());
+        registry.register(
+            "ws_messages_received",
+            "Messages received from clients",
+            m.messages_received.clone(),
+        );
+        registry.register(
+            "ws_messages_sent",
+            "Messages written to clients",
+            m.messages_sent.clone(),
+        );
         registry.register(
             "ws_messages_bytes_received",
             "Payload bytes received from clients",
             m.bytes_received.clone(),
         );
-        registry.register("ws_messages_bytes_sent", "Payload bytes written to clients", m.bytes_sent.clone());
-        registry.register("ws_errors", "Connections closed for an error, by type", m.errors.clone());
-        registry.register("messages_dropped", "Messages dropped, by reason", m.dropped.clone());
-        registry.register("kafka_produce_errors", "Records Kafka did not accept", m.produce_errors.clone());
-        registry.register("plugin_calls", "Plugin calls, by result", m.plugin_calls.clone());
+        registry.register(
+            "ws_messages_bytes_sent",
+            "Payload bytes written to clients",
+            m.bytes_sent.clone(),
+        );
+        registry.register(
+            "ws_errors",
+            "Connections closed for an error, by type",
+            m.errors.clone(),
+        );
+        registry.register(
+            "messages_dropped",
+            "Messages dropped, by reason",
+            m.dropped.clone(),
+        );
+        registry.register(
+            "kafka_produce_errors",
+            "Records Kafka did not accept",
+            m.produce_errors.clone(),
+        );
+        registry.register(
+            "plugin_calls",
+            "Plugin calls, by result",
+            m.plugin_calls.clone(),
+        );
         registry.register(
             "plugin_call_duration_seconds",
             "Time spent in plugin calls",
             m.plugin_duration.clone(),
         );
         registry.register_collector(Box::new(m.lag.clone()));
-        Self { registry, ..metrics }
+        Self {
+            registry,
+            ..metrics
+        }
     }
 
     /// The handles of one pipeline.
@@ -312,5 +351,51 @@ impl PluginMetrics {
     pub fn call(&self, seconds: f64, ok: bool) {
         if ok { &self.ok } else { &self.error }.inc();
         self.duration.observe(seconds);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_show_up_in_the_text_with_their_labels() {
+        let pipeline = global().pipeline("acme", "metrics-test");
+        let open = pipeline.opened();
+        pipeline.received(10);
+        pipeline.sent(7);
+        pipeline.dropped("slow_client", 3);
+        pipeline.error("protocol");
+        pipeline.rejected("origin");
+        global()
+            .plugin("acme", "metrics-test", "p")
+            .call(0.001, false);
+        let text = render();
+        let line = |name: &str, extra: &str| {
+            format!("{name}{{tenant=\"acme\",pipeline=\"metrics-test\"{extra}}}")
+        };
+        for expected in [
+            format!("{} 1", line("ws_connections_active", "")),
+            format!("{} 1", line("ws_connections_total", "")),
+            format!("{} 10", line("ws_messages_bytes_received_total", "")),
+            format!("{} 7", line("ws_messages_bytes_sent_total", "")),
+            format!(
+                "{} 3",
+                line("messages_dropped_total", ",reason=\"slow_client\"")
+            ),
+            format!("{} 1", line("ws_errors_total", ",type=\"protocol\"")),
+            format!(
+                "{} 1",
+                line("ws_connections_rejected_total", ",reason=\"origin\"")
+            ),
+            format!(
+                "{} 1",
+                line("plugin_calls_total", ",plugin=\"p\",result=\"error\"")
+            ),
+        ] {
+            assert!(text.contains(&expected), "{expected} not in:\n{text}");
+        }
+        drop(open);
+        assert!(render().contains(&format!("{} 0", line("ws_connections_active", ""))));
     }
 }

@@ -32,6 +32,7 @@ pub struct Inbound {
     key: Option<SinkKey>,
     reply: ReplyFormat,
     transforms: Vec<PluginPool>,
+    metrics: Option<std::sync::Arc<crate::metrics::PipelineMetrics>>,
 }
 
 impl Inbound {
@@ -49,7 +50,17 @@ impl Inbound {
             key,
             reply,
             transforms,
+            metrics: None,
         }
+    }
+
+    /// Counts produce errors in these metrics.
+    pub fn with_metrics(
+        mut self,
+        metrics: std::sync::Arc<crate::metrics::PipelineMetrics>,
+    ) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Stage one, run concurrently for a connection's messages: the
@@ -86,12 +97,16 @@ impl Inbound {
                         .collect();
                     self.producer
                         .enqueue(&self.topic, key.as_deref(), &msg.payload, &headers)
-                        .map_err(|e| format!("not delivered to Kafka: {e}"))
+                        .map_err(|e| {
+                            self.count_produce_error();
+                            format!("not delivered to Kafka: {e}")
+                        })
                 })
                 .collect()
         });
         let topic = self.topic.clone();
         let format = self.reply;
+        let metrics = self.metrics.clone();
         async move {
             let outcome = match deliveries {
                 Err(reason) => Err(reason),
@@ -101,6 +116,9 @@ impl Inbound {
                         match delivery.await {
                             Ok(d) => last = Ok((d.partition, d.offset)),
                             Err(e) => {
+                                if let Some(metrics) = &metrics {
+                                    metrics.produce_error();
+                                }
                                 last = Err(format!("not delivered to Kafka: {e}"));
                                 break;
                             }
@@ -113,6 +131,12 @@ impl Inbound {
                 tracing::debug!(%topic, %reason, "Client message not produced (no reply configured).");
             }
             reply(format, id, &topic, outcome)
+        }
+    }
+
+    fn count_produce_error(&self) {
+        if let Some(metrics) = &self.metrics {
+            metrics.produce_error();
         }
     }
 

@@ -57,6 +57,7 @@ pub fn build(
 ) -> anyhow::Result<Built> {
     let kafka = || settings.context("a pipeline with a source or a sink needs Kafka settings");
     let hub = Arc::new(Hub::new());
+    hub.count_drops_in(crate::metrics::global().pipeline(&pipeline.tenant, &pipeline.name));
     let consumer = match &pipeline.source {
         Some(source) => Some(consumer(pipeline, source, host, hub.clone(), kafka()?)?),
         None => None,
@@ -81,7 +82,13 @@ pub fn build(
                 .sink
                 .as_ref()
                 .zip(producer.clone())
-                .map(|(sink, p)| Publisher::new(p, sink.topic.clone(), sink.extra_topics.clone()));
+                .map(|(sink, p)| {
+                    Publisher::new(
+                        p,
+                        (sink.topic.clone(), sink.extra_topics.clone()),
+                        crate::metrics::global().pipeline(&pipeline.tenant, &pipeline.name),
+                    )
+                });
             Some(
                 Sessions::start(
                     &pipeline.name,
@@ -182,7 +189,8 @@ fn inbound(
         sink.key.clone(),
         sink.reply,
         transforms,
-    ))
+    )
+    .with_metrics(crate::metrics::global().pipeline(&pipeline.tenant, &pipeline.name)))
 }
 
 fn record_path(
@@ -213,7 +221,8 @@ fn record_path(
         source.format,
         source.on_poison.clone(),
         dead_letter,
-    ))
+    )
+    .with_metrics(crate::metrics::global().pipeline(&pipeline.tenant, &pipeline.name)))
 }
 
 /// Produces poison records to `topic` with headers saying why, waiting for

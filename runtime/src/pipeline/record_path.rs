@@ -43,6 +43,7 @@ pub struct RecordPath {
     poison: PoisonPolicy,
     dead_letter: Option<DeadLetter>,
     stats: Arc<PathStats>,
+    metrics: Arc<crate::metrics::PipelineMetrics>,
 }
 
 impl RecordPath {
@@ -65,7 +66,14 @@ impl RecordPath {
             poison,
             dead_letter,
             stats: Arc::default(),
+            metrics: crate::metrics::global().pipeline("", pipeline),
         }
+    }
+
+    /// Counts its drops under these labels (the default has no tenant).
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::PipelineMetrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Its counters.
@@ -140,12 +148,12 @@ impl RecordPath {
                 }
             }
             let taken: usize = channels.iter().map(|c| self.hub.publish(c, &frame)).sum();
-            let counter = if taken > 0 {
-                &self.stats.delivered
+            if taken > 0 {
+                self.stats.delivered.fetch_add(1, Ordering::Relaxed);
             } else {
-                &self.stats.unrouted
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
+                self.stats.unrouted.fetch_add(1, Ordering::Relaxed);
+                self.metrics.dropped("no_subscriber", 1);
+            }
         }
         Ok(())
     }
@@ -176,6 +184,7 @@ impl RecordPath {
         }
         if records.is_empty() {
             self.stats.filtered.fetch_add(1, Ordering::Relaxed);
+            self.metrics.dropped("filtered", 1);
         }
         Ok(records)
     }
@@ -206,6 +215,7 @@ impl RecordPath {
         );
         match &self.poison {
             PoisonPolicy::Skip => {
+                self.metrics.dropped("poison", 1);
                 tracing::debug!(%pipeline, %topic, partition, offset, %reason, "Skipping a poison record.");
                 Ok(())
             }

@@ -127,6 +127,13 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
             uses_kafka: settings.is_some(),
             slots: built.endpoint.slots.clone(),
         });
+        if let Some((handle, _)) = &built.consumer {
+            crate::metrics::global().lag().add(
+                &pipeline.tenant,
+                &pipeline.name,
+                handle.metrics().lag.clone(),
+            );
+        }
         if let Some((handle, path_stats)) = built.consumer {
             consumers.push(handle);
             stats.push((pipeline.name.clone(), path_stats));

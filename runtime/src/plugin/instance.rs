@@ -46,7 +46,29 @@ impl PluginInstance {
     /// Runs `f` against the instance with the per-call deadline armed and
     /// the memory flag cleared. Any failure is classified, the instance is
     /// thrown away and rebuilt, and the typed error returned.
+    ///
+    /// `check` looks at what came back: `Some(reason)` makes it an invalid
+    /// return. Each call is counted and timed in the plugin's metrics.
     pub(crate) fn call<R>(
+        &mut self,
+        f: impl FnOnce(&mut Store<PluginState>, &Guest) -> wasmtime::Result<R>,
+        check: impl FnOnce(&R) -> Option<String>,
+    ) -> Result<R, PluginError> {
+        let started = std::time::Instant::now();
+        let result = self
+            .call_unchecked(f)
+            .and_then(|value| match check(&value) {
+                None => Ok(value),
+                Some(reason) => Err(self.fail(FaultKind::InvalidReturn(reason))),
+            });
+        self.plugin
+            .inner
+            .metrics
+            .call(started.elapsed().as_secs_f64(), result.is_ok());
+        result
+    }
+
+    fn call_unchecked<R>(
         &mut self,
         f: impl FnOnce(&mut Store<PluginState>, &Guest) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
@@ -64,11 +86,6 @@ impl PluginInstance {
                 Err(self.fail(kind))
             }
         }
-    }
-
-    /// Reports a contract violation found in a returned value.
-    pub(crate) fn invalid(&mut self, reason: String) -> PluginError {
-        self.fail(FaultKind::InvalidReturn(reason))
     }
 
     /// Checks the instance serves `role`.

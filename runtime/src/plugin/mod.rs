@@ -215,6 +215,7 @@ impl PluginHost {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| PluginError::new(&id, FaultKind::Instantiate(format!("{e:#}"))))?;
+        let metrics = crate::metrics::global().plugin(&id.tenant, &id.pipeline, &id.plugin);
         let plugin = LoadedPlugin {
             inner: Arc::new(LoadedInner {
                 id,
@@ -223,6 +224,7 @@ impl PluginHost {
                 pre,
                 config_json: Arc::from(spec.config_json),
                 limits: spec.limits,
+                metrics,
             }),
         };
         // Proves the plugin instantiates and accepts its config.
@@ -263,6 +265,7 @@ struct LoadedInner {
     pre: InstancePre<PluginState>,
     config_json: Arc<str>,
     limits: Limits,
+    metrics: crate::metrics::PluginMetrics,
 }
 
 impl LoadedPlugin {

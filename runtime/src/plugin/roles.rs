@@ -22,39 +22,20 @@ impl PluginInstance {
     ) -> Result<Vec<super::Route>, PluginError> {
         self.expect_role(Role::Router)?;
         let count = records.len();
-        let routes = self.call(|store, guest| {
-            let Guest::Routing(guest) = guest else {
-                unreachable!("role checked")
-            };
-            let batch = store.data_mut().table.push(RecordBatch(records))?;
-            let borrowed = wasmtime::component::Resource::<RecordBatch>::new_borrow(batch.rep());
-            let result = guest.call_route_batch(&mut *store, borrowed);
-            store.data_mut().table.delete(batch)?;
-            result
-        })?;
-        if routes.len() != count {
-            return Err(self.invalid(format!(
-                "{} routes for a batch of {count} records",
-                routes.len()
-            )));
-        }
-        for route in &routes {
-            if route.channels.len() > channel::MAX_CHANNELS_PER_RECORD {
-                return Err(self.invalid(format!(
-                    "{} channels for one record (at most {})",
-                    route.channels.len(),
-                    channel::MAX_CHANNELS_PER_RECORD
-                )));
-            }
-            if let Some(reason) = route
-                .channels
-                .iter()
-                .find_map(|c| channel::validate(c).err())
-            {
-                return Err(self.invalid(reason));
-            }
-        }
-        Ok(routes)
+        self.call(
+            |store, guest| {
+                let Guest::Routing(guest) = guest else {
+                    unreachable!("role checked")
+                };
+                let batch = store.data_mut().table.push(RecordBatch(records))?;
+                let borrowed =
+                    wasmtime::component::Resource::<RecordBatch>::new_borrow(batch.rep());
+                let result = guest.call_route_batch(&mut *store, borrowed);
+                store.data_mut().table.delete(batch)?;
+                result
+            },
+            |routes| check_routes(routes, count),
+        )
     }
 
     /// Judges a handshake. Callers must treat an error as a denial.
@@ -63,20 +44,18 @@ impl PluginInstance {
         request: &auth::Handshake,
     ) -> Result<auth::Decision, PluginError> {
         self.expect_role(Role::Authenticator)?;
-        let decision = self.call(|store, guest| {
-            let Guest::Auth(guest) = guest else {
-                unreachable!("role checked")
-            };
-            guest.call_authenticate(store, request)
-        })?;
-        let problem = match &decision {
-            auth::Decision::Allow(principal) => check_principal(principal),
-            auth::Decision::Deny(denial) => check_denial(denial),
-        };
-        match problem {
-            Some(reason) => Err(self.invalid(reason)),
-            None => Ok(decision),
-        }
+        self.call(
+            |store, guest| {
+                let Guest::Auth(guest) = guest else {
+                    unreachable!("role checked")
+                };
+                guest.call_authenticate(store, request)
+            },
+            |decision| match decision {
+                auth::Decision::Allow(principal) => check_principal(principal),
+                auth::Decision::Deny(denial) => check_denial(denial),
+            },
+        )
     }
 
     /// Transforms one message.
@@ -86,21 +65,19 @@ impl PluginInstance {
         ctx: &transform::Context,
     ) -> Result<transform::Outcome, PluginError> {
         self.expect_role(Role::Transformer)?;
-        let outcome = self.call(|store, guest| {
-            let Guest::Transform(guest) = guest else {
-                unreachable!("role checked")
-            };
-            guest.call_transform(store, msg, ctx)
-        })?;
-        let problem = match &outcome {
-            transform::Outcome::Keep => None,
-            transform::Outcome::Replace(messages) => messages.iter().find_map(check_message),
-            transform::Outcome::Reject(reason) => check_text("rejection reason", reason),
-        };
-        match problem {
-            Some(reason) => Err(self.invalid(reason)),
-            None => Ok(outcome),
-        }
+        self.call(
+            |store, guest| {
+                let Guest::Transform(guest) = guest else {
+                    unreachable!("role checked")
+                };
+                guest.call_transform(store, msg, ctx)
+            },
+            |outcome| match outcome {
+                transform::Outcome::Keep => None,
+                transform::Outcome::Replace(messages) => messages.iter().find_map(check_message),
+                transform::Outcome::Reject(reason) => check_text("rejection reason", reason),
+            },
+        )
     }
 
     /// A connection opened.
@@ -154,17 +131,39 @@ impl PluginInstance {
         ) -> wasmtime::Result<Vec<session::Action>>,
     ) -> Result<Vec<session::Action>, PluginError> {
         self.expect_role(Role::Handler)?;
-        let actions = self.call(|store, guest| {
-            let Guest::Session(guest) = guest else {
-                unreachable!("role checked")
-            };
-            f(store, guest)
-        })?;
-        match actions.iter().find_map(|a| check_action(a, tick)) {
-            Some(reason) => Err(self.invalid(reason)),
-            None => Ok(actions),
-        }
+        self.call(
+            |store, guest| {
+                let Guest::Session(guest) = guest else {
+                    unreachable!("role checked")
+                };
+                f(store, guest)
+            },
+            |actions| actions.iter().find_map(|a| check_action(a, tick)),
+        )
     }
+}
+
+/// One route per record, and channel names the host accepts.
+fn check_routes(routes: &[super::Route], count: usize) -> Option<String> {
+    if routes.len() != count {
+        return Some(format!(
+            "{} routes for a batch of {count} records",
+            routes.len()
+        ));
+    }
+    routes.iter().find_map(|route| {
+        if route.channels.len() > channel::MAX_CHANNELS_PER_RECORD {
+            return Some(format!(
+                "{} channels for one record (at most {})",
+                route.channels.len(),
+                channel::MAX_CHANNELS_PER_RECORD
+            ));
+        }
+        route
+            .channels
+            .iter()
+            .find_map(|c| channel::validate(c).err())
+    })
 }
 
 fn check_text(what: &str, text: &str) -> Option<String> {

@@ -17,15 +17,22 @@ pub struct Publisher {
     producer: Producer,
     topic: String,
     extra_topics: Vec<String>,
+    metrics: Arc<crate::metrics::PipelineMetrics>,
 }
 
 impl Publisher {
-    /// Produces to `topic` by default, and to `extra_topics` when asked.
-    pub fn new(producer: Producer, topic: String, extra_topics: Vec<String>) -> Self {
+    /// Produces to `topic` by default, and to `extra_topics` when asked;
+    /// counts failures in `metrics`.
+    pub fn new(
+        producer: Producer,
+        (topic, extra_topics): (String, Vec<String>),
+        metrics: Arc<crate::metrics::PipelineMetrics>,
+    ) -> Self {
         Self {
             producer,
             topic,
             extra_topics,
+            metrics,
         }
     }
 
@@ -143,17 +150,23 @@ impl Sessions {
             .enqueue(topic, publish.key.as_deref(), &publish.payload, &headers)
         {
             Ok(delivery) => {
-                let stats = self.stats.clone();
+                let (stats, metrics) = (self.stats.clone(), publisher.metrics.clone());
                 tokio::spawn(async move {
                     match delivery.await {
-                        Ok(_) => stats.published.fetch_add(1, Ordering::Relaxed),
-                        Err(_) => stats.refused_actions.fetch_add(1, Ordering::Relaxed),
-                    };
+                        Ok(_) => {
+                            stats.published.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(_) => {
+                            stats.refused_actions.fetch_add(1, Ordering::Relaxed);
+                            metrics.produce_error();
+                        }
+                    }
                 });
                 true
             }
             Err(error) => {
                 tracing::debug!(pipeline = %self.pipeline, %error, "Handler publish not enqueued.");
+                publisher.metrics.produce_error();
                 false
             }
         }

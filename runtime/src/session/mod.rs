@@ -202,6 +202,7 @@ impl Sessions {
             Ok(actions) => self.apply(actions, Some(live)),
             Err(PoolError::Saturated) => {
                 self.stats.overloaded.fetch_add(1, Ordering::Relaxed);
+                live.info.metrics.error("handler_overloaded");
                 live.outbox.close(CloseRequest {
                     code: 1013,
                     reason: "handler overloaded: try again later".into(),
@@ -209,6 +210,7 @@ impl Sessions {
             }
             Err(error) => {
                 self.failed(&error);
+                live.info.metrics.error("handler");
                 live.outbox.close(CloseRequest {
                     code: 1011,
                     reason: "handler failed".into(),

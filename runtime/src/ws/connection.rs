@@ -88,9 +88,10 @@ pub async fn serve(
     } = admitted;
     let id = outbox.id();
     tracing::debug!(conn = id, pipeline = %endpoint.pipeline, %channel, principal = ?principal.as_ref().map(|p| &p.id), "Client subscribed.");
+    let _open = endpoint.metrics.opened();
     let info = Arc::new(ConnInfo::new(
         id,
-        (&endpoint.tenant, &endpoint.pipeline),
+        endpoint.metrics.clone(),
         path.clone(),
         principal.as_ref().map(|p| p.id.clone()),
         peer,
@@ -218,6 +219,7 @@ pub async fn serve(
                         Due::Dead => {
                             // Nobody is reading: no close frame, just let go.
                             ended = (1006, "no answer to ping".into());
+                            endpoint.metrics.error("ping_timeout");
                             tracing::debug!(conn = id, "Peer did not answer a ping; dropping it.");
                             return Ok(());
                         }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::limit::Slots;
 use crate::config::{ConnectionPolicy, OutboxDef, Pipeline, RouteTemplate};
 use crate::hub::Hub;
+use crate::metrics::PipelineMetrics;
 use crate::pipeline::Inbound;
 use crate::plugin::PluginPool;
 use crate::session::Sessions;
@@ -37,6 +38,8 @@ pub struct Endpoint {
     pub policy: ConnectionPolicy,
     /// Its open connections, against `policy.max_connections`.
     pub slots: Arc<Slots>,
+    /// Its metrics handles.
+    pub metrics: Arc<PipelineMetrics>,
 }
 
 impl Endpoint {
@@ -60,6 +63,7 @@ impl Endpoint {
             sessions,
             policy: pipeline.policy.clone(),
             slots: Slots::new(pipeline.policy.max_connections),
+            metrics: crate::metrics::global().pipeline(&pipeline.tenant, &pipeline.name),
         }
     }
 }

@@ -58,30 +58,63 @@ pub struct Gate {
     pub registry: Arc<super::registry::Registry>,
 }
 
+/// Why a handshake was refused (the metrics label) and the answer.
+type Refusal = (&'static str, Response<Full<Bytes>>);
+
 impl Gate {
-    /// Runs every check on `request` from `peer`.
+    /// Runs every check on `request` from `peer`; counts each refusal in
+    /// `ws_connections_rejected{reason}`.
     pub async fn admit<B>(
         &self,
         request: &Request<B>,
         peer: SocketAddr,
     ) -> Result<Admitted, Response<Full<Bytes>>> {
+        let mut routed = None;
+        match self.check(request, peer, &mut routed).await {
+            Ok(admitted) => Ok(admitted),
+            Err((reason, response)) => {
+                match &routed {
+                    Some(endpoint) => endpoint.metrics.rejected(reason),
+                    None => crate::metrics::global().rejected(None, reason),
+                }
+                Err(response)
+            }
+        }
+    }
+
+    async fn check<B>(
+        &self,
+        request: &Request<B>,
+        peer: SocketAddr,
+        routed: &mut Option<Arc<Endpoint>>,
+    ) -> Result<Admitted, Refusal> {
         if let (Some(allowed), Some(origin)) =
             (&self.allowed_origins, request.headers().get("origin"))
             && !allowed.iter().any(|a| a.as_bytes() == origin.as_bytes())
         {
-            return Err(refuse(StatusCode::FORBIDDEN, "origin not allowed", &[]));
+            return Err((
+                "origin",
+                refuse(StatusCode::FORBIDDEN, "origin not allowed", &[]),
+            ));
         }
         if !self.per_ip.allow(peer.ip()) {
-            return Err(refuse(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too many connection attempts",
-                &[("retry-after", "1")],
+            return Err((
+                "rate_limited",
+                refuse(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many connection attempts",
+                    &[("retry-after", "1")],
+                ),
             ));
         }
         let path = request.uri().path();
         let Some((endpoint, params)) = self.routes.find(path) else {
-            return Err(refuse(StatusCode::NOT_FOUND, "no such path", &[]));
+            return Err((
+                "not_found",
+                refuse(StatusCode::NOT_FOUND, "no such path", &[]),
+            ));
         };
+        *routed = Some(endpoint.clone());
         let channel = channel_of(&params);
         let subprotocol = choose_subprotocol(request.headers(), &endpoint.policy.subprotocols);
         if subprotocol.is_none() && endpoint.policy.require_subprotocol {
@@ -89,73 +122,31 @@ impl Gate {
                 "no supported subprotocol offered (Sec-WebSocket-Protocol: {})",
                 endpoint.policy.subprotocols.join(", ")
             );
-            return Err(refuse(StatusCode::BAD_REQUEST, &reason, &[]));
+            return Err(("subprotocol", refuse(StatusCode::BAD_REQUEST, &reason, &[])));
         }
         let full = || {
-            refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too many connections",
-                &[("retry-after", "5")],
+            (
+                "capacity",
+                refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many connections",
+                    &[("retry-after", "5")],
+                ),
             )
         };
         let listener_slot = self.slots.take().ok_or_else(full)?;
         let pipeline_slot = endpoint.slots.take().ok_or_else(full)?;
         let principal = match &endpoint.auth {
             None => None,
-            Some(pool) => {
-                let handshake = Handshake {
-                    path: path.to_owned(),
-                    query: request.uri().query().unwrap_or_default().to_owned(),
-                    headers: request
-                        .headers()
-                        .iter()
-                        .map(|(name, value)| Header {
-                            name: name.as_str().to_owned(),
-                            value: value.as_bytes().to_vec(),
-                        })
-                        .collect(),
-                    remote_addr: peer.to_string(),
-                    params: params.clone(),
-                };
-                match pool.run(move |auth| auth.authenticate(&handshake)).await {
-                    Ok(Decision::Allow(principal)) => Some(principal),
-                    Ok(Decision::Deny(denial)) => {
-                        let status =
-                            StatusCode::from_u16(denial.status).unwrap_or(StatusCode::FORBIDDEN);
-                        let mut response = refuse(status, &denial.reason, &[]);
-                        for header in &denial.headers {
-                            if let (Ok(name), Ok(value)) = (
-                                hyper::header::HeaderName::from_bytes(header.name.as_bytes()),
-                                hyper::header::HeaderValue::from_bytes(&header.value),
-                            ) {
-                                response.headers_mut().append(name, value);
-                            }
-                        }
-                        return Err(response);
-                    }
-                    // Fail closed: a broken authenticator lets nobody in.
-                    Err(PoolError::Saturated) => {
-                        return Err(refuse(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "authentication is overloaded",
-                            &[("retry-after", "1")],
-                        ));
-                    }
-                    Err(error) => {
-                        tracing::warn!(pipeline = %endpoint.pipeline, %error, "Authenticator failed; refusing the handshake.");
-                        return Err(refuse(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "authentication failed",
-                            &[],
-                        ));
-                    }
-                }
-            }
+            Some(pool) => Some(authenticate(&endpoint, pool, request, peer, &params).await?),
         };
         if let Some(allowed) = principal.as_ref().and_then(|p| p.channels.as_ref())
             && !allowed.contains(&channel)
         {
-            return Err(refuse(StatusCode::FORBIDDEN, "channel not allowed", &[]));
+            return Err((
+                "channel",
+                refuse(StatusCode::FORBIDDEN, "channel not allowed", &[]),
+            ));
         }
         Ok(Admitted {
             endpoint,
@@ -167,6 +158,66 @@ impl Gate {
             subprotocol,
             slots: (listener_slot, pipeline_slot),
         })
+    }
+}
+
+/// Asks the pipeline's authenticator. Fails closed: a broken or overloaded
+/// authenticator lets nobody in.
+async fn authenticate<B>(
+    endpoint: &Endpoint,
+    pool: &crate::plugin::PluginPool,
+    request: &Request<B>,
+    peer: SocketAddr,
+    params: &[(String, String)],
+) -> Result<Principal, Refusal> {
+    let handshake = Handshake {
+        path: request.uri().path().to_owned(),
+        query: request.uri().query().unwrap_or_default().to_owned(),
+        headers: request
+            .headers()
+            .iter()
+            .map(|(name, value)| Header {
+                name: name.as_str().to_owned(),
+                value: value.as_bytes().to_vec(),
+            })
+            .collect(),
+        remote_addr: peer.to_string(),
+        params: params.to_vec(),
+    };
+    match pool.run(move |auth| auth.authenticate(&handshake)).await {
+        Ok(Decision::Allow(principal)) => Ok(principal),
+        Ok(Decision::Deny(denial)) => {
+            let status = StatusCode::from_u16(denial.status).unwrap_or(StatusCode::FORBIDDEN);
+            let mut response = refuse(status, &denial.reason, &[]);
+            for header in &denial.headers {
+                if let (Ok(name), Ok(value)) = (
+                    hyper::header::HeaderName::from_bytes(header.name.as_bytes()),
+                    hyper::header::HeaderValue::from_bytes(&header.value),
+                ) {
+                    response.headers_mut().append(name, value);
+                }
+            }
+            Err(("auth_denied", response))
+        }
+        Err(PoolError::Saturated) => Err((
+            "auth_overloaded",
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "authentication is overloaded",
+                &[("retry-after", "1")],
+            ),
+        )),
+        Err(error) => {
+            tracing::debug!(pipeline = %endpoint.pipeline, %error, "Authenticator failed; refusing the handshake.");
+            Err((
+                "auth_failed",
+                refuse(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "authentication failed",
+                    &[],
+                ),
+            ))
+        }
     }
 }
 

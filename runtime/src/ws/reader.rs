@@ -88,6 +88,7 @@ pub async fn read_loop(
     let mut partial: Option<Partial> = None;
     let close = |(code, reason): Violation| {
         let control = control.clone();
+        info.metrics.error(error_type(code));
         async move {
             tracing::debug!(code, reason, "Closing a client that broke a rule.");
             let _ = control.send(Frame::close(code, reason.as_bytes())).await;
@@ -203,6 +204,7 @@ pub async fn read_loop(
             match when_exceeded {
                 WhenExceeded::Drop => {
                     activity.rate_dropped.fetch_add(1, Ordering::Relaxed);
+                    info.metrics.dropped("rate_limit", 1);
                     continue;
                 }
                 WhenExceeded::Close => return close((1008, "message rate exceeded")).await,
@@ -252,6 +254,18 @@ fn violation_of(error: &WebSocketError) -> Option<Violation> {
         | E::InvalidCloseFrame
         | E::InvalidValue => Some((1002, "protocol error")),
         _ => None,
+    }
+}
+
+/// The `ws_errors_total{type}` label of a close code we send.
+fn error_type(code: u16) -> &'static str {
+    match code {
+        1002 => "protocol",
+        1003 => "unsupported_data",
+        1007 => "invalid_data",
+        1008 => "rate_limit",
+        1009 => "too_big",
+        _ => "internal",
     }
 }
 

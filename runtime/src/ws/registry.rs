@@ -40,13 +40,16 @@ pub struct ConnInfo {
     pub messages_out: AtomicU64,
     /// Payload bytes we wrote to it.
     pub bytes_out: AtomicU64,
+    /// Its pipeline's metrics.
+    pub metrics: Arc<crate::metrics::PipelineMetrics>,
 }
 
 impl ConnInfo {
-    /// A connection opening now, subscribed to `channel`.
+    /// A connection opening now, subscribed to `channel`, counted in its
+    /// pipeline's `metrics`.
     pub fn new(
         id: u64,
-        (tenant, pipeline): (&str, &str),
+        metrics: Arc<crate::metrics::PipelineMetrics>,
         path: String,
         principal: Option<String>,
         remote_addr: SocketAddr,
@@ -55,8 +58,9 @@ impl ConnInfo {
     ) -> Self {
         Self {
             id,
-            tenant: tenant.to_owned(),
-            pipeline: pipeline.to_owned(),
+            tenant: metrics.labels().tenant.clone(),
+            pipeline: metrics.labels().pipeline.clone(),
+            metrics,
             path,
             principal,
             remote_addr,
@@ -93,12 +97,14 @@ impl ConnInfo {
 
     /// Counts a message it sent.
     pub fn received(&self, bytes: usize) {
+        self.metrics.received(bytes);
         self.messages_in.fetch_add(1, Ordering::Relaxed);
         self.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
     /// Counts a message written to it.
     pub fn sent(&self, bytes: usize) {
+        self.metrics.sent(bytes);
         self.messages_out.fetch_add(1, Ordering::Relaxed);
         self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
     }

@@ -54,6 +54,21 @@ impl ClientContext for PipelineContext {
     fn error(&self, error: RdKafkaError, reason: &str) {
         self.errors.report(CLIENT, &self.pipeline, &error, reason);
     }
+
+    /// Keeps the lag of the partitions this consumer reads (librdkafka
+    /// reports -1 for partitions it does not fetch, and partition -1 is its
+    /// internal placeholder).
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let mut lag = self.metrics.lag.lock().unwrap_or_else(|e| e.into_inner());
+        lag.clear();
+        for (topic, stats) in statistics.topics {
+            for (partition, p) in stats.partitions {
+                if partition >= 0 && p.consumer_lag >= 0 {
+                    lag.insert((topic.clone(), partition), p.consumer_lag);
+                }
+            }
+        }
+    }
 }
 
 impl ConsumerContext for PipelineContext {

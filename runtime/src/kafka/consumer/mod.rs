@@ -131,7 +131,13 @@ pub struct ConsumerMetrics {
     /// True once the current assignment's start positions are fixed: from
     /// then on, every record produced to an assigned partition is read.
     pub positioned: AtomicBool,
+    /// Lag per (topic, partition), from librdkafka's statistics (every
+    /// [`STATS_INTERVAL_MS`]).
+    pub lag: crate::metrics::LagMap,
 }
+
+/// How often librdkafka reports statistics (consumer lag among them).
+pub const STATS_INTERVAL_MS: &str = "5000";
 
 /// Starts a consumer for `subscription` on its own thread; `on_batch` gets
 /// every batch. Fails if the client cannot be built or cannot subscribe.
@@ -145,7 +151,8 @@ where
     F: FnMut(&[Record]) -> BatchVerdict + Send + 'static,
 {
     let shared = Arc::new(Shared::default());
-    let config = settings.consumer_config(&subscription.group_id, subscription.start);
+    let mut config = settings.consumer_config(&subscription.group_id, subscription.start);
+    config.set("statistics.interval.ms", STATS_INTERVAL_MS);
     let start = subscription.start;
     let name = format!("sluice-consume-{}", options.pipeline);
     let (ready_tx, ready_rx) = mpsc::sync_channel(1);
