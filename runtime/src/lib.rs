@@ -4,6 +4,7 @@
 //! The host owns every socket, consumer and thread; plugins decide. See the
 //! README for the architecture and `wit/` for the plugin contract.
 
+pub mod admin;
 pub mod builtin;
 pub mod channel;
 pub mod config;

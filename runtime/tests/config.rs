@@ -28,6 +28,9 @@ fn env(name: &str) -> Result<String, VarError> {
         "WS_PASSWORD" => Ok("testpass".into()),
         "ALICE_PASSWORD" => Ok("alice-secret".into()),
         "ACME_KAFKA_PASSWORD" => Ok("kafka-secret".into()),
+        "SLUICE_ADMIN_TOKEN" => Ok("operator-token-0123456789".into()),
+        "ACME_ADMIN_TOKEN" => Ok("acme-admin-token-0123".into()),
+        "SHORT_ADMIN_TOKEN" => Ok("tooshort".into()),
         _ => Err(VarError::NotPresent),
     }
 }
@@ -75,8 +78,21 @@ fn describe(config: &Config) -> String {
     for t in &config.tenants {
         writeln!(
             out,
-            "tenant {} kafka {} {:?}",
-            t.name, t.kafka.brokers, t.kafka.properties
+            "tenant {} kafka {} {:?} admin_token={:?}",
+            t.name,
+            t.kafka.brokers,
+            t.kafka.properties,
+            t.admin_token.as_ref().map(|s| s.expose())
+        )
+        .unwrap();
+    }
+    if let Some(admin) = &config.admin {
+        writeln!(
+            out,
+            "admin {} token={:?} ({:?})",
+            admin.address,
+            admin.token.expose(),
+            admin.token
         )
         .unwrap();
     }
@@ -195,6 +211,21 @@ fn pipeline_shapes() {
 #[test]
 fn many_errors_at_once() {
     insta::assert_snapshot!(errors("many_errors"));
+}
+
+#[test]
+fn admin_errors() {
+    insta::assert_snapshot!(errors("bad_admin"));
+}
+
+#[test]
+fn admin_table_without_token() {
+    insta::assert_snapshot!(errors("admin_incomplete"));
+}
+
+#[test]
+fn admin_token_without_admin_table() {
+    insta::assert_snapshot!(errors("admin_token_alone"));
 }
 
 #[test]

@@ -82,6 +82,13 @@ async fn serve(config: &Config, host: &PluginHost) -> anyhow::Result<()> {
             )?;
         }
     }
+    if config.admin.is_some()
+        // The admin API's entry comes after every listener's (one may be
+        // named `admin` too).
+        && let Some((_, address)) = running.bound.iter().rev().find(|(name, _)| name == "admin")
+    {
+        writeln!(out, "admin API: http://{address}")?;
+    }
     writeln!(out, "ready")?;
     out.flush()?;
     drop(out);

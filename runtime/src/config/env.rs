@@ -156,6 +156,32 @@ pub(crate) fn to_property(
     }
 }
 
+/// A string value (or an `{ env = "NAME" }` table) of the key `key`: a
+/// secret or a name, never a number or a table.
+pub(crate) fn to_text(
+    value: &Spanned<ConfigValue>,
+    key: &str,
+    env: EnvLookup<'_>,
+    sink: &mut Sink<'_>,
+) -> Option<String> {
+    if let Some(name) = value.get_ref().env_reference() {
+        return lookup(value, name, env, sink);
+    }
+    match value.get_ref() {
+        ConfigValue::String(s) => Some(s.clone()),
+        other => {
+            sink.error(
+                value.span(),
+                Problem::Schema(format!(
+                    "`{key}` must be a string or {{ env = \"NAME\" }}, not {}",
+                    other.type_name()
+                )),
+            );
+            None
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for ConfigValue {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(ValueVisitor)

@@ -45,8 +45,8 @@ use std::path::Path;
 pub use diagnostics::{Diagnostic, Diagnostics, Position, Problem};
 pub use env::{ConfigValue, EnvLookup};
 pub use model::{
-    Config, ConnectionPolicy, Kafka, Listener, ListenerLimits, MessageRate, Pipeline, PluginConfig,
-    PluginSettings, PluginSource, Sink, Source, Tenant, Tls,
+    Admin, Config, ConnectionPolicy, Kafka, Listener, ListenerLimits, MessageRate, Pipeline,
+    PluginConfig, PluginSettings, PluginSource, Secret, Sink, Source, Tenant, Tls,
 };
 pub use schema::{
     Accept, Brokers, Format, OutboxDef, PoisonPolicy, RateDef, ReplyFormat, SinkKey, SourceMode,

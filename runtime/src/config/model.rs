@@ -31,6 +31,40 @@ pub struct Config {
     pub pipelines: Vec<Pipeline>,
     /// Settings for every plugin.
     pub plugins: PluginSettings,
+    /// The admin API, when the file has an `[admin]` table.
+    pub admin: Option<Admin>,
+}
+
+/// `[admin]`: where the admin REST API listens and the operator's token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin {
+    /// The socket address to bind.
+    pub address: SocketAddr,
+    /// The operator's bearer token: sees and does everything.
+    pub token: Secret,
+}
+
+/// A secret (a bearer token), from the file or the environment. `Debug`
+/// never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value itself (only to compare or send it).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 /// A listening address.
@@ -146,6 +180,8 @@ pub struct Tenant {
     pub name: String,
     /// Its Kafka settings.
     pub kafka: Kafka,
+    /// Its admin API token: sees and acts on this tenant only.
+    pub admin_token: Option<Secret>,
 }
 
 /// A checked pipeline.

@@ -7,7 +7,9 @@ use serde_spanned::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::diagnostics::{Problem, Sink};
-use super::schema::{KafkaDef, ListenerDef, PipelineDef, PluginsDef, TOP_LEVEL_KEYS, TenantDef};
+use super::schema::{
+    AdminDef, KafkaDef, ListenerDef, PipelineDef, PluginsDef, TOP_LEVEL_KEYS, TenantDef,
+};
 
 /// One element of an array of tables: its raw form (for positions and
 /// names) and, if it fits the schema, its parsed form.
@@ -31,6 +33,9 @@ pub(crate) struct Document<'i> {
     pub tenants: Vec<Entry<'i, TenantDef>>,
     pub pipelines: Vec<Entry<'i, PipelineDef>>,
     pub plugins: Option<PluginsDef>,
+    pub admin: Option<AdminDef>,
+    /// Whether the file has an `[admin]` key at all (even a broken one).
+    pub admin_declared: bool,
 }
 
 /// Parses the file. `None` if it is not valid TOML (every syntax error is
@@ -51,6 +56,10 @@ pub(crate) fn parse<'i>(text: &'i str, sink: &mut Sink<'_>) -> Option<Document<'
             "pipelines" => doc.pipelines = entries(key, value, sink),
             "kafka" => doc.kafka = table(&key, value, sink),
             "plugins" => doc.plugins = table(&key, value, sink),
+            "admin" => {
+                doc.admin_declared = true;
+                doc.admin = table(&key, value, sink);
+            }
             other => sink.error(
                 key.span(),
                 Problem::Schema(format!(
@@ -63,7 +72,7 @@ pub(crate) fn parse<'i>(text: &'i str, sink: &mut Sink<'_>) -> Option<Document<'
     Some(doc)
 }
 
-/// Deserializes one table (`[kafka]`, `[plugins]`).
+/// Deserializes one table (`[kafka]`, `[plugins]`, `[admin]`).
 fn table<'i, T: Deserialize<'i>>(
     key: &Spanned<std::borrow::Cow<'i, str>>,
     value: Spanned<DeValue<'i>>,

@@ -3,8 +3,8 @@
 //! them into the checked [`super::Config`].
 //!
 //! The file's top-level keys are `listeners`, `kafka`, `tenants`,
-//! `pipelines` and `plugins`; each table and each array element is read on
-//! its own, so one bad entry does not hide the errors in another.
+//! `pipelines`, `plugins` and `admin`; each table and each array element is
+//! read on its own, so one bad entry does not hide the errors in another.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,7 +16,14 @@ use super::env::ConfigValue;
 use crate::plugin::Limits;
 
 /// The top-level keys a pipeline file may have.
-pub const TOP_LEVEL_KEYS: [&str; 5] = ["listeners", "kafka", "tenants", "pipelines", "plugins"];
+pub const TOP_LEVEL_KEYS: [&str; 6] = [
+    "listeners",
+    "kafka",
+    "tenants",
+    "pipelines",
+    "plugins",
+    "admin",
+];
 
 /// `[[listeners]]`: an address WebSocket clients connect to.
 #[derive(Debug, Clone, Deserialize)]
@@ -108,6 +115,10 @@ pub struct TenantDef {
     /// `kafka = { brokers = "kafka.acme:9092", properties = { "security.protocol" = "ssl" } }`
     /// (each key overrides `[kafka]`; properties are merged)
     pub kafka: Option<KafkaDef>,
+    /// `admin_token = { env = "ACME_ADMIN_TOKEN" }` (or a string): a bearer token for the admin
+    /// API that sees and acts on this tenant's connections and pipelines only (at least 16
+    /// printable ASCII characters; needs `[admin]`)
+    pub admin_token: Option<Spanned<ConfigValue>>,
 }
 
 /// `[[pipelines]]`: Kafka topics in front of one WebSocket path.
@@ -362,6 +373,18 @@ pub struct PluginRef {
     pub config: Option<Spanned<ConfigValue>>,
     /// `limits = { memory_bytes = 33554432, deadline_ms = 50 }` (defaults: 32 MiB, 50 ms)
     pub limits: Option<Spanned<Limits>>,
+}
+
+/// `[admin]`: the admin REST API (connections, pipelines, `/metrics`) on its own listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminDef {
+    /// `address = "127.0.0.1:9090"` (an IP address and port, not a WebSocket listener's; keep it
+    /// private: `/metrics` answers without a token)
+    pub address: Spanned<String>,
+    /// `token = { env = "SLUICE_ADMIN_TOKEN" }` (or a string): the operator's bearer token, which
+    /// sees and does everything (at least 16 printable ASCII characters)
+    pub token: Spanned<ConfigValue>,
 }
 
 /// `[plugins]`: settings for every plugin.

@@ -1,4 +1,5 @@
-//! Checks of `[kafka]` (and tenants' overrides) and `[[listeners]]`.
+//! Checks of `[kafka]` (and tenants' overrides), `[[listeners]]` and
+//! `[admin]` (with the tenants' admin tokens).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -10,9 +11,9 @@ use serde_spanned::Spanned;
 use super::bounds;
 use super::diagnostics::{Problem, Sink};
 use super::env::{self, ConfigValue, EnvLookup};
-use super::model::{Kafka, Listener, ListenerLimits, Tls};
+use super::model::{Admin, Kafka, Listener, ListenerLimits, Secret, Tls};
 use super::parse::Document;
-use super::schema::{Brokers, KafkaDef, ListenerDef, RateDef};
+use super::schema::{AdminDef, Brokers, KafkaDef, ListenerDef, RateDef};
 use super::validate::Names;
 
 pub(super) fn kafka(
@@ -213,4 +214,91 @@ fn listener_limits(def: &ListenerDef, sink: &mut Sink<'_>) -> Option<ListenerLim
         ping_timeout: Duration::from_millis(ping_timeout?),
         idle_timeout: idle_timeout?,
     })
+}
+
+/// Shortest admin token accepted, in characters.
+const MIN_TOKEN_LEN: usize = 16;
+/// Longest admin token accepted, in characters.
+const MAX_TOKEN_LEN: usize = 4096;
+
+/// `[admin]`: its address (not a WebSocket listener's) and the operator's
+/// token; `None` if anything was reported.
+pub(super) fn admin(
+    def: &AdminDef,
+    listeners: &[Listener],
+    env: EnvLookup<'_>,
+    sink: &mut Sink<'_>,
+) -> Option<Admin> {
+    let address = match def.address.get_ref().parse::<SocketAddr>() {
+        Ok(address) => Some(address),
+        Err(_) => {
+            let message = format!(
+                "address {:?} must be an IP address and port, like \"127.0.0.1:9090\"",
+                def.address.get_ref()
+            );
+            sink.error(def.address.span(), Problem::Invalid(message));
+            None
+        }
+    };
+    let address = address.filter(|address| {
+        let taken = listeners
+            .iter()
+            .find(|l| address.port() != 0 && l.address == *address);
+        if let Some(listener) = taken {
+            let message = format!(
+                "address {address} is already used by listener `{}`: the admin API needs its own",
+                listener.name
+            );
+            sink.error(def.address.span(), Problem::Invalid(message));
+        }
+        taken.is_none()
+    });
+    let token = token(&def.token, "token", env, sink);
+    Some(Admin {
+        address: address?,
+        token: token?,
+    })
+}
+
+/// A bearer token: a string or `{ env = "NAME" }`, at least 16 printable
+/// ASCII characters (it travels in an `Authorization` header); `None` if
+/// reported.
+pub(super) fn token(
+    value: &Spanned<ConfigValue>,
+    key: &str,
+    env: EnvLookup<'_>,
+    sink: &mut Sink<'_>,
+) -> Option<Secret> {
+    let text = env::to_text(value, key, env, sink)?;
+    let what = match value.get_ref().env_reference() {
+        Some(name) => format!("`{key}` (environment variable `{name}`)"),
+        None => format!("`{key}`"),
+    };
+    let length = text.chars().count();
+    let problem = if text.is_empty() {
+        Some(format!(
+            "{what} is empty: an admin token needs at least {MIN_TOKEN_LEN} characters (e.g. `openssl rand -hex 32`)"
+        ))
+    } else if length < MIN_TOKEN_LEN {
+        Some(format!(
+            "{what} is too short ({length} characters): an admin token needs at least {MIN_TOKEN_LEN} (e.g. `openssl rand -hex 32`)"
+        ))
+    } else if length > MAX_TOKEN_LEN {
+        Some(format!(
+            "{what} is too long ({length} characters): at most {MAX_TOKEN_LEN}"
+        ))
+    } else if !text.chars().all(|c| c.is_ascii_graphic()) {
+        Some(format!(
+            "{what} must be printable ASCII without spaces: it is sent in an `Authorization: Bearer` header"
+        ))
+    } else {
+        None
+    };
+    match problem {
+        Some(message) => {
+            sink.error(value.span(), Problem::Invalid(message));
+            None
+        }
+        None => Some(Secret::new(text)),
+    }
 }

@@ -10,11 +10,11 @@ use serde_spanned::Spanned;
 
 use super::diagnostics::{Position, Problem, Sink};
 use super::env::EnvLookup;
-use super::model::{Config, Pipeline, PluginSettings, Tenant};
+use super::model::{Admin, Config, Pipeline, PluginSettings, Secret, Tenant};
 use super::parse::{Document, Entry};
 use super::pipeline::{References, pipeline};
 use super::plugins::PluginContext;
-use super::settings::{kafka, listeners};
+use super::settings::{self, kafka, listeners};
 use super::template::{RouteTemplate, Segment};
 
 /// Declared names of one kind, and the names of entries too broken to check.
@@ -133,25 +133,47 @@ pub(crate) fn check(
     let mut listener_names = Names::new("listener", &doc.listeners);
     let listeners = listeners(doc, base, &mut listener_names, sink);
 
+    let admin = doc
+        .admin
+        .as_ref()
+        .and_then(|def| settings::admin(def, &listeners, env, sink));
+
     let mut tenant_names = Names::new("tenant", &doc.tenants);
     let tenants = if doc.tenants.is_empty() {
         tenant_names.implicit("default");
         vec![Tenant {
             name: "default".into(),
             kafka: kafka.clone(),
+            admin_token: None,
         }]
     } else {
         let mut tenants = Vec::new();
+        let mut tokens = AdminTokens::new(admin.as_ref());
         for def in doc.tenants.iter().filter_map(|e| e.parsed.as_ref()) {
             let named = tenant_names.declare(&def.name, sink);
             let kafka = def.kafka.as_ref().map_or_else(
                 || kafka.clone(),
                 |k| self::kafka(Some(k), Some(&kafka), env, sink),
             );
+            let admin_token = def.admin_token.as_ref().and_then(|value| {
+                if !doc.admin_declared {
+                    sink.error(
+                        value.span(),
+                        Problem::Invalid(
+                            "`admin_token` needs an `[admin]` table: without one there is no admin API"
+                                .into(),
+                        ),
+                    );
+                    return None;
+                }
+                let token = settings::token(value, "admin_token", env, sink)?;
+                tokens.unique(def.name.get_ref(), token, value.span(), sink)
+            });
             if named {
                 tenants.push(Tenant {
                     name: def.name.get_ref().clone(),
                     kafka,
+                    admin_token,
                 });
             }
         }
@@ -210,7 +232,45 @@ pub(crate) fn check(
         tenants,
         pipelines,
         plugins: PluginSettings { cache_dir },
+        admin,
     })
+}
+
+/// The admin tokens seen so far: each must be different, or a request
+/// could not tell whose it is.
+struct AdminTokens {
+    /// (whose, in words; the token).
+    seen: Vec<(String, Secret)>,
+}
+
+impl AdminTokens {
+    fn new(admin: Option<&Admin>) -> Self {
+        let seen = admin
+            .map(|a| ("the operator's `[admin] token`".to_owned(), a.token.clone()))
+            .into_iter()
+            .collect();
+        Self { seen }
+    }
+
+    /// `token` if no one else has it; else reported at `span`.
+    fn unique(
+        &mut self,
+        tenant: &str,
+        token: Secret,
+        span: std::ops::Range<usize>,
+        sink: &mut Sink<'_>,
+    ) -> Option<Secret> {
+        if let Some((whose, _)) = self.seen.iter().find(|(_, t)| *t == token) {
+            let message = format!(
+                "tenant `{tenant}`'s `admin_token` is the same as {whose}: each admin token must be different"
+            );
+            sink.error(span, Problem::Invalid(message));
+            return None;
+        }
+        self.seen
+            .push((format!("tenant `{tenant}`'s `admin_token`"), token.clone()));
+        Some(token)
+    }
 }
 
 /// Two templates that match exactly the same paths.

@@ -26,7 +26,8 @@ const ASSIGNMENT_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Running {
     /// The embedded broker, when the file asked for one.
     pub embedded: Option<EmbeddedBroker>,
-    /// Where each listener is bound, by name (port 0 resolved).
+    /// Where each listener is bound, by name (port 0 resolved); the admin
+    /// API last, as `admin`.
     pub bound: Vec<(String, std::net::SocketAddr)>,
     /// Each pipeline's record-path counters.
     pub stats: Vec<(String, Arc<PathStats>)>,
@@ -93,6 +94,8 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
     let mut stats = Vec::new();
     let mut servers = JoinSet::new();
     let mut health = ws::Health::default();
+    // Each pipeline's hub, for the admin API's broadcasts.
+    let mut hubs = Vec::new();
     for pipeline in &config.pipelines {
         let tenant = config
             .tenant(&pipeline.tenant)
@@ -141,6 +144,7 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
         if let (Some(sessions), Some(every)) = (&built.endpoint.sessions, pipeline.tick) {
             servers.spawn(sessions.clone().run_ticker(every, shutdown_rx.clone()));
         }
+        hubs.push((pipeline.name.clone(), built.endpoint.hub.clone()));
         routes
             .entry(pipeline.listener.clone())
             .or_default()
@@ -187,6 +191,14 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
             ws::serve(socket, acceptor, gate, shutdown).await;
             drop(tls);
         });
+    }
+    if let Some(admin) = &config.admin {
+        let socket = TcpListener::bind(admin.address)
+            .await
+            .with_context(|| format!("admin API: cannot bind {}", admin.address))?;
+        bound.push(("admin".to_owned(), socket.local_addr()?));
+        let state = Arc::new(crate::admin::State::new(config, registry.clone(), &hubs));
+        servers.spawn(crate::admin::serve(socket, state, shutdown_rx.clone()));
     }
     Ok(Running {
         embedded,

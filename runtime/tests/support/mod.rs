@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod http;
 pub mod plugins;
 pub mod raw;
 pub mod ws;

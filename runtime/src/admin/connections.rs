@@ -1,0 +1,273 @@
+//! `/connections`: list, inspect, message and close open WebSocket
+//! connections (from the [`Registry`](crate::ws::Registry)).
+
+use std::borrow::Cow;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hyper::body::Incoming;
+use hyper::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::State;
+use super::auth::Caller;
+use super::http::{self, ApiError, Reply};
+use crate::hub::{CloseRequest, Pushed};
+use crate::ws::ConnInfo;
+
+/// The longest close reason a close frame can carry, in bytes.
+const MAX_REASON: usize = 123;
+/// The reason sent when a close request names none.
+const DEFAULT_REASON: &str = "closed by an operator";
+
+/// `GET /connections[?tenant=T][&pipeline=P]`.
+pub fn list(state: &State, caller: &Caller, query: Option<&str>) -> Result<Reply, ApiError> {
+    let params = http::query(query)?;
+    let tenant = http::param(&params, "tenant");
+    let pipeline = http::param(&params, "pipeline");
+    if let Some(tenant) = tenant
+        && !caller.may_access(tenant)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("this token may not list tenant `{tenant}`'s connections"),
+        ));
+    }
+    let connections: Vec<Value> = state
+        .registry
+        .all()
+        .iter()
+        .filter(|c| caller.may_access(&c.tenant))
+        .filter(|c| tenant.is_none_or(|t| c.tenant == t))
+        .filter(|c| pipeline.is_none_or(|p| c.pipeline == p))
+        .map(|c| describe(c))
+        .collect();
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({ "count": connections.len(), "connections": connections }),
+    ))
+}
+
+/// `GET /connections/{id}`.
+pub fn get(state: &State, caller: &Caller, id: &str) -> Result<Reply, ApiError> {
+    let conn = find(state, caller, id)?;
+    Ok(http::json(StatusCode::OK, &describe(&conn)))
+}
+
+/// `POST /connections/{id}/messages`: the body, as a text or binary
+/// message by its `Content-Type`, onto the connection's outbox.
+pub async fn send(
+    state: &State,
+    caller: &Caller,
+    id: &str,
+    headers: &HeaderMap,
+    body: Incoming,
+) -> Result<Reply, ApiError> {
+    let conn = find(state, caller, id)?;
+    let body = http::read_body(headers, body).await?;
+    let frame = http::frame(headers, body)?;
+    let (kind, bytes) = (frame.kind, frame.payload.len());
+    match conn.outbox.push(frame) {
+        Pushed::Closed => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("connection {} is closing", conn.id),
+        )),
+        pushed => {
+            let dropped_oldest = pushed == Pushed::DroppedOldest;
+            tracing::info!(%caller, conn = conn.id, pipeline = %conn.pipeline, ?kind, bytes, "Admin API: message queued for a connection.");
+            Ok(http::json(
+                StatusCode::ACCEPTED,
+                &json!({
+                    "connection": conn.id,
+                    "queued": true,
+                    "dropped_oldest": dropped_oldest,
+                }),
+            ))
+        }
+    }
+}
+
+/// A close request's body: `{"code": 1000, "reason": "..."}`, both optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CloseBody {
+    code: Option<u16>,
+    reason: Option<String>,
+}
+
+/// `DELETE /connections/{id}[?code=C][&reason=R]` (or a JSON body with
+/// `code` and `reason`, which win over the query): closes the connection
+/// after what is queued.
+pub async fn close(
+    state: &State,
+    caller: &Caller,
+    (id, query): (&str, Option<&str>),
+    headers: &HeaderMap,
+    body: Incoming,
+) -> Result<Reply, ApiError> {
+    let params = http::query(query)?;
+    let code = match http::param(&params, "code") {
+        Some(text) => Some(
+            text.parse::<u16>()
+                .map_err(|_| {
+                    ApiError::bad_request(format!("code {text:?} is not a WebSocket close code"))
+                })
+                .and_then(checked_code)?,
+        ),
+        None => None,
+    };
+    let reason = http::param(&params, "reason")
+        .map(|r| checked_reason(r.to_owned()))
+        .transpose()?;
+    let conn = find(state, caller, id)?;
+    let body = http::read_body(headers, body).await?;
+    let mut request = CloseBody { code, reason };
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        if !http::media_type(headers).is_some_and(|m| http::is_json(&m)) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "a close request's body must be application/json: {\"code\": 1000, \"reason\": \"...\"}",
+            ));
+        }
+        let parsed: CloseBody = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("bad close request body: {e}")))?;
+        // Each value is checked wherever it comes from; the body's win.
+        if let Some(code) = parsed.code {
+            request.code = Some(checked_code(code)?);
+        }
+        if let Some(reason) = parsed.reason {
+            request.reason = Some(checked_reason(reason)?);
+        }
+    }
+    let code = request.code.unwrap_or(1000);
+    let reason = request.reason.unwrap_or_else(|| DEFAULT_REASON.to_owned());
+    tracing::info!(%caller, conn = conn.id, pipeline = %conn.pipeline, code, %reason, "Admin API: closing a connection.");
+    conn.outbox.close(CloseRequest {
+        code,
+        reason: Cow::Owned(reason.clone()),
+    });
+    Ok(http::json(
+        StatusCode::ACCEPTED,
+        &json!({ "connection": conn.id, "closing": true, "code": code, "reason": reason }),
+    ))
+}
+
+/// Close codes an operator may send: the registered ones that make sense
+/// from a server, and the ranges for libraries (3000-3999) and
+/// applications (4000-4999).
+fn may_send(code: u16) -> bool {
+    matches!(code, 1000 | 1001 | 1008 | 1011..=1014 | 3000..=4999)
+}
+
+/// `code` if an operator may send it, else 400.
+fn checked_code(code: u16) -> Result<u16, ApiError> {
+    if may_send(code) {
+        Ok(code)
+    } else {
+        Err(ApiError::bad_request(format!(
+            "close code {code} may not be sent: use 1000, 1001, 1008, 1011-1014 or 3000-4999"
+        )))
+    }
+}
+
+/// `reason` if a close frame can carry it, else 400.
+fn checked_reason(reason: String) -> Result<String, ApiError> {
+    if reason.len() > MAX_REASON {
+        return Err(ApiError::bad_request(format!(
+            "the close reason is {} bytes: at most {MAX_REASON}",
+            reason.len()
+        )));
+    }
+    Ok(reason)
+}
+
+/// The connection `id` names, if the caller may see it.
+fn find(state: &State, caller: &Caller, id: &str) -> Result<std::sync::Arc<ConnInfo>, ApiError> {
+    let id: u64 = id.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+        ApiError::bad_request(format!("connection id {id:?} is not a positive integer"))
+    })?;
+    let conn = state
+        .registry
+        .get(id)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no open connection {id}")))?;
+    if !caller.may_access(&conn.tenant) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("connection {id} belongs to another tenant"),
+        ));
+    }
+    Ok(conn)
+}
+
+/// A connection as the API shows it.
+fn describe(conn: &ConnInfo) -> Value {
+    use std::sync::atomic::Ordering::Relaxed;
+    json!({
+        "id": conn.id,
+        "tenant": conn.tenant,
+        "pipeline": conn.pipeline,
+        "path": conn.path,
+        "channels": conn.channels(),
+        "principal": conn.principal,
+        "remote_addr": conn.remote_addr.to_string(),
+        "opened_at": rfc3339(conn.opened_at),
+        "age_seconds": conn.age_seconds(),
+        "queue_depth": conn.outbox.depth(),
+        "dropped": conn.outbox.dropped(),
+        "messages_in": conn.messages_in.load(Relaxed),
+        "bytes_in": conn.bytes_in.load(Relaxed),
+        "messages_out": conn.messages_out.load(Relaxed),
+        "bytes_out": conn.bytes_out.load(Relaxed),
+    })
+}
+
+/// `time` as RFC 3339 UTC with milliseconds (civil date from days since
+/// the epoch by era arithmetic).
+fn rfc3339(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let m = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * m + 2) / 5 + 1;
+    let month = if m < 10 { m + 3 } else { m - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let leap_day = UNIX_EPOCH + Duration::from_millis(951_782_400_123);
+        assert_eq!(rfc3339(leap_day), "2000-02-29T00:00:00.123Z");
+        let later = UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        assert_eq!(rfc3339(later), "2026-11-18T11:06:40.000Z");
+    }
+
+    #[test]
+    fn only_sendable_close_codes_pass() {
+        for code in [1000, 1001, 1008, 1011, 1014, 3000, 4999] {
+            assert!(may_send(code), "{code}");
+        }
+        for code in [0, 999, 1002, 1005, 1006, 1010, 1015, 2999, 5000] {
+            assert!(!may_send(code), "{code}");
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! `/pipelines`: the pipelines with their plugins, and broadcasting into a
+//! channel of one.
+
+use hyper::body::Incoming;
+use hyper::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+
+use super::auth::Caller;
+use super::http::{self, ApiError, Reply};
+use super::{PipelineEntry, State};
+
+/// `GET /pipelines`: the ones the caller may see.
+pub fn list(state: &State, caller: &Caller) -> Result<Reply, ApiError> {
+    let connections = state.registry.all();
+    let pipelines: Vec<Value> = state
+        .pipelines
+        .iter()
+        .filter(|p| caller.may_access(&p.tenant))
+        .map(|p| {
+            let open = connections.iter().filter(|c| c.pipeline == p.name).count();
+            describe(p, open)
+        })
+        .collect();
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({ "count": pipelines.len(), "pipelines": pipelines }),
+    ))
+}
+
+/// `POST /pipelines/{name}/broadcast?channel=C`: the body, as a text or
+/// binary message by its `Content-Type`, to every connection subscribed
+/// to channel `C` of that pipeline.
+pub async fn broadcast(
+    state: &State,
+    caller: &Caller,
+    (name, query): (&str, Option<&str>),
+    headers: &HeaderMap,
+    body: Incoming,
+) -> Result<Reply, ApiError> {
+    let name = http::decode(name, false)?;
+    let params = http::query(query)?;
+    let pipeline = state
+        .pipelines
+        .iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no pipeline `{name}`")))?;
+    if !caller.may_access(&pipeline.tenant) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("pipeline `{name}` belongs to another tenant"),
+        ));
+    }
+    let channel = http::param(&params, "channel")
+        .ok_or_else(|| ApiError::bad_request("say which channel: `?channel=NAME`"))?;
+    crate::channel::validate(channel).map_err(ApiError::bad_request)?;
+    let body = http::read_body(headers, body).await?;
+    let frame = http::frame(headers, body)?;
+    let delivered = pipeline.hub.publish(channel, &frame);
+    tracing::info!(%caller, pipeline = %pipeline.name, %channel, delivered, kind = ?frame.kind, bytes = frame.payload.len(), "Admin API: broadcast.");
+    Ok(http::json(
+        StatusCode::ACCEPTED,
+        &json!({ "pipeline": pipeline.name, "channel": channel, "delivered": delivered }),
+    ))
+}
+
+/// A pipeline as the API shows it.
+fn describe(pipeline: &PipelineEntry, connections: usize) -> Value {
+    let plugins: Vec<Value> = pipeline
+        .plugins
+        .iter()
+        .map(|p| {
+            json!({
+                "slot": p.slot,
+                "name": p.name,
+                "hash": p.hash,
+                "limits": {
+                    "memory_bytes": p.limits.memory_bytes,
+                    "deadline_ms": p.limits.deadline_ms,
+                },
+            })
+        })
+        .collect();
+    json!({
+        "name": pipeline.name,
+        "tenant": pipeline.tenant,
+        "listener": pipeline.listener,
+        "path": pipeline.path,
+        "connections": connections,
+        "plugins": plugins,
+    })
+}
