@@ -17,6 +17,8 @@ pub struct Sluice {
     pub child: Child,
     /// `ws://127.0.0.1:PORT` of its (first) listener.
     pub base: String,
+    /// `host:port` of its admin API, when the file has `[admin]`.
+    pub admin: Option<String>,
 }
 
 impl Drop for Sluice {
@@ -46,9 +48,13 @@ impl Sluice {
             command.env(key, value);
         }
         let mut child = command.spawn().unwrap();
-        let mut base = None;
+        let (mut base, mut admin) = (None, None);
         for line in BufReader::new(child.stdout.take().unwrap()).lines() {
             let line = line.unwrap();
+            if let Some(address) = line.strip_prefix("admin API: http://") {
+                admin = Some(address.to_owned());
+                continue;
+            }
             if let Some((_, url)) = line.split_once(": ws://") {
                 base = Some(format!("ws://{}", url.split('/').next().unwrap()));
             }
@@ -59,6 +65,7 @@ impl Sluice {
         Sluice {
             child,
             base: base.expect("sluice printed its address before `ready`"),
+            admin,
         }
     }
 
