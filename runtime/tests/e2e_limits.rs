@@ -308,3 +308,18 @@ async fn a_client_that_never_finishes_its_request_is_dropped() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_closes_with_1001_or_1012_for_a_restart() {
+    for (setting, code) in [("", 1001), (r#"on_shutdown = "restart""#, 1012)] {
+        let dir = tempfile::tempdir().unwrap();
+        let (sluice, addr) = start(dir.path(), setting, "");
+        let mut client = raw(&addr).await;
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &sluice.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(client.expect_close().await, code, "{setting:?}");
+    }
+}

@@ -49,8 +49,8 @@ pub use model::{
     PluginConfig, PluginSettings, PluginSource, Secret, Sink, Source, Tenant, Tls,
 };
 pub use schema::{
-    Accept, Brokers, Format, OutboxDef, PoisonPolicy, RateDef, ReplyFormat, SinkKey, SourceMode,
-    StartFrom, WhenExceeded,
+    Accept, Brokers, Format, OnShutdown, OutboxDef, PoisonPolicy, RateDef, ReplyFormat, SinkKey,
+    SourceMode, StartFrom, WhenExceeded,
 };
 pub use template::{ParamType, RouteTemplate, Segment, TemplateError};
 

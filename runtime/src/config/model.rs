@@ -11,8 +11,8 @@ use std::time::Duration;
 use crate::plugin::{Limits, PluginId, PluginSpec, Role};
 
 use super::schema::{
-    Accept, Brokers, Format, OutboxDef, PoisonPolicy, RateDef, ReplyFormat, SinkKey, SourceMode,
-    StartFrom, WhenExceeded,
+    Accept, Brokers, Format, OnShutdown, OutboxDef, PoisonPolicy, RateDef, ReplyFormat, SinkKey,
+    SourceMode, StartFrom, WhenExceeded,
 };
 use super::template::RouteTemplate;
 
@@ -97,6 +97,8 @@ pub struct ListenerLimits {
     pub ping_timeout: Duration,
     /// Close after this long without a message either way (`None`: never).
     pub idle_timeout: Option<Duration>,
+    /// The close code connections get when the process stops.
+    pub on_shutdown: OnShutdown,
 }
 
 impl Default for ListenerLimits {
@@ -107,6 +109,7 @@ impl Default for ListenerLimits {
             ping_interval: Some(Duration::from_secs(30)),
             ping_timeout: Duration::from_secs(10),
             idle_timeout: None,
+            on_shutdown: OnShutdown::GoingAway,
         }
     }
 }

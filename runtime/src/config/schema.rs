@@ -54,6 +54,31 @@ pub struct ListenerDef {
     /// `idle_timeout_ms = 0`: close a connection (1000, "idle") when no message went either way
     /// for this long; 0 never (default 0)
     pub idle_timeout_ms: Option<Spanned<u64>>,
+    /// `on_shutdown = "going-away"` (default: close with 1001) or `"restart"` (1012: the
+    /// service is restarting, clients should reconnect shortly; for rolling deploys)
+    #[serde(default)]
+    pub on_shutdown: OnShutdown,
+}
+
+/// The close code connections get when the process stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnShutdown {
+    /// 1001 Going Away.
+    #[default]
+    GoingAway,
+    /// 1012 Service Restart.
+    Restart,
+}
+
+impl OnShutdown {
+    /// The close code and reason.
+    pub fn close(self) -> (u16, &'static str) {
+        match self {
+            OnShutdown::GoingAway => (1001, "server shutting down"),
+            OnShutdown::Restart => (1012, "server restarting"),
+        }
+    }
 }
 
 /// A rate: a steady number per second plus a burst allowance.

@@ -213,6 +213,7 @@ fn listener_limits(def: &ListenerDef, sink: &mut Sink<'_>) -> Option<ListenerLim
         ping_interval: ping_interval?,
         ping_timeout: Duration::from_millis(ping_timeout?),
         idle_timeout: idle_timeout?,
+        on_shutdown: def.on_shutdown,
     })
 }
 

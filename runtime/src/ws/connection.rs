@@ -232,8 +232,9 @@ pub async fn serve(
                     }
                 }
                 _ = shutdown.changed() => {
-                    ended = (1001, "server shutting down".into());
-                    write.write_frame(Frame::close(1001, b"server shutting down")).await?;
+                    let (code, reason) = gate.limits.on_shutdown.close();
+                    ended = (code, reason.into());
+                    write.write_frame(Frame::close(code, reason.as_bytes())).await?;
                     write.flush().await?;
                     return Ok(());
                 }
