@@ -99,6 +99,7 @@ plugin = "{probe}"
         _sluice: Sluice {
             child,
             base: format!("ws://{ws}"),
+            admin: api.clone(),
         },
         ws,
         api: api.expect("sluice printed its admin API address before `ready`"),

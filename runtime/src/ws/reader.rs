@@ -122,10 +122,10 @@ pub async fn read_loop(
             Err(error) => {
                 tracing::debug!(%error, "Reading from a client failed.");
                 match (held, violation_of(&error)) {
-                    // A close frame with a forbidden code gets 1002 back.
-                    (Some(echo), _) => {
-                        let _ = control.send(echo).await;
-                    }
+                    // A close frame with a forbidden code gets 1002 back,
+                    // with our own reason: the peer's could be too long for
+                    // a control frame.
+                    (Some(_), _) => close((1002, "invalid close frame")).await,
                     (None, Some(violation)) => close(violation).await,
                     (None, None) => {}
                 }
@@ -134,6 +134,15 @@ pub async fn read_loop(
         };
         activity.heard();
         let message = match frame.opcode {
+            // Control frames carry at most 125 bytes (RFC 6455 5.5);
+            // fastwebsockets checks pings only. Echoing it would make us
+            // break the rule too.
+            OpCode::Close if frame.payload.len() > 125 => {
+                if let Dispatch::Handler(sessions, id) = &dispatch {
+                    sessions.close(*id, 1002, "close frame too long").await;
+                }
+                return close((1002, "close frame too long")).await;
+            }
             OpCode::Close => {
                 let (code, reason) = close_code(&frame.payload);
                 if let Dispatch::Handler(sessions, id) = &dispatch {
