@@ -614,15 +614,16 @@ async fn bad_requests_get_json_errors_with_the_right_status() {
     assert_eq!(status(wrong_method), 405);
 
     let messages = format!("/connections/{id}/messages");
-    let huge = vec![b'x'; sluice_runtime::admin::MAX_BODY + 1];
-    let too_large = admin
-        .call(
-            "POST",
-            &messages,
-            Some(OPERATOR),
-            Some(("text/plain", &huge)),
-        )
-        .await;
+    // Refused by its declared size, before any of it is read.
+    let bearer = format!("Bearer {OPERATOR}");
+    let too_large = http::request_declaring(
+        &admin.api,
+        "POST",
+        &messages,
+        &[("Authorization", &bearer), ("Content-Type", "text/plain")],
+        sluice_runtime::admin::MAX_BODY + 1,
+    )
+    .await;
     assert_eq!(status(too_large), 413);
     let wrong_type = admin
         .call("POST", &messages, Some(OPERATOR), Some(("image/png", b"x")))

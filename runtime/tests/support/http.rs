@@ -33,6 +33,32 @@ impl Response {
     }
 }
 
+/// Sends only the head of a request that declares a `Content-Length` of
+/// `length` bytes, and reads the answer: for a server that refuses a body
+/// by its declared size (a client still writing the body could otherwise
+/// be reset before it reads the answer).
+pub async fn request_declaring(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    length: usize,
+) -> Response {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {length}\r\n\r\n"));
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(super::ws::PATIENCE, stream.read_to_end(&mut raw))
+        .await
+        .expect("a response before the hang guard")
+        .unwrap();
+    parse(&raw)
+}
+
 /// Sends `method path` to `addr` (`host:port`) with `headers` and `body`.
 pub async fn request(
     addr: &str,
