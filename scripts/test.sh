@@ -35,6 +35,11 @@ step "Python test clients (venv with tests/requirements.txt)"
 SLUICE_PYTHON="$(bash scripts/install-test-clients.sh)"
 export SLUICE_PYTHON
 
+step "plugin toolchains: componentize-py (venv), jco + componentize-js (npm)"
+plugin_tools="$(bash scripts/install-plugin-toolchains.sh)"
+eval "$plugin_tools"
+export SLUICE_COMPONENTIZE_PY SLUICE_JCO
+
 step "headless Chromium for the browser end-to-end tests (Debian's chromium, apt-get)"
 SLUICE_CHROMIUM="$(bash scripts/install-browser.sh)"
 export SLUICE_CHROMIUM

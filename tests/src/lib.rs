@@ -10,6 +10,8 @@
 //! | `SLUICE_TANSU` | `scripts/install-broker.sh` | the tansu broker binary |
 //! | `SLUICE_PYTHON` | `scripts/install-test-clients.sh` | the venv's Python, with `websockets` |
 //! | `SLUICE_CHROMIUM` | `scripts/install-browser.sh` | headless Chromium for the browser tests |
+//! | `SLUICE_COMPONENTIZE_PY` | `scripts/install-plugin-toolchains.sh` | componentize-py, for the Python example plugin |
+//! | `SLUICE_JCO` | `scripts/install-plugin-toolchains.sh` | jco (with componentize-js), for the JavaScript example plugin |
 //!
 //! When a variable is unset (a developer running `cargo test` by hand), the
 //! scripts' default location under `${SLUICE_CI_CACHE:-~/.cache/sluice-ci}` is
@@ -39,6 +41,7 @@ pub mod browser;
 pub mod kafka;
 pub mod ports;
 pub mod python;
+pub mod toolchains;
 
 pub use broker::Broker;
 
