@@ -15,4 +15,5 @@ pub mod pipeline;
 pub mod plugin;
 pub mod record;
 pub mod session;
+pub mod time;
 pub mod ws;

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use crate::config::{ReplyFormat, SinkKey};
 use crate::kafka::Producer;
 use crate::plugin::{Direction, FrameKind, Message, Outcome, PluginPool, TransformContext};
+use crate::time::now_rfc3339;
 
 /// Who sent a message.
 #[derive(Debug, Clone)]
@@ -252,32 +253,6 @@ fn client_id(payload: &[u8]) -> Option<Value> {
     let value: Value = serde_json::from_slice(payload).ok()?;
     let id = value.get("id").or_else(|| value.get("messageId"))?;
     (id.is_string() || id.is_number()).then(|| id.clone())
-}
-
-/// Now as RFC 3339 UTC with milliseconds, without a date library: days to
-/// a civil date by the standard era arithmetic.
-pub fn now_rfc3339() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        now.subsec_millis()
-    )
 }
 
 #[cfg(test)]

@@ -6,6 +6,6 @@ mod parts;
 mod record_path;
 mod runner;
 
-pub use inbound::{Inbound, Sender, now_rfc3339};
+pub use inbound::{Inbound, Sender};
 pub use record_path::{DeadLetter, PathStats, RecordPath};
 pub use runner::{Running, start};

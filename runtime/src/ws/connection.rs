@@ -56,7 +56,7 @@ fn welcome(id: u64) -> crate::hub::Frame {
         "messageType": "SYSTEM",
         "content": "welcome",
         "clientId": format!("{nonce:016x}-{id}"),
-        "timestamp": crate::pipeline::now_rfc3339(),
+        "timestamp": crate::time::now_rfc3339(),
     });
     crate::hub::Frame {
         kind: Kind::Text,
