@@ -10,9 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Value, json};
-use sluice_runtime::plugin::{
-    Action, Connection, FaultKind, FrameKind, Message, PluginInstance, Role,
-};
+use sluice_runtime::plugin::{Action, FaultKind, FrameKind, Message, PluginInstance, Role};
 
 const WELCOME: &str = "{type:str,endpoint:str,client_id:str,server_time:float,config:{ping_interval:int,ping_timeout:int}}";
 const ECHO: &str = "{type:str,original:{type:str,data:str},server_timestamp:float,client_id:str,latency_info:{received_at:float,connection_age_ms:float}}";
@@ -29,25 +27,7 @@ fn start(config: Value) -> PluginInstance {
     support::plugins::instance("diagnostics", Role::Handler, &config.to_string())
 }
 
-fn connection(id: u64, path: &str) -> Connection {
-    Connection {
-        id,
-        path: path.into(),
-        params: Vec::new(),
-        principal: None,
-        remote_addr: "127.0.0.1:50000".into(),
-        subprotocol: None,
-    }
-}
-
-fn text(payload: &str) -> Message {
-    Message {
-        kind: FrameKind::Text,
-        payload: payload.as_bytes().to_vec(),
-        key: None,
-        headers: Vec::new(),
-    }
-}
+use support::plugins::{connection, text};
 
 fn wall_ms() -> u64 {
     SystemTime::now()

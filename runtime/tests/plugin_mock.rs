@@ -75,24 +75,10 @@ fn init_error(config: Value) -> String {
     }
 }
 
-fn connection(id: u64) -> Connection {
-    Connection {
-        id,
-        path: "/mock".into(),
-        params: Vec::new(),
-        principal: None,
-        remote_addr: "127.0.0.1:50000".into(),
-        subprotocol: None,
-    }
-}
+use support::plugins::text;
 
-fn text(payload: &str) -> Message {
-    Message {
-        kind: FrameKind::Text,
-        payload: payload.as_bytes().to_vec(),
-        key: None,
-        headers: Vec::new(),
-    }
+fn connection(id: u64) -> Connection {
+    support::plugins::connection(id, "/mock")
 }
 
 fn open(plugin: &mut PluginInstance, id: u64) -> Vec<Out> {

@@ -55,3 +55,25 @@ pub fn instance(name: &str, role: Role, config_json: &str) -> PluginInstance {
         .instantiate()
         .expect("instantiate")
 }
+
+/// A connection as a handler sees it, opened on `path` from loopback.
+pub fn connection(id: u64, path: &str) -> sluice_runtime::plugin::Connection {
+    sluice_runtime::plugin::Connection {
+        id,
+        path: path.into(),
+        params: Vec::new(),
+        principal: None,
+        remote_addr: "127.0.0.1:50000".into(),
+        subprotocol: None,
+    }
+}
+
+/// A text message without key or headers.
+pub fn text(payload: &str) -> sluice_runtime::plugin::Message {
+    sluice_runtime::plugin::Message {
+        kind: sluice_runtime::plugin::FrameKind::Text,
+        payload: payload.as_bytes().to_vec(),
+        key: None,
+        headers: Vec::new(),
+    }
+}
