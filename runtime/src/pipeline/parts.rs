@@ -14,6 +14,7 @@ use crate::kafka::{
     ClientSettings, ConsumerHandle, ConsumerOptions, Producer, ProducerOptions, Subscription,
     spawn_consumer,
 };
+use crate::metrics::PipelineMetrics;
 use crate::plugin::{LoadedPlugin, PluginHost, PluginPool};
 use crate::session::{Publisher, Sessions};
 use crate::ws::Endpoint;
@@ -57,9 +58,18 @@ pub fn build(
 ) -> anyhow::Result<Built> {
     let kafka = || settings.context("a pipeline with a source or a sink needs Kafka settings");
     let hub = Arc::new(Hub::new());
-    hub.count_drops_in(crate::metrics::global().pipeline(&pipeline.tenant, &pipeline.name));
+    // One handle per pipeline, shared by its hub, record path, sink,
+    // handler and endpoint.
+    let metrics = crate::metrics::global().pipeline(&pipeline.tenant, &pipeline.name);
+    hub.count_drops_in(metrics.clone());
     let consumer = match &pipeline.source {
-        Some(source) => Some(consumer(pipeline, source, host, hub.clone(), kafka()?)?),
+        Some(source) => Some(consumer(
+            pipeline,
+            source,
+            host,
+            (hub.clone(), metrics.clone()),
+            kafka()?,
+        )?),
         None => None,
     };
     let auth = match &pipeline.auth {
@@ -86,7 +96,7 @@ pub fn build(
                     Publisher::new(
                         p,
                         (sink.topic.clone(), sink.extra_topics.clone()),
-                        crate::metrics::global().pipeline(&pipeline.tenant, &pipeline.name),
+                        metrics.clone(),
                     )
                 });
             Some(
@@ -104,13 +114,13 @@ pub fn build(
     };
     // A handler takes the client messages; otherwise the sink does.
     let inbound = match (&pipeline.sink, producer, &sessions) {
-        (Some(sink), Some(producer), None) => {
-            Some(Arc::new(inbound(host, pipeline, producer, sink)?))
-        }
+        (Some(sink), Some(producer), None) => Some(Arc::new(
+            inbound(host, pipeline, producer, sink)?.with_metrics(metrics.clone()),
+        )),
         _ => None,
     };
     Ok(Built {
-        endpoint: Endpoint::new(pipeline, hub, auth, inbound, sessions),
+        endpoint: Endpoint::new(pipeline, hub, auth, inbound, sessions, metrics),
         consumer,
     })
 }
@@ -119,10 +129,10 @@ fn consumer(
     pipeline: &Pipeline,
     source: &Source,
     host: &PluginHost,
-    hub: Arc<Hub>,
+    shared: (Arc<Hub>, Arc<PipelineMetrics>),
     settings: &ClientSettings,
 ) -> anyhow::Result<(ConsumerHandle, Arc<PathStats>)> {
-    let mut path = record_path(pipeline, source, host, hub, settings)?;
+    let mut path = record_path(pipeline, source, host, shared, settings)?;
     let stats = path.stats();
     let handle = spawn_consumer(
         settings,
@@ -189,15 +199,14 @@ fn inbound(
         sink.key.clone(),
         sink.reply,
         transforms,
-    )
-    .with_metrics(crate::metrics::global().pipeline(&pipeline.tenant, &pipeline.name)))
+    ))
 }
 
 fn record_path(
     pipeline: &Pipeline,
     source: &Source,
     host: &PluginHost,
-    hub: Arc<Hub>,
+    (hub, metrics): (Arc<Hub>, Arc<PipelineMetrics>),
     settings: &ClientSettings,
 ) -> anyhow::Result<RecordPath> {
     let instance = |plugin: &PluginConfig| -> anyhow::Result<_> {
@@ -222,7 +231,7 @@ fn record_path(
         source.on_poison.clone(),
         dead_letter,
     )
-    .with_metrics(crate::metrics::global().pipeline(&pipeline.tenant, &pipeline.name)))
+    .with_metrics(metrics))
 }
 
 /// Produces poison records to `topic` with headers saying why, waiting for

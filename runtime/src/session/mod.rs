@@ -91,11 +91,6 @@ impl Sessions {
         &self.stats
     }
 
-    /// Connections open now.
-    pub fn open_connections(&self) -> usize {
-        self.lock().len()
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Live>>> {
         self.live.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -11,8 +11,6 @@ pub struct Activity {
     opened: Instant,
     heard_ms: AtomicU64,
     message_ms: AtomicU64,
-    /// Client messages dropped by the pipeline's message rate.
-    pub rate_dropped: AtomicU64,
 }
 
 impl Activity {
@@ -22,7 +20,6 @@ impl Activity {
             opened: Instant::now(),
             heard_ms: AtomicU64::new(0),
             message_ms: AtomicU64::new(0),
-            rate_dropped: AtomicU64::new(0),
         }
     }
 

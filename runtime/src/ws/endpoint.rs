@@ -50,6 +50,7 @@ impl Endpoint {
         auth: Option<PluginPool>,
         inbound: Option<Arc<Inbound>>,
         sessions: Option<Arc<Sessions>>,
+        metrics: Arc<PipelineMetrics>,
     ) -> Self {
         Self {
             pipeline: pipeline.name.clone(),
@@ -63,7 +64,7 @@ impl Endpoint {
             sessions,
             policy: pipeline.policy.clone(),
             slots: Slots::new(pipeline.policy.max_connections),
-            metrics: crate::metrics::global().pipeline(&pipeline.tenant, &pipeline.name),
+            metrics,
         }
     }
 }

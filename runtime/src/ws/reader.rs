@@ -4,7 +4,6 @@
 //! handler or sink, and the closing handshake. A client that breaks the
 //! protocol or the policy gets a close frame with the code that says why.
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -212,7 +211,6 @@ pub async fn read_loop(
         {
             match when_exceeded {
                 WhenExceeded::Drop => {
-                    activity.rate_dropped.fetch_add(1, Ordering::Relaxed);
                     info.metrics.dropped("rate_limit", 1);
                     continue;
                 }
