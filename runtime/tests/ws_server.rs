@@ -81,7 +81,7 @@ async fn start_with(
     let gate = Arc::new(Gate {
         allowed_origins: origins,
         per_ip: PerIpLimit::new(rate),
-        routes,
+        routes: Arc::new(routes).into(),
         limits: ListenerLimits::default(),
         slots: Slots::new(None),
         health: Default::default(),

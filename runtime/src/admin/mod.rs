@@ -12,6 +12,8 @@
 //! | `DELETE /connections/{id}[?code=C][&reason=R]` | close it (or a JSON body `{"code", "reason"}`) |
 //! | `GET /pipelines` | pipelines with their plugins (slot, name, hash, limits) |
 //! | `POST /pipelines/{name}/broadcast?channel=C` | publish the body to a channel |
+//! | `GET /reload` | the last live reload's outcome (operator only) |
+//! | `POST /reload` | reload the pipeline file now; answers with the outcome (operator only) |
 //!
 //! Every path but `/metrics` needs `Authorization: Bearer <token>`: the
 //! operator's token sees and does everything; a tenant's `admin_token`
@@ -22,6 +24,7 @@ pub mod auth;
 mod connections;
 mod http;
 mod pipelines;
+mod reload;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -38,8 +41,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use arc_swap::ArcSwap;
+
 use crate::config::Config;
 use crate::hub::Hub;
+use crate::pipeline::Reloads;
 use crate::plugin::Limits;
 use crate::ws::Registry;
 
@@ -50,11 +56,19 @@ pub use http::MAX_BODY;
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the admin API serves from.
-#[derive(Debug)]
 pub struct State {
     registry: Arc<Registry>,
-    pipelines: Vec<PipelineEntry>,
-    tokens: Tokens,
+    catalog: ArcSwap<Catalog>,
+    reloads: Option<Reloads>,
+}
+
+/// The pipelines and tokens of the running config (a reload swaps them).
+#[derive(Debug)]
+pub struct Catalog {
+    /// The pipelines, in file order.
+    pub pipelines: Vec<PipelineEntry>,
+    /// Who may call.
+    pub tokens: Tokens,
 }
 
 /// One pipeline as the admin API sees it.
@@ -90,8 +104,34 @@ pub struct PluginEntry {
 impl State {
     /// The state for `config`'s pipelines (each with its hub from `hubs`,
     /// by pipeline name; a pipeline without one is left out), its tokens,
-    /// and the open connections in `registry`.
-    pub fn new(config: &Config, registry: Arc<Registry>, hubs: &[(String, Arc<Hub>)]) -> Self {
+    /// and the open connections in `registry`. `reloads` serves
+    /// `/reload` (`None`: 404, the process cannot reload).
+    pub fn new(
+        config: &Config,
+        registry: Arc<Registry>,
+        hubs: &[(String, Arc<Hub>)],
+        reloads: Option<Reloads>,
+    ) -> Self {
+        Self {
+            registry,
+            catalog: ArcSwap::from_pointee(Catalog::new(config, hubs)),
+            reloads,
+        }
+    }
+
+    /// Serves a reloaded config's pipelines and tokens from now on.
+    pub fn update(&self, config: &Config, hubs: &[(String, Arc<Hub>)]) {
+        self.catalog.store(Arc::new(Catalog::new(config, hubs)));
+    }
+
+    /// The pipelines and tokens now.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.load_full()
+    }
+}
+
+impl Catalog {
+    fn new(config: &Config, hubs: &[(String, Arc<Hub>)]) -> Self {
         let pipelines = config
             .pipelines
             .iter()
@@ -117,7 +157,6 @@ impl State {
             })
             .collect();
         Self {
-            registry,
             pipelines,
             tokens: Tokens::from_config(config),
         }
@@ -169,6 +208,7 @@ enum Route<'p> {
     Messages(&'p str),
     Pipelines,
     Broadcast(&'p str),
+    Reload,
 }
 
 impl<'p> Route<'p> {
@@ -181,6 +221,7 @@ impl<'p> Route<'p> {
             ["connections", id, "messages"] => Route::Messages(id),
             ["pipelines"] => Route::Pipelines,
             ["pipelines", name, "broadcast"] => Route::Broadcast(name),
+            ["reload"] => Route::Reload,
             _ => return None,
         })
     }
@@ -191,6 +232,7 @@ impl<'p> Route<'p> {
             Route::Metrics | Route::Connections | Route::Pipelines => &[Method::GET],
             Route::Connection(_) => &[Method::GET, Method::DELETE],
             Route::Messages(_) | Route::Broadcast(_) => &[Method::POST],
+            Route::Reload => &[Method::GET, Method::POST],
         }
     }
 }
@@ -220,7 +262,7 @@ async fn handle(request: Request<hyper::body::Incoming>, state: &State) -> Respo
     if let Route::Metrics = route {
         return metrics();
     }
-    let caller = match state.tokens.authenticate(&parts.headers) {
+    let caller = match state.catalog().tokens.authenticate(&parts.headers) {
         Ok(caller) => caller,
         Err(refusal) => {
             let (message, challenge) = match refusal {
@@ -249,6 +291,8 @@ async fn handle(request: Request<hyper::body::Incoming>, state: &State) -> Respo
         (Route::Broadcast(name), _) => {
             pipelines::broadcast(state, &caller, (name, query), headers, body).await
         }
+        (Route::Reload, &Method::GET) => reload::last(state, &caller),
+        (Route::Reload, _) => reload::now(state, &caller).await,
         (Route::Metrics, _) => Ok(metrics()),
     };
     result.unwrap_or_else(http::ApiError::into_reply)

@@ -12,7 +12,8 @@ use super::{PipelineEntry, State};
 /// `GET /pipelines`: the ones the caller may see.
 pub fn list(state: &State, caller: &Caller) -> Result<Reply, ApiError> {
     let connections = state.registry.all();
-    let pipelines: Vec<Value> = state
+    let catalog = state.catalog();
+    let pipelines: Vec<Value> = catalog
         .pipelines
         .iter()
         .filter(|p| caller.may_access(&p.tenant))
@@ -39,7 +40,8 @@ pub async fn broadcast(
 ) -> Result<Reply, ApiError> {
     let name = http::decode(name, false)?;
     let params = http::query(query)?;
-    let pipeline = state
+    let catalog = state.catalog();
+    let pipeline = catalog
         .pipelines
         .iter()
         .find(|p| p.name == name)

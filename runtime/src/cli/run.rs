@@ -1,5 +1,7 @@
 //! `sluice run FILE`: checks the pipeline file, starts everything it
 //! describes, prints where it serves, and runs until SIGINT/SIGTERM.
+//! SIGHUP, a change to the file (unless `--no-watch`) or `POST /reload`
+//! on the admin API reload it live.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -15,6 +17,10 @@ use sluice_runtime::plugin::{CompileCache, HostOptions, PluginHost};
 pub struct Args {
     /// The pipeline file, e.g. `pipeline.toml`.
     pub file: PathBuf,
+    /// Do not reload when the file or a plugin file changes (SIGHUP and
+    /// the admin API still reload).
+    #[arg(long)]
+    pub no_watch: bool,
 }
 
 /// Runs until a signal; exit 1 if the file is invalid or the start fails.
@@ -47,18 +53,18 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .thread_name("sluice-io")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(&config, &host))?;
+    runtime.block_on(serve(&config, &host, args))?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(config: &Config, host: &PluginHost) -> anyhow::Result<()> {
+async fn serve(config: &Config, host: &PluginHost, args: &Args) -> anyhow::Result<()> {
     let running = pipeline::start(config, host).await?;
+    let broker = running.embedded_broker().await;
     let mut out = std::io::stdout().lock();
-    if let Some(broker) = &running.embedded {
+    if let Some(broker) = broker {
         writeln!(
             out,
-            "embedded Kafka broker at {} (produce to it with any Kafka client)",
-            broker.bootstrap_servers()
+            "embedded Kafka broker at {broker} (produce to it with any Kafka client)"
         )?;
     }
     for p in &config.pipelines {
@@ -92,9 +98,27 @@ async fn serve(config: &Config, host: &PluginHost) -> anyhow::Result<()> {
     writeln!(out, "ready")?;
     out.flush()?;
     drop(out);
+    let watch = if args.no_watch {
+        None
+    } else {
+        match pipeline::FileWatch::start(config, running.reloads()) {
+            Ok(watch) => Some(watch),
+            Err(error) => {
+                tracing::warn!(%error, "Cannot watch the pipeline file; reload with SIGHUP or the admin API.");
+                None
+            }
+        }
+    };
+    let follow = |config: &Config| {
+        if let Some(watch) = &watch {
+            watch.follow(config);
+        }
+    };
     tokio::select! {
         () = wait_for_signal() => {}
         () = watch_consumers(&running) => {}
+        () = running.serve_reloads(&args.file, host, follow) => {}
+        () = hangups(running.reloads()) => {}
     }
     tracing::info!("Shutting down: closing connections with 1001 and committing consumed offsets.");
     running.shutdown().await;
@@ -108,12 +132,25 @@ async fn watch_consumers(running: &pipeline::Running) {
     let mut reported = std::collections::HashSet::new();
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        for (pipeline, reason) in running.failed_consumers() {
+        for (pipeline, reason) in running.failed_consumers().await {
             if reported.insert(pipeline.clone()) {
                 tracing::error!(%pipeline, %reason, "Pipeline consumer ended: its clients get no more records until sluice restarts.");
             }
         }
     }
+}
+
+/// Asks for a reload on every SIGHUP. Never returns.
+async fn hangups(reloads: pipeline::Reloads) {
+    let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    else {
+        return std::future::pending().await;
+    };
+    while hangup.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading the pipeline file.");
+        reloads.ask(pipeline::Trigger::Signal);
+    }
+    std::future::pending().await
 }
 
 async fn wait_for_signal() {

@@ -187,8 +187,9 @@ pub struct Tenant {
     pub admin_token: Option<Secret>,
 }
 
-/// A checked pipeline.
-#[derive(Debug, Clone)]
+/// A checked pipeline. Two are equal when they would run the same way (a
+/// live reload leaves such a pipeline alone).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Pipeline {
     /// Its unique name.
     pub name: String,
@@ -276,6 +277,18 @@ pub struct PluginConfig {
     pub config_json: String,
     /// Its limits.
     pub limits: Limits,
+}
+
+/// Plugins are the same when their bytes (by hash), config and limits are.
+impl PartialEq for PluginConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.source == other.source
+            && self.role == other.role
+            && self.hash == other.hash
+            && self.config_json == other.config_json
+            && self.limits == other.limits
+    }
 }
 
 /// `[plugins]` settings.

@@ -35,6 +35,15 @@ impl LagSource {
             .unwrap_or_else(|e| e.into_inner())
             .push((tenant.to_owned(), pipeline.to_owned(), lag));
     }
+
+    /// Stops exporting the lag of `pipeline` of `tenant` (its consumer was
+    /// replaced or removed).
+    pub fn remove(&self, tenant: &str, pipeline: &str) {
+        self.consumers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(t, p, _)| !(t == tenant && p == pipeline));
+    }
 }
 
 impl Collector for LagSource {

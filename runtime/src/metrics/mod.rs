@@ -34,6 +34,12 @@ struct ReasonLabels {
     reason: String,
 }
 
+/// How a config reload ended.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: String,
+}
+
 /// tenant + pipeline + kind of error.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TypeLabels {
@@ -84,6 +90,7 @@ pub struct Metrics {
     produce_errors: Family<PipelineLabels, Counter>,
     plugin_calls: Family<CallLabels, Counter>,
     plugin_duration: Family<PluginLabels, Histogram, DurationBuckets>,
+    reloads: Family<ResultLabels, Counter>,
     lag: LagSource,
 }
 
@@ -104,6 +111,7 @@ impl Metrics {
             produce_errors: Family::default(),
             plugin_calls: Family::default(),
             plugin_duration: Family::new_with_constructor(DurationBuckets),
+            reloads: Family::default(),
             lag: LagSource::default(),
         };
         let m = &metrics;
@@ -167,6 +175,11 @@ impl Metrics {
             "Time spent in plugin calls",
             m.plugin_duration.clone(),
         );
+        registry.register(
+            "config_reloads",
+            "Live reloads of the pipeline file, by result (ok, failed)",
+            m.reloads.clone(),
+        );
         registry.register_collector(Box::new(m.lag.clone()));
         Self {
             registry,
@@ -202,6 +215,16 @@ impl Metrics {
                 tenant,
                 pipeline,
                 reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a live reload.
+    pub fn reloaded(&self, ok: bool) {
+        let result = if ok { "ok" } else { "failed" };
+        self.reloads
+            .get_or_create(&ResultLabels {
+                result: result.to_owned(),
             })
             .inc();
     }

@@ -1,11 +1,16 @@
-//! Running pipelines: the record path (transforms, router, fanout) and the
-//! wiring of consumers, plugins, hubs and listeners.
+//! Running pipelines: the record path (transforms, router, fanout), the
+//! wiring of consumers, plugins, hubs and listeners, and live reload.
 
 mod inbound;
+mod live;
 mod parts;
 mod record_path;
+mod reload;
 mod runner;
+mod watch;
 
 pub use inbound::{Inbound, Sender};
-pub use record_path::{DeadLetter, PathStats, RecordPath};
+pub use record_path::{DeadLetter, PathStats, RecordPath, Stage, StageSender};
+pub use reload::{ReloadOutcome, Reloads, Trigger};
 pub use runner::{Running, start};
+pub use watch::FileWatch;

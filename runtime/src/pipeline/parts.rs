@@ -1,5 +1,6 @@
-//! One pipeline's parts: its plugins, hub, consumer and record path, sink,
-//! handler sessions and endpoint. All built before anything serves.
+//! One pipeline's parts: its endpoint (authenticator, sink, handler), the
+//! plugin stage of its record path, and the consumer feeding it. A start
+//! builds them all; a live reload rebuilds only what changed.
 
 use std::sync::Arc;
 
@@ -7,7 +8,7 @@ use anyhow::Context as _;
 use bytes::Bytes;
 
 use super::inbound::Inbound;
-use super::record_path::{DeadLetter, PathStats, RecordPath};
+use super::record_path::{DeadLetter, PathStats, RecordPath, Stage, StageSender};
 use crate::config::{Pipeline, PluginConfig, PoisonPolicy, Source, SourceMode};
 use crate::hub::Hub;
 use crate::kafka::{
@@ -25,14 +26,6 @@ const POOL_QUEUE: usize = 1024;
 /// Worker threads (each with its own instance) per pooled plugin.
 const POOL_WORKERS: usize = 2;
 
-/// A built pipeline.
-pub struct Built {
-    /// What its listener serves.
-    pub endpoint: Endpoint,
-    /// Its consumer, when it has a source.
-    pub consumer: Option<(ConsumerHandle, Arc<PathStats>)>,
-}
-
 /// Every topic a pipeline reads or writes (for the embedded broker).
 pub fn topics(pipeline: &Pipeline) -> Vec<&str> {
     let mut topics = Vec::new();
@@ -49,29 +42,16 @@ pub fn topics(pipeline: &Pipeline) -> Vec<&str> {
     topics
 }
 
-/// Builds `pipeline` with plugins from `host` and Kafka clients from
-/// `settings` (present when it has a source or a sink).
-pub fn build(
+/// What a pipeline's WebSocket side serves: its authenticator, sink
+/// producer and inbound transforms, and handler, around `hub`. Kafka
+/// clients come from `settings` (present when it has a source or a sink).
+pub fn endpoint(
     pipeline: &Pipeline,
     host: &PluginHost,
     settings: Option<&ClientSettings>,
-) -> anyhow::Result<Built> {
-    let kafka = || settings.context("a pipeline with a source or a sink needs Kafka settings");
-    let hub = Arc::new(Hub::new());
-    // One handle per pipeline, shared by its hub, record path, sink,
-    // handler and endpoint.
-    let metrics = crate::metrics::global().pipeline(&pipeline.tenant, &pipeline.name);
-    hub.count_drops_in(metrics.clone());
-    let consumer = match &pipeline.source {
-        Some(source) => Some(consumer(
-            pipeline,
-            source,
-            host,
-            (hub.clone(), metrics.clone()),
-            kafka()?,
-        )?),
-        None => None,
-    };
+    (hub, metrics): (Arc<Hub>, Arc<PipelineMetrics>),
+) -> anyhow::Result<Endpoint> {
+    let kafka = || settings.context("a pipeline with a sink needs Kafka settings");
     let auth = match &pipeline.auth {
         Some(plugin) => Some(
             PluginPool::start(&load(host, pipeline, plugin)?, POOL_WORKERS, POOL_QUEUE)
@@ -119,29 +99,82 @@ pub fn build(
         )),
         _ => None,
     };
-    Ok(Built {
-        endpoint: Endpoint::new(pipeline, hub, auth, inbound, sessions, metrics),
-        consumer,
+    Ok(Endpoint::new(
+        pipeline, hub, auth, inbound, sessions, metrics,
+    ))
+}
+
+/// Fresh instances of the pipeline's transforms and router, for its record
+/// path (each instance's `init` has run: a plugin that fails it fails here).
+pub fn stage(pipeline: &Pipeline, host: &PluginHost) -> anyhow::Result<Stage> {
+    let instance = |plugin: &PluginConfig| -> anyhow::Result<_> {
+        Ok(load(host, pipeline, plugin)?.instantiate()?)
+    };
+    Ok(Stage {
+        transforms: pipeline
+            .transforms
+            .iter()
+            .map(instance)
+            .collect::<anyhow::Result<Vec<_>>>()?,
+        router: pipeline.router.as_ref().map(instance).transpose()?,
     })
 }
 
-fn consumer(
-    pipeline: &Pipeline,
-    source: &Source,
-    host: &PluginHost,
-    shared: (Arc<Hub>, Arc<PipelineMetrics>),
+/// A running consumer and the way to change its plugins.
+pub struct Feed {
+    /// The consumer thread.
+    pub handle: ConsumerHandle,
+    /// Where the next [`Stage`] goes.
+    pub stages: StageSender,
+    /// Its record path's counters.
+    pub stats: Arc<PathStats>,
+    /// The consumer group it joined (generated in broadcast mode).
+    pub group_id: String,
+}
+
+/// Starts the consumer of `pipeline`'s `source`, feeding `stage` and then
+/// `hub`. `group_id` reuses a broadcast-mode group a reload replaces.
+pub fn feed(
+    (pipeline, source): (&Pipeline, &Source),
+    stage: Stage,
+    (hub, metrics): (Arc<Hub>, Arc<PipelineMetrics>),
     settings: &ClientSettings,
-) -> anyhow::Result<(ConsumerHandle, Arc<PathStats>)> {
-    let mut path = record_path(pipeline, source, host, shared, settings)?;
+    group_id: Option<String>,
+) -> anyhow::Result<Feed> {
+    let dead_letter = match &source.on_poison {
+        PoisonPolicy::DeadLetter(topic) => Some(dead_letter(pipeline, settings, topic)?),
+        _ => None,
+    };
+    let mut path = RecordPath::new(
+        &pipeline.name,
+        stage.transforms,
+        stage.router,
+        hub,
+        source.format,
+        source.on_poison.clone(),
+        dead_letter,
+    )
+    .with_metrics(metrics);
+    let stages = path.swappable();
     let stats = path.stats();
+    let mut subscription = subscription(source);
+    if let Some(group_id) = group_id {
+        subscription.group_id = group_id;
+    }
+    let group_id = subscription.group_id.clone();
     let handle = spawn_consumer(
         settings,
-        subscription(source),
+        subscription,
         ConsumerOptions::new(pipeline.name.clone()),
         move |records| path.on_batch(records),
     )
     .context("cannot start its Kafka consumer")?;
-    Ok((handle, stats))
+    Ok(Feed {
+        handle,
+        stages,
+        stats,
+        group_id,
+    })
 }
 
 /// The consumer group of a pipeline's source: in broadcast mode, one of
@@ -200,38 +233,6 @@ fn inbound(
         sink.reply,
         transforms,
     ))
-}
-
-fn record_path(
-    pipeline: &Pipeline,
-    source: &Source,
-    host: &PluginHost,
-    (hub, metrics): (Arc<Hub>, Arc<PipelineMetrics>),
-    settings: &ClientSettings,
-) -> anyhow::Result<RecordPath> {
-    let instance = |plugin: &PluginConfig| -> anyhow::Result<_> {
-        Ok(load(host, pipeline, plugin)?.instantiate()?)
-    };
-    let transforms = pipeline
-        .transforms
-        .iter()
-        .map(instance)
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let router = pipeline.router.as_ref().map(instance).transpose()?;
-    let dead_letter = match &source.on_poison {
-        PoisonPolicy::DeadLetter(topic) => Some(dead_letter(pipeline, settings, topic)?),
-        _ => None,
-    };
-    Ok(RecordPath::new(
-        &pipeline.name,
-        transforms,
-        router,
-        hub,
-        source.format,
-        source.on_poison.clone(),
-        dead_letter,
-    )
-    .with_metrics(metrics))
 }
 
 /// Produces poison records to `topic` with headers saying why, waiting for

@@ -33,11 +33,24 @@ pub struct PathStats {
 /// pipeline rather than lose the record.
 pub type DeadLetter = Box<dyn FnMut(&Record, &str) -> Result<(), String> + Send>;
 
+/// The plugins a record goes through: transforms, then the router. A live
+/// reload replaces them between batches.
+pub struct Stage {
+    /// Transform instances, in order.
+    pub transforms: Vec<PluginInstance>,
+    /// The router instance (`None`: every record goes to `*`).
+    pub router: Option<PluginInstance>,
+}
+
+/// Where a reload sends a pipeline's next [`Stage`].
+pub type StageSender = std::sync::mpsc::Sender<Stage>;
+
 /// Transforms, router and hub of one pipeline.
 pub struct RecordPath {
     pipeline: String,
     transforms: Vec<PluginInstance>,
     router: Option<PluginInstance>,
+    next_stage: Option<std::sync::mpsc::Receiver<Stage>>,
     hub: Arc<Hub>,
     format: Format,
     poison: PoisonPolicy,
@@ -61,6 +74,7 @@ impl RecordPath {
             pipeline: pipeline.to_owned(),
             transforms,
             router,
+            next_stage: None,
             hub,
             format,
             poison,
@@ -76,6 +90,14 @@ impl RecordPath {
         self
     }
 
+    /// Takes a new [`Stage`] from the returned sender before each batch
+    /// (a batch already started finishes on the stage it started with).
+    pub fn swappable(&mut self) -> StageSender {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.next_stage = Some(rx);
+        tx
+    }
+
     /// Its counters.
     pub fn stats(&self) -> Arc<PathStats> {
         self.stats.clone()
@@ -83,6 +105,13 @@ impl RecordPath {
 
     /// Processes one batch of consumed records.
     pub fn on_batch(&mut self, records: &[Record]) -> Verdict {
+        if let Some(next) = &self.next_stage
+            && let Some(stage) = next.try_iter().last()
+        {
+            self.transforms = stage.transforms;
+            self.router = stage.router;
+            tracing::debug!(pipeline = %self.pipeline, "Record path switched to the reloaded plugins.");
+        }
         match self.process(records) {
             Ok(()) => Verdict::Continue,
             Err(reason) => Verdict::Stop(reason),

@@ -176,15 +176,23 @@ impl Sessions {
         }
     }
 
-    /// Calls `on-tick` every `every` until `shutdown` (a tick that runs long
-    /// delays the next; none overlap).
-    pub async fn run_ticker(self: Arc<Self>, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    /// Calls `on-tick` every `every` until `shutdown`, or until the
+    /// sessions are gone (a reload replaced them and their last connection
+    /// closed). A tick that runs long delays the next; none overlap.
+    pub async fn run_ticker(
+        sessions: std::sync::Weak<Self>,
+        every: Duration,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         let mut interval = tokio::time::interval(every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         interval.tick().await;
         loop {
             tokio::select! {
-                _ = interval.tick() => self.tick(now_ms()).await,
+                _ = interval.tick() => match sessions.upgrade() {
+                    Some(sessions) => sessions.tick(now_ms()).await,
+                    None => return,
+                },
                 _ = shutdown.changed() => return,
             }
         }

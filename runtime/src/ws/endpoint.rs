@@ -84,6 +84,12 @@ impl Routes {
         self.endpoints.push(Arc::new(endpoint));
     }
 
+    /// Adds an endpoint another listener table shares (a reload builds new
+    /// tables from the endpoints that did not change).
+    pub fn add_shared(&mut self, endpoint: Arc<Endpoint>) {
+        self.endpoints.push(endpoint);
+    }
+
     /// The endpoint serving `path`, with the parameters its template captured.
     pub fn find(&self, path: &str) -> Option<(Arc<Endpoint>, Params)> {
         self.endpoints.iter().find_map(|e| {

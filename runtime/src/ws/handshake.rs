@@ -46,14 +46,14 @@ pub struct Gate {
     pub allowed_origins: Option<Vec<String>>,
     /// Handshakes per client IP.
     pub per_ip: PerIpLimit,
-    /// The pipelines on the listener.
-    pub routes: Routes,
+    /// The pipelines on the listener (a live reload swaps them).
+    pub routes: arc_swap::ArcSwap<Routes>,
     /// The listener's limits and timers.
     pub limits: ListenerLimits,
     /// Its open connections, against `limits.max_connections`.
     pub slots: Arc<Slots>,
-    /// What `/readyz` and `/health` report.
-    pub health: Arc<super::health::Health>,
+    /// What `/readyz` and `/health` report (a live reload swaps it).
+    pub health: Arc<arc_swap::ArcSwap<super::health::Health>>,
     /// The process's open connections (shared by every listener).
     pub registry: Arc<super::registry::Registry>,
 }
@@ -108,7 +108,7 @@ impl Gate {
             ));
         }
         let path = request.uri().path();
-        let Some((endpoint, params)) = self.routes.find(path) else {
+        let Some((endpoint, params)) = self.routes.load().find(path) else {
             return Err((
                 "not_found",
                 refuse(StatusCode::NOT_FOUND, "no such path", &[]),

@@ -36,7 +36,7 @@ impl PerIpLimit {
 /// A cap on open connections, shared by everything that counts against it.
 #[derive(Debug)]
 pub struct Slots {
-    max: usize,
+    max: std::sync::atomic::AtomicUsize,
     open: std::sync::atomic::AtomicUsize,
 }
 
@@ -48,7 +48,7 @@ impl Slots {
     /// At most `max` open at once (`None`: no cap).
     pub fn new(max: Option<usize>) -> std::sync::Arc<Self> {
         std::sync::Arc::new(Self {
-            max: max.unwrap_or(usize::MAX),
+            max: std::sync::atomic::AtomicUsize::new(max.unwrap_or(usize::MAX)),
             open: std::sync::atomic::AtomicUsize::new(0),
         })
     }
@@ -58,10 +58,19 @@ impl Slots {
         use std::sync::atomic::Ordering;
         self.open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
-                (open < self.max).then_some(open + 1)
+                (open < self.max.load(Ordering::Acquire)).then_some(open + 1)
             })
             .ok()
             .map(|_| Slot(self.clone()))
+    }
+
+    /// Changes the cap (a reload): connections already open over a lower
+    /// cap stay; new ones wait until enough have closed.
+    pub fn set_max(&self, max: Option<usize>) {
+        self.max.store(
+            max.unwrap_or(usize::MAX),
+            std::sync::atomic::Ordering::Release,
+        );
     }
 
     /// Slots taken now.

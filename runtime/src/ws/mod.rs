@@ -127,11 +127,11 @@ async fn handle(
         return Ok(match request.uri().path() {
             "/healthz" => refuse(StatusCode::OK, "ok", &[]),
             "/readyz" => {
-                let (status, body) = gate.health.readyz().await;
+                let (status, body) = gate.health.load_full().readyz().await;
                 text(status, body, "text/plain; charset=utf-8")
             }
             "/health" => {
-                let (status, body) = gate.health.health().await;
+                let (status, body) = gate.health.load_full().health().await;
                 text(status, body, "application/json")
             }
             _ => refuse(

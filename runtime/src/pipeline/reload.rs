@@ -1,0 +1,210 @@
+//! Live reload: re-reads the pipeline file and applies it to the running
+//! process (see [`super::live`]). A SIGHUP, a change to the file or to a
+//! plugin it loads, and `POST /reload` on the admin API all ask here;
+//! reloads run one at a time, and every outcome is logged, counted in
+//! `config_reloads_total{result}` and kept for `GET /reload`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use super::live::{Live, wants_embedded};
+use crate::config::{self, Config};
+use crate::plugin::PluginHost;
+
+/// Requests waiting behind a running reload (more would only repeat it).
+const QUEUE: usize = 4;
+
+/// What asked for a reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// SIGHUP.
+    Signal,
+    /// The pipeline file or a plugin file changed.
+    FileChange,
+    /// `POST /reload`.
+    Admin,
+}
+
+impl Trigger {
+    /// Its name in logs and in the admin API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Signal => "signal",
+            Trigger::FileChange => "file-change",
+            Trigger::Admin => "admin",
+        }
+    }
+}
+
+/// How one reload ended.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReloadOutcome {
+    /// Successful reloads so far (this one included when it succeeded).
+    pub generation: u64,
+    /// What asked for it.
+    pub trigger: &'static str,
+    /// When it ended (RFC 3339).
+    pub at: String,
+    /// Whether the new config runs now.
+    pub ok: bool,
+    /// What changed, one line each (empty when nothing did).
+    pub changes: Vec<String>,
+    /// Why nothing changed, when it failed.
+    pub error: Option<String>,
+}
+
+/// One request: the trigger, and where to send the outcome.
+pub struct Request {
+    trigger: Trigger,
+    reply: Option<oneshot::Sender<Arc<ReloadOutcome>>>,
+}
+
+/// The way to ask for a reload and read the last outcome (cheap to clone).
+#[derive(Clone)]
+pub struct Reloads {
+    requests: mpsc::Sender<Request>,
+    last: Arc<ArcSwapOption<ReloadOutcome>>,
+}
+
+impl Reloads {
+    /// A handle, and the queue [`serve`] takes requests from.
+    pub fn channel() -> (Self, mpsc::Receiver<Request>) {
+        let (requests, queue) = mpsc::channel(QUEUE);
+        let last = Arc::new(ArcSwapOption::empty());
+        (Self { requests, last }, queue)
+    }
+
+    /// Asks for a reload and waits for its outcome (`None`: the process is
+    /// stopping).
+    pub async fn run(&self, trigger: Trigger) -> Option<Arc<ReloadOutcome>> {
+        let (reply, outcome) = oneshot::channel();
+        let request = Request {
+            trigger,
+            reply: Some(reply),
+        };
+        self.requests.send(request).await.ok()?;
+        outcome.await.ok()
+    }
+
+    /// Asks for a reload without waiting. When the queue is full, reloads
+    /// already waiting will read the file anyway.
+    pub fn ask(&self, trigger: Trigger) {
+        let _ = self.requests.try_send(Request {
+            trigger,
+            reply: None,
+        });
+    }
+
+    /// The last reload's outcome, if there was one.
+    pub fn last(&self) -> Option<Arc<ReloadOutcome>> {
+        self.last.load_full()
+    }
+}
+
+/// Runs the reloads asked for on `queue` against `live`, one at a time,
+/// reading `file` each time. Returns when every [`Reloads`] is dropped.
+pub async fn serve(
+    live: &Mutex<Live>,
+    file: &Path,
+    host: &PluginHost,
+    reloads: &Reloads,
+    mut queue: mpsc::Receiver<Request>,
+    on_success: impl Fn(&Config),
+) {
+    let mut generation = 0;
+    while let Some(request) = queue.recv().await {
+        let trigger = request.trigger;
+        let result = reload(live, file, host).await;
+        let ok = result.is_ok();
+        if ok {
+            generation += 1;
+        }
+        crate::metrics::global().reloaded(ok);
+        let outcome = Arc::new(match result {
+            Ok((changes, config)) => {
+                tracing::info!(trigger = trigger.as_str(), generation, changes = ?changes, "Reloaded the pipeline file.");
+                on_success(&config);
+                ReloadOutcome {
+                    generation,
+                    trigger: trigger.as_str(),
+                    at: crate::time::now_rfc3339(),
+                    ok,
+                    changes,
+                    error: None,
+                }
+            }
+            Err(error) => {
+                tracing::error!(trigger = trigger.as_str(), %error, "Reload refused; the running pipelines are unchanged.");
+                ReloadOutcome {
+                    generation,
+                    trigger: trigger.as_str(),
+                    at: crate::time::now_rfc3339(),
+                    ok,
+                    changes: Vec::new(),
+                    error: Some(error),
+                }
+            }
+        });
+        reloads.last.store(Some(outcome.clone()));
+        if let Some(reply) = request.reply {
+            let _ = reply.send(outcome);
+        }
+    }
+}
+
+/// Validates `file` (compiling every plugin), checks that it only changes
+/// what can change live, and applies it.
+async fn reload(
+    live: &Mutex<Live>,
+    file: &Path,
+    host: &PluginHost,
+) -> Result<(Vec<String>, Config), String> {
+    let config = tokio::task::block_in_place(|| config::validate(file, host)).map_err(|d| {
+        let lines: Vec<String> = d.iter().map(ToString::to_string).collect();
+        lines.join("\n")
+    })?;
+    let mut live = live.lock().await;
+    if let Some(running) = live.config() {
+        fixed_parts(running, &config, live.embedded().is_some())?;
+    }
+    let changes = live
+        .apply(config.clone(), host)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    Ok((changes, config))
+}
+
+/// What a reload cannot change: the listeners (their sockets are bound),
+/// the admin API's address, and whether the embedded broker runs.
+fn fixed_parts(running: &Config, next: &Config, embedded: bool) -> Result<(), String> {
+    let restart = "restart sluice to change it";
+    for listener in &next.listeners {
+        match running.listener(&listener.name) {
+            None => return Err(format!("listener `{}` is new: {restart}", listener.name)),
+            Some(old) if old != listener => {
+                return Err(format!("listener `{}` changed: {restart}", listener.name));
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(gone) = running
+        .listeners
+        .iter()
+        .find(|l| next.listener(&l.name).is_none())
+    {
+        return Err(format!("listener `{}` was removed: {restart}", gone.name));
+    }
+    let address = |c: &Config| c.admin.as_ref().map(|a| a.address);
+    if address(running) != address(next) {
+        return Err(format!("the [admin] address changed: {restart}"));
+    }
+    if wants_embedded(next) && !embedded {
+        return Err(format!(
+            "the file now uses the embedded broker, which is not running: {restart}"
+        ));
+    }
+    Ok(())
+}
