@@ -60,6 +60,21 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 async fn serve(config: &Config, host: &PluginHost, args: &Args) -> anyhow::Result<()> {
     let running = pipeline::start(config, host).await?;
     let broker = running.embedded_broker().await;
+    // Listening for SIGHUP and watching before `ready`: a change made after
+    // it is never missed (and a SIGHUP never kills the process).
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot listen for SIGHUP")?;
+    let watch = if args.no_watch {
+        None
+    } else {
+        match pipeline::FileWatch::start(config, running.reloads()) {
+            Ok(watch) => Some(watch),
+            Err(error) => {
+                tracing::warn!(%error, "Cannot watch the pipeline file; reload with SIGHUP or the admin API.");
+                None
+            }
+        }
+    };
     let mut out = std::io::stdout().lock();
     if let Some(broker) = broker {
         writeln!(
@@ -98,17 +113,6 @@ async fn serve(config: &Config, host: &PluginHost, args: &Args) -> anyhow::Resul
     writeln!(out, "ready")?;
     out.flush()?;
     drop(out);
-    let watch = if args.no_watch {
-        None
-    } else {
-        match pipeline::FileWatch::start(config, running.reloads()) {
-            Ok(watch) => Some(watch),
-            Err(error) => {
-                tracing::warn!(%error, "Cannot watch the pipeline file; reload with SIGHUP or the admin API.");
-                None
-            }
-        }
-    };
     let follow = |config: &Config| {
         if let Some(watch) = &watch {
             watch.follow(config);
@@ -118,7 +122,7 @@ async fn serve(config: &Config, host: &PluginHost, args: &Args) -> anyhow::Resul
         () = wait_for_signal() => {}
         () = watch_consumers(&running) => {}
         () = running.serve_reloads(&args.file, host, follow) => {}
-        () = hangups(running.reloads()) => {}
+        () = hangups(hangup, running.reloads()) => {}
     }
     tracing::info!("Shutting down: closing connections with 1001 and committing consumed offsets.");
     running.shutdown().await;
@@ -141,11 +145,7 @@ async fn watch_consumers(running: &pipeline::Running) {
 }
 
 /// Asks for a reload on every SIGHUP. Never returns.
-async fn hangups(reloads: pipeline::Reloads) {
-    let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-    else {
-        return std::future::pending().await;
-    };
+async fn hangups(mut hangup: tokio::signal::unix::Signal, reloads: pipeline::Reloads) {
     while hangup.recv().await.is_some() {
         tracing::info!("SIGHUP: reloading the pipeline file.");
         reloads.ask(pipeline::Trigger::Signal);

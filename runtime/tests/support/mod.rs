@@ -37,11 +37,23 @@ impl Sluice {
         pipeline: &str,
         env: &[(&str, &str)],
     ) -> Sluice {
+        Self::start_with_args(dir, name, pipeline, env, &[])
+    }
+
+    /// [`Sluice::start`] with more arguments to `sluice run`.
+    pub fn start_with_args(
+        dir: &std::path::Path,
+        name: &str,
+        pipeline: &str,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Sluice {
         let file = dir.join(format!("{name}.toml"));
         std::fs::write(&file, pipeline).unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
         command
             .args(["run", file.to_str().unwrap()])
+            .args(args)
             .env("XDG_CACHE_HOME", dir.join("cache"))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
