@@ -312,13 +312,40 @@ async fn a_broken_plugin_or_a_listener_change_is_refused_and_changes_nothing() {
         "{outcome}"
     );
 
+    // A plugin loaded from a file is watched too: replacing the component
+    // with a broken one is seen, refused, and changes nothing.
+    let router = sluice_runtime::builtin::artifact("key-router").expect("key-router is built");
+    std::fs::copy(router, dir.path().join("router.wasm")).unwrap();
+    let from_file = good.replace("plugin = \"key-router\"", "plugin = \"router.wasm\"");
+    std::fs::write(dir.path().join("reload.toml"), &from_file).unwrap();
+    let (status, outcome) = reload_now(&sluice).await;
+    assert_eq!(status, 200, "{outcome}");
+    let last = next_outcome(&sluice, None).await;
+    std::fs::write(dir.path().join("router.wasm"), b"\0asm rebuilt badly").unwrap();
+    let mut outcome = next_outcome(&sluice, Some(&last)).await;
+    // (The watcher's own reload of the file written above may come first.)
+    while outcome["ok"] == true {
+        outcome = next_outcome(&sluice, Some(&outcome)).await;
+    }
+    assert_eq!(outcome["trigger"], "file-change", "{outcome}");
+    assert!(
+        outcome["error"].as_str().unwrap().contains("router.wasm"),
+        "{outcome}"
+    );
+
     // The running version still serves, unchanged.
     producer
         .send("feed", &Outgoing::new(r#"{"seq":1}"#).key("c1"))
         .unwrap();
     assert_eq!(client.next_json().await, json!({ "seq": 1 }));
+    let generation = outcome["generation"].as_u64().unwrap();
     let (_, outcome) = reload_now(&sluice).await;
-    assert_eq!(outcome["generation"], 0, "no reload succeeded: {outcome}");
+    assert_eq!(outcome["ok"], false, "{outcome}");
+    assert_eq!(
+        outcome["generation"].as_u64(),
+        Some(generation),
+        "no reload succeeded since: {outcome}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -372,4 +399,48 @@ async fn pipelines_and_tenants_come_and_go_on_sighup() {
     assert_eq!(a.next_json().await, json!({ "n": 1 }));
     let refused = Client::connect_with(&format!("{}/b/x", sluice.base), &[]).await;
     assert_eq!(refused.err().map(|r| r.status), Some(404));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_handler_serves_new_connections_while_open_ones_keep_theirs() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |version: &str| {
+        format!(
+            r#"
+[admin]
+address = "127.0.0.1:0"
+token = "{TOKEN}"
+
+[[listeners]]
+name = "public"
+address = "127.0.0.1:0"
+
+[[pipelines]]
+name = "status"
+path = "/status"
+[pipelines.handler]
+plugin = "mock"
+config = {{ kind = "static", on_message = {{ version = "{version}" }} }}
+"#
+        )
+    };
+    let sluice = Sluice::start_with_args(dir.path(), "reload", &file("v1"), &[], &["--no-watch"]);
+    let mut old = Client::connect(&format!("{}/status", sluice.base)).await;
+    old.send(Message::text("hi")).await;
+    assert_eq!(old.next_json().await, json!({ "version": "v1" }));
+
+    std::fs::write(dir.path().join("reload.toml"), file("v2")).unwrap();
+    let (status, outcome) = reload_now(&sluice).await;
+    assert_eq!(status, 200, "{outcome}");
+    assert!(
+        outcome["changes"]
+            .to_string()
+            .contains("open connections keep the version they opened with"),
+        "{outcome}"
+    );
+    let mut new = Client::connect(&format!("{}/status", sluice.base)).await;
+    new.send(Message::text("hi")).await;
+    assert_eq!(new.next_json().await, json!({ "version": "v2" }));
+    old.send(Message::text("hi")).await;
+    assert_eq!(old.next_json().await, json!({ "version": "v1" }));
 }
