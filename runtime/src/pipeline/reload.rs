@@ -48,6 +48,8 @@ pub struct ReloadOutcome {
     pub trigger: &'static str,
     /// When it ended (RFC 3339).
     pub at: String,
+    /// How long it took, validation and plugin compilation included.
+    pub took_ms: u64,
     /// Whether the new config runs now.
     pub ok: bool,
     /// What changed, one line each (empty when nothing did).
@@ -117,7 +119,9 @@ pub async fn serve(
     let mut generation = 0;
     while let Some(request) = queue.recv().await {
         let trigger = request.trigger;
+        let started = std::time::Instant::now();
         let result = reload(live, file, host).await;
+        let took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let ok = result.is_ok();
         if ok {
             generation += 1;
@@ -125,12 +129,13 @@ pub async fn serve(
         crate::metrics::global().reloaded(ok);
         let outcome = Arc::new(match result {
             Ok((changes, config)) => {
-                tracing::info!(trigger = trigger.as_str(), generation, changes = ?changes, "Reloaded the pipeline file.");
+                tracing::info!(trigger = trigger.as_str(), generation, took_ms, changes = ?changes, "Reloaded the pipeline file.");
                 on_success(&config);
                 ReloadOutcome {
                     generation,
                     trigger: trigger.as_str(),
                     at: crate::time::now_rfc3339(),
+                    took_ms,
                     ok,
                     changes,
                     error: None,
@@ -142,6 +147,7 @@ pub async fn serve(
                     generation,
                     trigger: trigger.as_str(),
                     at: crate::time::now_rfc3339(),
+                    took_ms,
                     ok,
                     changes: Vec::new(),
                     error: Some(error),
