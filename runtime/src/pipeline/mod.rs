@@ -5,7 +5,9 @@ mod inbound;
 mod parts;
 mod record_path;
 mod runner;
+mod stages;
 
 pub use inbound::{Inbound, Sender};
 pub use record_path::{DeadLetter, PathStats, RecordPath};
 pub use runner::{Running, start};
+pub use stages::{Outlet, Poison, Stages};
