@@ -4,6 +4,7 @@
 
 mod logging;
 mod plugin;
+mod produce;
 mod run;
 mod test;
 mod validate;
@@ -35,6 +36,8 @@ pub enum Command {
     Run(run::Args),
     /// Run the `[[tests]]` of a pipeline file through its real plugins.
     Test(test::Args),
+    /// Send one record to a Kafka topic (e.g. the embedded broker of `sluice run`).
+    Produce(produce::Args),
     /// Scaffold, build and test plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -49,6 +52,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::run(args),
         Command::Run(args) => run::run(args),
         Command::Test(args) => test::run(args),
+        Command::Produce(args) => produce::run(args),
         Command::Plugin(command) => plugin::run(command),
     };
     match result {

@@ -2,6 +2,7 @@
 
 mod build;
 mod new;
+mod template;
 mod test;
 
 use std::process::ExitCode;
