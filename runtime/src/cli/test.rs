@@ -1,12 +1,80 @@
-//! `sluice test FILE` (not written yet).
+//! `sluice test FILE`: runs the `[[tests]]` of a pipeline file through its
+//! real plugins, one line per test and a summary, as `cargo test` does.
+//! Exit 0 when every test passes, 1 when one fails, 2 when the file is
+//! invalid.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::Context as _;
+use sluice_runtime::config;
+use sluice_runtime::plugin::{CompileCache, HostOptions, PluginHost};
+use sluice_runtime::testing::{self, PipelineTests};
 
 /// Arguments of `sluice test`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The pipeline file, e.g. `pipeline.toml`.
+    pub file: PathBuf,
+}
 
-/// Not written yet.
-pub fn run(_args: &Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("sluice test is not written yet")
+/// Checks the file as `sluice validate` does, then runs its tests.
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let cache_dir = config::load(&args.file)
+        .ok()
+        .and_then(|c| c.plugins.cache_dir)
+        .unwrap_or_else(CompileCache::default_dir);
+    let host = PluginHost::new(HostOptions {
+        cache_dir: Some(cache_dir),
+        ..HostOptions::default()
+    })
+    .context("cannot start the plugin host")?;
+    let config = match config::validate(&args.file, &host) {
+        Ok(config) => config,
+        Err(diagnostics) => {
+            for diagnostic in diagnostics.iter() {
+                eprintln!("{diagnostic}");
+            }
+            eprintln!(
+                "error: {} has {} error(s); no test ran",
+                args.file.display(),
+                diagnostics.len()
+            );
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if config.tests.is_empty() {
+        eprintln!(
+            "warning: {} has no `[[tests]]`; see docs/testing-pipelines.md",
+            args.file.display()
+        );
+    }
+    let tests = PipelineTests::new(&config, &host)?;
+    println!(
+        "running {} test(s) from {}",
+        config.tests.len(),
+        args.file.display()
+    );
+    let mut failed = 0;
+    for test in &config.tests {
+        let verdict = testing::verdict(&test.case.name, &test.case.expect, tests.run(test));
+        failed += usize::from(!verdict.passed());
+        println!("{verdict}");
+    }
+    Ok(summary(config.tests.len(), failed))
+}
+
+/// Prints `test result: ok. N passed; 0 failed` (exit 0) or `FAILED`
+/// (exit 1).
+pub(crate) fn summary(total: usize, failed: usize) -> ExitCode {
+    let (word, code) = if failed == 0 {
+        ("ok", ExitCode::SUCCESS)
+    } else {
+        ("FAILED", ExitCode::FAILURE)
+    };
+    println!(
+        "\ntest result: {word}. {} passed; {failed} failed",
+        total - failed
+    );
+    code
 }

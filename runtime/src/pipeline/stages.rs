@@ -71,7 +71,9 @@ impl Stages {
                 Ok(records) if records.is_empty() => out.filtered(record),
                 Ok(records) => ready.extend(records),
                 Err(Failure::Plugin(error)) => out.poisoned(record, Poison::Failed(&error))?,
-                Err(Failure::Rejected(reason)) => out.poisoned(record, Poison::Rejected(&reason))?,
+                Err(Failure::Rejected(reason)) => {
+                    out.poisoned(record, Poison::Rejected(&reason))?
+                }
             }
         }
         if ready.is_empty() {

@@ -1,0 +1,252 @@
+//! Running one case on one plugin (`sluice plugin test`), through the code
+//! a running pipeline uses: the record path's [`Stages`] for routers and
+//! transformers, the gate's [`handshake_of`] and [`denied`] around an
+//! authenticator, and the handler calls with the host's action checks.
+//!
+//! [`handshake_of`]: crate::ws::handshake_of
+//! [`denied`]: crate::ws::denied
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use super::fixture::{
+    Case, CloseInput, ConnectionInput, HandshakeInput, Input, MessageInput, RecordInput,
+};
+use super::outcome::{self, Collected};
+use crate::config::Format;
+use crate::pipeline::Stages;
+use crate::plugin::{
+    Connection, Decision, FrameKind, LoadedPlugin, Message, PluginError, PluginInstance, Principal,
+    Role,
+};
+use crate::record::Record;
+
+/// A case that does not fit the plugin it is run on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("case `{case}`: {reason}")]
+pub struct Unfit {
+    /// The case's name.
+    pub case: String,
+    /// What does not fit.
+    pub reason: String,
+}
+
+/// Checks that `case` gives what a plugin of `role` takes.
+pub fn check_fits(role: Role, case: &Case) -> Result<(), Unfit> {
+    let unfit = |reason: String| {
+        Err(Unfit {
+            case: case.name.clone(),
+            reason,
+        })
+    };
+    if case.pipeline.is_some() {
+        return unfit("`pipeline` belongs in a pipeline file's `[[tests]]`".into());
+    }
+    match (&case.input, role) {
+        (Input::Record(_), Role::Router | Role::Transformer) => Ok(()),
+        (Input::Record(_), _) => unfit(format!("a {} takes no `record`", role.name())),
+        (Input::Client(client), Role::Authenticator) => {
+            let only_handshake = client.handshake.is_some()
+                && client.connection.is_none()
+                && client.message.is_none()
+                && client.close.is_none();
+            if only_handshake {
+                Ok(())
+            } else {
+                unfit("an authenticator takes a `handshake` only".into())
+            }
+        }
+        (Input::Client(client), Role::Handler) if client.handshake.is_none() => Ok(()),
+        (Input::Client(_), Role::Handler) => unfit(
+            "a handler takes a `connection`, a `message` and a `close` (no `handshake`)".into(),
+        ),
+        (Input::Client(_), _) => unfit(format!("a {} takes a `record`", role.name())),
+    }
+}
+
+/// Runs `case` on a fresh instance of `plugin`; the case must fit
+/// ([`check_fits`]). A plugin that fails to instantiate fails the case with
+/// that error.
+pub fn run_case(plugin: &LoadedPlugin, case: &Case) -> Value {
+    let mut out = Map::new();
+    let mut instance = match plugin.instantiate() {
+        Ok(instance) => instance,
+        Err(error) => {
+            outcome::failure(&mut out, &error);
+            return Value::Object(out);
+        }
+    };
+    match &case.input {
+        Input::Record(record) => {
+            let mut stages = match plugin.role() {
+                Role::Transformer => Stages {
+                    transforms: vec![instance],
+                    router: None,
+                    format: Format::Auto,
+                },
+                _ => Stages {
+                    transforms: Vec::new(),
+                    router: Some(instance),
+                    format: Format::Auto,
+                },
+            };
+            return run_record(&mut stages, record);
+        }
+        Input::Client(client) => match &client.handshake {
+            Some(handshake) => authenticate(&mut instance, handshake, &mut out),
+            None => {
+                let connection = client.connection.clone().unwrap_or_else(default_connection);
+                let (message, close) = (client.message.as_ref(), client.close.as_ref());
+                session(
+                    &mut instance,
+                    connection_of(&connection),
+                    message,
+                    close,
+                    &mut out,
+                );
+            }
+        },
+    }
+    Value::Object(out)
+}
+
+/// One record through a pipeline's stages.
+pub fn run_record(stages: &mut Stages, input: &RecordInput) -> Value {
+    let record = Record {
+        topic: Arc::from(input.topic.as_str()),
+        partition: input.partition,
+        offset: input.offset,
+        timestamp_ms: input.timestamp_ms,
+        key: input.key.as_deref().map(Bytes::copy_from_slice),
+        payload: Bytes::copy_from_slice(&input.value),
+        headers: input
+            .headers
+            .iter()
+            .map(|(n, v)| (n.clone(), Bytes::copy_from_slice(v)))
+            .collect(),
+    };
+    let mut collected = Collected::default();
+    // `Collected` never asks to stop.
+    let _ = stages.run(std::slice::from_ref(&record), &mut collected);
+    collected.outcome()
+}
+
+/// The upgrade request a handshake case describes.
+pub fn request_of(input: &HandshakeInput) -> Result<hyper::Request<()>, String> {
+    let uri = if input.query.is_empty() {
+        input.path.clone()
+    } else {
+        format!("{}?{}", input.path, input.query)
+    };
+    let mut builder = hyper::Request::get(uri)
+        .header("host", "sluice.test")
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+    for (name, value) in &input.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    builder
+        .body(())
+        .map_err(|e| format!("not a valid request: {e}"))
+}
+
+fn authenticate(
+    instance: &mut PluginInstance,
+    input: &HandshakeInput,
+    out: &mut Map<String, Value>,
+) {
+    let request = match request_of(input) {
+        Ok(request) => request,
+        Err(reason) => {
+            out.insert("error".into(), "bad_request".into());
+            out.insert("message".into(), reason.into());
+            return;
+        }
+    };
+    let handshake = crate::ws::handshake_of(&request, input.remote_addr, &input.params);
+    match instance.authenticate(&handshake) {
+        Ok(Decision::Allow(principal)) => outcome::allowed(out, &principal),
+        Ok(Decision::Deny(denial)) => {
+            let response = crate::ws::denied(&denial);
+            outcome::refused(
+                out,
+                response.status().as_u16(),
+                &denial.reason,
+                response.headers(),
+            );
+        }
+        Err(error) => {
+            // The gate fails closed: a 500 "authentication failed".
+            outcome::refused(out, 500, "authentication failed", &hyper::HeaderMap::new());
+            outcome::failure(out, &error);
+        }
+    }
+}
+
+fn default_connection() -> ConnectionInput {
+    serde_json::from_value(Value::Object(Map::new())).expect("every field has a default")
+}
+
+fn connection_of(input: &ConnectionInput) -> Connection {
+    Connection {
+        id: input.id,
+        path: input.path.clone(),
+        params: input.params.clone().into_iter().collect(),
+        principal: input.principal.as_ref().map(|id| Principal {
+            id: id.clone(),
+            claims: "{}".into(),
+            channels: input.channels.clone(),
+        }),
+        remote_addr: input.remote_addr.clone(),
+        subprotocol: input.subprotocol.clone(),
+    }
+}
+
+/// A connection's life in a handler: `on_open`, then `actions` (of the
+/// message) and `on_close`, each the list of actions returned. A failed
+/// call ends it there with `error` (the host would close with 1011).
+pub fn session(
+    instance: &mut PluginInstance,
+    conn: Connection,
+    message: Option<&MessageInput>,
+    close: Option<&CloseInput>,
+    out: &mut Map<String, Value>,
+) {
+    let id = conn.id;
+    let mut step =
+        |name: &str, result: Result<Vec<crate::plugin::Action>, PluginError>| match result {
+            Ok(actions) => {
+                out.insert(name.into(), outcome::actions(&actions));
+                true
+            }
+            Err(error) => {
+                outcome::failure(out, &error);
+                false
+            }
+        };
+    if !step("on_open", instance.on_open(&conn)) {
+        return;
+    }
+    if let Some(input) = message {
+        let msg = Message {
+            kind: if input.binary {
+                FrameKind::Binary
+            } else {
+                FrameKind::Text
+            },
+            payload: input.payload.clone(),
+            key: None,
+            headers: Vec::new(),
+        };
+        if !step("actions", instance.on_message(id, &msg)) {
+            return;
+        }
+    }
+    if let Some(close) = close {
+        step("on_close", instance.on_close(id, close.code, &close.reason));
+    }
+}
