@@ -183,9 +183,8 @@ fn bytes(
             .map(Some)
             .map_err(|e| format!("`{field}_base64` is not base64: {e}")),
         (None, None, Some(json)) => Ok(Some(json.to_string().into_bytes())),
-        _ => Err(format!(
-            "give one of `{field}`, `{field}_base64` or `{field}_json`"
-        )),
+        _ if field == "value" => Err("give one of `value`, `value_base64` or `value_json`".into()),
+        _ => Err(format!("give `{field}` or `{field}_base64`, not both")),
     }
 }
 

@@ -46,7 +46,7 @@ pub fn check_fits(role: Role, case: &Case) -> Result<(), Unfit> {
     }
     match (&case.input, role) {
         (Input::Record(_), Role::Router | Role::Transformer) => Ok(()),
-        (Input::Record(_), _) => unfit(format!("a {} takes no `record`", role.name())),
+        (Input::Record(_), _) => unfit(format!("{} takes no `record`", with_article(role))),
         (Input::Client(client), Role::Authenticator) => {
             let only_handshake = client.handshake.is_some()
                 && client.connection.is_none()
@@ -62,8 +62,17 @@ pub fn check_fits(role: Role, case: &Case) -> Result<(), Unfit> {
         (Input::Client(_), Role::Handler) => unfit(
             "a handler takes a `connection`, a `message` and a `close` (no `handshake`)".into(),
         ),
-        (Input::Client(_), _) => unfit(format!("a {} takes a `record`", role.name())),
+        (Input::Client(_), _) => unfit(format!("{} takes a `record`", with_article(role))),
     }
+}
+
+fn with_article(role: Role) -> String {
+    let article = if role == Role::Authenticator {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {}", role.name())
 }
 
 /// Runs `case` on a fresh instance of `plugin`; the case must fit
