@@ -42,6 +42,17 @@ fn toml_block(readme: &str) -> &str {
     &readme[start..start + len]
 }
 
+/// The version of `package` a lockfile pins.
+fn locked_version(lock: &Path, package: &str) -> String {
+    let text = std::fs::read_to_string(lock).unwrap();
+    let entry = format!("name = \"{package}\"\nversion = \"");
+    let start = text
+        .find(&entry)
+        .unwrap_or_else(|| panic!("{package} in {}", lock.display()));
+    let rest = &text[start + entry.len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
 /// new -> cargo test -> plugin build -> validate, for one role.
 fn scaffold_builds_and_loads(role: &str) {
     let work = tempfile::tempdir().unwrap();
@@ -60,13 +71,21 @@ fn scaffold_builds_and_loads(role: &str) {
     let crate_dir = work.path().join(&name);
     link_shared_target(&crate_dir);
 
+    // Offline: the lockfile `plugin new` seeds from plugins/Cargo.lock
+    // names only versions the repository's own plugins already fetched.
     let out = clean_command("cargo", &crate_dir)
-        .arg("test")
+        .args(["test", "--offline"])
         .output()
         .unwrap();
     let stdout = expect_success("cargo test in the generated crate", &out);
     assert!(stdout.contains("test result: ok."), "{stdout}");
     assert!(!stdout.contains("running 0 tests"), "{stdout}");
+    let plugins_lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/Cargo.lock");
+    assert_eq!(
+        locked_version(&crate_dir.join("Cargo.lock"), "wit-bindgen"),
+        locked_version(&plugins_lock, "wit-bindgen"),
+        "the new crate builds with the wit-bindgen the first-party plugins use"
+    );
 
     let out = sluice(&crate_dir, &cache, &["plugin", "build"]);
     let stdout = expect_success("sluice plugin build", &out);
@@ -157,6 +176,40 @@ fn a_component_exporting_another_role_than_declared_fails_the_build() {
         "{stderr}"
     );
     assert!(!stdout.contains("built "), "{stdout}");
+}
+
+#[test]
+fn a_component_exporting_no_world_fails_the_build() {
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("cache");
+    let out = sluice(
+        work.path(),
+        &cache,
+        &[
+            "plugin",
+            "new",
+            "scaffold-unexported",
+            "--role",
+            "transformer",
+        ],
+    );
+    expect_success("sluice plugin new", &out);
+    let crate_dir = work.path().join("scaffold-unexported");
+    link_shared_target(&crate_dir);
+    let lib = crate_dir.join("src/lib.rs");
+    let text = std::fs::read_to_string(&lib).unwrap();
+    let export_line = "sluice_sdk::export_transformer!(Wrap);\n";
+    assert!(text.contains(export_line));
+    std::fs::write(&lib, text.replace(export_line, "")).unwrap();
+
+    let out = sluice(&crate_dir, &cache, &["plugin", "build"]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("exports no plugin world (it exports: nothing)")
+            && stderr.contains("export line"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -63,7 +63,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         role: args.role,
         sdk_path: &sdk.to_string_lossy(),
     };
-    if let Err(error) = write_files(&target, &scaffold) {
+    let written = write_files(&target, &scaffold).and_then(|()| seed_lockfile(&target, &sdk));
+    if let Err(error) = written {
         // Best effort: a half-written crate would only confuse the next try.
         let _ = std::fs::remove_dir_all(&target);
         return Err(error);
@@ -92,6 +93,21 @@ fn write_files(target: &Path, scaffold: &Scaffold<'_>) -> anyhow::Result<()> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
+}
+
+/// Starts the crate's `Cargo.lock` from the first-party plugins' lockfile
+/// beside the SDK: the new crate gets the dependency versions Sluice's own
+/// plugins are tested with, and builds without asking the registry (cargo
+/// drops the entries it does not use). Nothing when there is none.
+fn seed_lockfile(target: &Path, sdk: &Path) -> anyhow::Result<()> {
+    let Some(lock) = sdk.parent().map(|repo| repo.join("plugins/Cargo.lock")) else {
+        return Ok(());
+    };
+    match std::fs::read_to_string(&lock) {
+        Ok(text) => std::fs::write(target.join("Cargo.lock"), text)
+            .with_context(|| format!("cannot write {}", target.join("Cargo.lock").display())),
+        Err(_) => Ok(()),
+    }
 }
 
 /// The SDK directory, absolute, after checking it holds `sluice-sdk`.
