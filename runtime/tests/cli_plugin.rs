@@ -320,3 +320,48 @@ fn building_outside_a_crate_says_what_is_missing() {
         "{stderr}"
     );
 }
+
+#[test]
+fn dir_chooses_where_the_crate_goes_and_it_depends_on_this_sdk() {
+    let work = tempfile::tempdir().unwrap();
+    let out = sluice(
+        work.path(),
+        &work.path().join("cache"),
+        &[
+            "plugin",
+            "new",
+            "placed",
+            "--role",
+            "authenticator",
+            "--dir",
+            "a/b",
+        ],
+    );
+    expect_success("sluice plugin new --dir", &out);
+    let crate_dir = work.path().join("a/b/placed");
+    let manifest = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap();
+    assert!(manifest.contains("name = \"placed\""), "{manifest}");
+    assert!(manifest.contains("role = \"authenticator\""), "{manifest}");
+    let sdk = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../sdk")
+        .canonicalize()
+        .unwrap();
+    assert!(
+        manifest.contains(&format!("sluice-sdk = {{ path = \"{}\" }}", sdk.display())),
+        "{manifest}"
+    );
+    for file in [
+        "src/lib.rs",
+        "README.md",
+        "rust-toolchain.toml",
+        ".gitignore",
+        "Cargo.lock",
+    ] {
+        assert!(crate_dir.join(file).is_file(), "{file}");
+    }
+    let toolchain = std::fs::read_to_string(crate_dir.join("rust-toolchain.toml")).unwrap();
+    assert!(
+        toolchain.contains("targets = [\"wasm32-wasip2\"]"),
+        "{toolchain}"
+    );
+}
