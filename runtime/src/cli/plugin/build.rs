@@ -66,7 +66,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let manifest_path = args.dir.join("Cargo.toml");
     let manifest = read_manifest(&manifest_path)?;
     let declared = match &manifest.package.metadata.sluice {
-        Some(meta) => Some(super::new::parse_role(&meta.role).map_err(|e| {
+        Some(meta) => Some(super::parse_role(&meta.role).map_err(|e| {
             anyhow::anyhow!(
                 "{}: [package.metadata.sluice] role: {e}",
                 manifest_path.display()

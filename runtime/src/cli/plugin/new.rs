@@ -19,7 +19,7 @@ pub struct Args {
     /// The crate's name, also its directory's: letters, digits, `-` and `_`.
     pub name: String,
     /// What the plugin does: router, authenticator, transformer or handler.
-    #[arg(long, value_parser = parse_role)]
+    #[arg(long, value_parser = super::parse_role)]
     pub role: Role,
     /// Create the crate in this directory (default: the current one).
     #[arg(long, default_value = ".")]
@@ -28,20 +28,6 @@ pub struct Args {
     /// repository this binary was built from).
     #[arg(long)]
     pub sdk: Option<PathBuf>,
-}
-
-/// A role by its name, for the command line.
-pub fn parse_role(name: &str) -> Result<Role, String> {
-    Role::ALL
-        .into_iter()
-        .find(|role| role.name() == name)
-        .ok_or_else(|| {
-            let names: Vec<_> = Role::ALL.iter().map(|r| r.name()).collect();
-            format!(
-                "unknown role `{name}`; expected one of: {}",
-                names.join(", ")
-            )
-        })
 }
 
 /// Writes the crate, or fails without leaving anything behind.
@@ -249,15 +235,5 @@ mod tests {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
         assert!(check_name(&"a".repeat(65)).is_err());
-    }
-
-    #[test]
-    fn roles_parse_by_name() {
-        assert_eq!(parse_role("router"), Ok(Role::Router));
-        assert!(
-            parse_role("routers")
-                .unwrap_err()
-                .contains("router, transformer")
-        );
     }
 }
