@@ -365,3 +365,33 @@ fn dir_chooses_where_the_crate_goes_and_it_depends_on_this_sdk() {
         "{toolchain}"
     );
 }
+
+#[test]
+fn a_crate_that_does_not_compile_fails_with_cargos_errors() {
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("cache");
+    let out = sluice(
+        work.path(),
+        &cache,
+        &["plugin", "new", "scaffold-broken", "--role", "handler"],
+    );
+    expect_success("sluice plugin new", &out);
+    let crate_dir = work.path().join("scaffold-broken");
+    link_shared_target(&crate_dir);
+    let lib = crate_dir.join("src/lib.rs");
+    let text = std::fs::read_to_string(&lib).unwrap();
+    std::fs::write(&lib, text.replace("counts: HashMap::new(),", "counts: 42,")).unwrap();
+
+    let out = sluice(&crate_dir, &cache, &["plugin", "build"]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("error[E0308]: mismatched types"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("error: cargo build failed (its messages are above)"),
+        "{stderr}"
+    );
+    assert!(stdout.is_empty(), "{stdout}");
+}
