@@ -106,15 +106,22 @@ plugin = "key-router"
 name = "unknown pipeline"
 pipeline = "nope"
 record = { key = "a" }
+expect = { channels = ["a"] }
 
 [[tests]]
 name = "misspelt field"
 record = { ky = "a" }
+expect = { channels = ["a"] }
 
 [[tests]]
 name = "a message for a pipeline without a handler"
 handshake = { path = "/a" }
 message = { text = "x" }
+expect = { status = 101 }
+
+[[tests]]
+name = "expects nothing"
+record = { key = "a" }
 "#,
     );
     let file = path.display().to_string();
@@ -128,14 +135,20 @@ message = { text = "x" }
     );
     assert!(
         lines[1].starts_with(&format!(
-            "{file}:20:12: unknown field `ky`, expected one of"
+            "{file}:21:12: unknown field `ky`, expected one of"
         )),
         "{stderr}"
     );
     assert_eq!(
         lines[2],
         format!(
-            "{file}:25:11: test `a message for a pipeline without a handler`: pipeline `p` has no `[pipelines.handler]` to take it"
+            "{file}:27:11: test `a message for a pipeline without a handler`: pipeline `p` has no `[pipelines.handler]` to take it"
+        )
+    );
+    assert_eq!(
+        lines[3],
+        format!(
+            "{file}:30:1: case `expects nothing` expects nothing: add `expect = {{ ... }}` with the fields to check"
         )
     );
     // `sluice validate` checks them too; `sluice run` would refuse the file.
@@ -215,6 +228,18 @@ message = {{ text = "whoami" }}
 expect = {{ status = 403, reason = "channel not allowed" }}
 
 [[tests]]
+name = "a join outside alice's channels would be refused"
+handshake = {{ path = "/rooms/lobby", basic = "alice:secret" }}
+message = {{ text = "join kitchen" }}
+expect.actions = [{{ join = "kitchen", refused = "channel not allowed" }}, {{ reply = {{ text = "joined kitchen" }} }}]
+
+[[tests]]
+name = "a publish without a sink would be refused"
+handshake = {{ path = "/rooms/lobby", basic = "alice:secret" }}
+message = {{ text = "publish hi" }}
+expect.actions = [{{ publish = {{ value = "hi" }}, refused = "the pipeline has no sink" }}, {{ reply = {{ text = "published" }} }}]
+
+[[tests]]
 name = "a trapping handler call is an error"
 handshake = {{ path = "/rooms/lobby", basic = "alice:secret" }}
 message = {{ text = "trap" }}
@@ -224,7 +249,7 @@ expect = {{ status = 101, error = "trap" }}
     let (code, stdout, stderr) = test_file(&path);
     assert_eq!(code, Some(0), "stdout: {stdout}\nstderr: {stderr}");
     assert!(
-        stdout.contains("test result: ok. 3 passed; 0 failed"),
+        stdout.contains("test result: ok. 5 passed; 0 failed"),
         "{stdout}"
     );
 }

@@ -119,7 +119,12 @@ fn entries<'i, T: Deserialize<'i>>(
         .map(|raw| {
             let parsed = if raw.get_ref().is_table() {
                 T::deserialize(ValueDeserializer::from(raw.clone()))
-                    .map_err(|e| sink.toml(&e, false))
+                    .map_err(|e| match e.span() {
+                        Some(_) => sink.toml(&e, false),
+                        // A check of the whole element (`try_from`) has no
+                        // span of its own: point at the element.
+                        None => sink.error(raw.span(), Problem::Schema(e.message().to_owned())),
+                    })
                     .ok()
             } else {
                 sink.error(

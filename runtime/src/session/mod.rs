@@ -23,7 +23,7 @@ use crate::plugin::{
 };
 use crate::ws::ConnInfo;
 
-pub use actions::Publisher;
+pub use actions::{Publisher, publish_topic};
 
 /// Events waiting per handler instance before a connection is told to come
 /// back later (1013).
@@ -238,6 +238,27 @@ fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .as_millis() as u64
+}
+
+/// Why the host would not carry out `action` for a connection whose
+/// principal may use `allowed` channels (`None`: any), in a pipeline whose
+/// sink is `sink` (its topic and extra topics; `None`: no sink); `None`
+/// when it would. (A `send` depends on who is connected; it is not judged.)
+pub fn refusal(
+    action: &Action,
+    allowed: Option<&[String]>,
+    sink: Option<(&str, &[String])>,
+) -> Option<&'static str> {
+    match (action, sink) {
+        (Action::Join(channel), _) if !may_join(allowed, channel) => Some("channel not allowed"),
+        (Action::Publish(_), None) => Some("the pipeline has no sink"),
+        (Action::Publish(publish), Some((topic, extra))) => {
+            publish_topic(publish.topic.as_deref(), topic, extra)
+                .is_none()
+                .then_some("topic not allowed")
+        }
+        _ => None,
+    }
 }
 
 /// What the host's own checks think of a channel a handler wants a

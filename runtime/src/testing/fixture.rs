@@ -93,12 +93,16 @@ impl TryFrom<RawCase> for Case {
                 ));
             }
         };
-        let expect = raw
-            .expect
-            .unwrap_or_else(|| Value::Object(Default::default()));
-        if !expect.is_object() {
-            return Err(format!("case `{name}`: `expect` must be a table"));
-        }
+        // A case that expects nothing would pass whatever the plugin did.
+        let expect = match raw.expect {
+            Some(Value::Object(fields)) if !fields.is_empty() => Value::Object(fields),
+            Some(Value::Object(_)) | None => {
+                return Err(format!(
+                    "case `{name}` expects nothing: add `expect = {{ ... }}` with the fields to check"
+                ));
+            }
+            Some(_) => return Err(format!("case `{name}`: `expect` must be a table")),
+        };
         Ok(Case {
             name,
             pipeline: raw.pipeline,

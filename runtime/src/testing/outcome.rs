@@ -178,9 +178,24 @@ pub fn message(msg: &Message) -> Value {
     }
 }
 
-/// A handler's actions, one table each, named by the action.
-pub fn actions(actions: &[Action]) -> Value {
-    Value::Array(actions.iter().map(action).collect())
+/// Why the host would refuse an action (`None`: it would carry it out).
+pub type Judge<'a> = &'a dyn Fn(&Action) -> Option<&'static str>;
+
+/// A handler's actions, one table each, named by the action; one the host
+/// would refuse also has `refused` with the reason.
+pub fn actions(actions: &[Action], judge: Judge<'_>) -> Value {
+    Value::Array(
+        actions
+            .iter()
+            .map(|a| {
+                let mut value = action(a);
+                if let (Some(reason), Value::Object(fields)) = (judge(a), &mut value) {
+                    fields.insert("refused".into(), reason.into());
+                }
+                value
+            })
+            .collect(),
+    )
 }
 
 fn action(action: &Action) -> Value {

@@ -17,7 +17,7 @@ use super::run::{request_of, run_record, session};
 use crate::config::{Config, Pipeline, PipelineTest, PluginConfig};
 use crate::hub::Hub;
 use crate::pipeline::Stages;
-use crate::plugin::{Connection, LoadedPlugin, PluginHost, PluginPool};
+use crate::plugin::{Action, Connection, LoadedPlugin, PluginHost, PluginPool};
 use crate::ws::{Endpoint, Gate, Health, PerIpLimit, Registry, Routes, Slots};
 
 /// Handshakes an authenticator test may queue (one runs at a time).
@@ -208,7 +208,15 @@ impl<'a> PipelineTests<'a> {
                 remote_addr: admitted.peer.to_string(),
                 subprotocol: admitted.subprotocol.clone(),
             };
-            session(&mut instance, conn, message, close, &mut out);
+            // What the session host would refuse: joins outside the
+            // principal's channels, publishes the sink does not allow.
+            let allowed = conn.principal.as_ref().and_then(|p| p.channels.clone());
+            let sink = served.sink.as_ref();
+            let judge = |action: &Action| {
+                let sink = sink.map(|s| (s.topic.as_str(), s.extra_topics.as_slice()));
+                crate::session::refusal(action, allowed.as_deref(), sink)
+            };
+            session(&mut instance, conn, (message, close), &judge, &mut out);
         }
         Ok(Value::Object(out))
     }

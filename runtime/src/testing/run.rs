@@ -108,13 +108,9 @@ pub fn run_case(plugin: &LoadedPlugin, case: &Case) -> Value {
             None => {
                 let connection = client.connection.clone().unwrap_or_else(default_connection);
                 let (message, close) = (client.message.as_ref(), client.close.as_ref());
-                session(
-                    &mut instance,
-                    connection_of(&connection),
-                    message,
-                    close,
-                    &mut out,
-                );
+                // No pipeline around it: nothing is judged.
+                let conn = connection_of(&connection);
+                session(&mut instance, conn, (message, close), &|_| None, &mut out);
             }
         },
     }
@@ -218,18 +214,19 @@ fn connection_of(input: &ConnectionInput) -> Connection {
 /// A connection's life in a handler: `on_open`, then `actions` (of the
 /// message) and `on_close`, each the list of actions returned. A failed
 /// call ends it there with `error` (the host would close with 1011).
+/// `judge` marks the actions the host would refuse.
 pub fn session(
     instance: &mut PluginInstance,
     conn: Connection,
-    message: Option<&MessageInput>,
-    close: Option<&CloseInput>,
+    (message, close): (Option<&MessageInput>, Option<&CloseInput>),
+    judge: outcome::Judge<'_>,
     out: &mut Map<String, Value>,
 ) {
     let id = conn.id;
     let mut step =
         |name: &str, result: Result<Vec<crate::plugin::Action>, PluginError>| match result {
             Ok(actions) => {
-                out.insert(name.into(), outcome::actions(&actions));
+                out.insert(name.into(), outcome::actions(&actions, judge));
                 true
             }
             Err(error) => {
