@@ -53,6 +53,15 @@ fn assert_all_pass(file: &str, count: usize) {
 #[test]
 fn the_repo_pipeline_tests_pass() {
     assert_all_pass("../pipeline.toml", 3);
+    // `sluice validate` counts them; `sluice run` ignores them.
+    let out = sluice(&["validate", "../pipeline.toml"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stdout)
+            .ends_with("ok: 3 test(s); run them with `sluice test ../pipeline.toml`\n"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]

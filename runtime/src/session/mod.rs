@@ -267,9 +267,42 @@ fn may_join(allowed: Option<&[String]>, channel: &str) -> bool {
     allowed.is_none_or(|list| list.iter().any(|c| c == channel))
 }
 
-/// A unit test of the permission rule; the rest is covered end to end.
+/// Unit tests of the permission rules; the rest is covered end to end.
 #[cfg(test)]
 mod tests {
+    use crate::plugin::{Action, Publish};
+
+    #[test]
+    fn refusals_follow_the_principal_channels_and_the_sink() {
+        let lobby = vec!["lobby".to_owned()];
+        let join = |c: &str| Action::Join(c.into());
+        assert_eq!(super::refusal(&join("lobby"), Some(&lobby), None), None);
+        assert_eq!(
+            super::refusal(&join("kitchen"), Some(&lobby), None),
+            Some("channel not allowed")
+        );
+        let publish = |topic: Option<&str>| {
+            Action::Publish(Publish {
+                topic: topic.map(Into::into),
+                key: None,
+                payload: b"x".to_vec(),
+                headers: Vec::new(),
+            })
+        };
+        let extra = vec!["audit".to_owned()];
+        let sink = Some(("events", extra.as_slice()));
+        assert_eq!(
+            super::refusal(&publish(None), None, None),
+            Some("the pipeline has no sink")
+        );
+        assert_eq!(super::refusal(&publish(None), None, sink), None);
+        assert_eq!(super::refusal(&publish(Some("audit")), None, sink), None);
+        assert_eq!(
+            super::refusal(&publish(Some("other")), None, sink),
+            Some("topic not allowed")
+        );
+    }
+
     #[test]
     fn joins_respect_the_principal_channels() {
         let list = vec!["a".to_owned()];
