@@ -259,6 +259,16 @@ impl TryFrom<RawHandshake> for HandshakeInput {
             }
             headers.push(("authorization".into(), value));
         }
+        for (name, value) in &headers {
+            if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(format!("header name {name:?} is not valid HTTP"));
+            }
+            if hyper::header::HeaderValue::from_str(value).is_err() {
+                return Err(format!(
+                    "header `{name}` has a value that is not valid HTTP"
+                ));
+            }
+        }
         let remote = raw.remote_addr.as_deref().unwrap_or(DEFAULT_REMOTE);
         let remote_addr = remote
             .parse()

@@ -115,6 +115,12 @@ mod tests {
         let error = parse_fixtures(Path::new("f.toml"), text).unwrap_err();
         assert!(error.to_string().contains("give one of `value`"), "{error}");
         assert_eq!(error.0[0].position.map(|p| p.line), Some(3), "{error}");
+        let text = "[[cases]]\nname = \"a\"\nexpect = { status = 401 }\nhandshake = { path = \"/\", headers = { \"a b\" = \"x\" } }\n";
+        let error = parse_fixtures(Path::new("f.toml"), text).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "f.toml:4:13: header name \"a b\" is not valid HTTP"
+        );
     }
 
     #[test]

@@ -145,18 +145,23 @@ pub fn request_of(input: &HandshakeInput) -> Result<hyper::Request<()>, String> 
     } else {
         format!("{}?{}", input.path, input.query)
     };
-    let mut builder = hyper::Request::get(uri)
+    let mut request = hyper::Request::get(uri)
         .header("host", "sluice.test")
         .header("connection", "upgrade")
         .header("upgrade", "websocket")
         .header("sec-websocket-version", "13")
-        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
-    for (name, value) in &input.headers {
-        builder = builder.header(name.as_str(), value.as_str());
-    }
-    builder
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
         .body(())
-        .map_err(|e| format!("not a valid request: {e}"))
+        .map_err(|e| format!("not a valid request: {e}"))?;
+    // The case's headers replace the defaults of the same name.
+    for (name, value) in &input.headers {
+        let name = hyper::header::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("header name {name:?} is not valid HTTP"))?;
+        let value = hyper::header::HeaderValue::from_str(value)
+            .map_err(|_| format!("header `{name}` has a value that is not valid HTTP"))?;
+        request.headers_mut().insert(name, value);
+    }
+    Ok(request)
 }
 
 fn authenticate(
