@@ -79,7 +79,7 @@ fn envelope_fixtures_in_json_pass() {
 
 #[test]
 fn a_handler_returns_its_actions_and_a_trap_can_be_expected() {
-    assert_passes("handler-probe", "handler-probe.toml", 4);
+    assert_passes("handler-probe", "handler-probe.toml", 5);
 }
 
 #[test]

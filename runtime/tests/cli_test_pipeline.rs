@@ -67,7 +67,7 @@ fn the_repo_pipeline_tests_pass() {
 #[test]
 fn the_seed_001_and_003_example_tests_pass() {
     assert_all_pass("../examples/seed001-diagnostics.toml", 5);
-    assert_all_pass("../examples/seed003-mock.toml", 7);
+    assert_all_pass("../examples/seed003-mock.toml", 8);
 }
 
 #[test]

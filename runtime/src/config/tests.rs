@@ -86,7 +86,7 @@ fn unfit(input: &Input, pipeline: &Pipeline, raw: &DeValue<'_>) -> Option<(&'sta
         Input::Record(_) => None,
         Input::Client(client) => {
             let (handshake, connection) = (&client.handshake, &client.connection);
-            let (message, close) = (&client.message, &client.close);
+            let (messages, close) = (&client.messages, &client.close);
             if connection.is_some() {
                 return Some((
                     "connection",
@@ -103,12 +103,11 @@ fn unfit(input: &Input, pipeline: &Pipeline, raw: &DeValue<'_>) -> Option<(&'sta
                     "`params` come from the pipeline's path template; leave them out".into(),
                 ));
             }
-            if (message.is_some() || close.is_some()) && pipeline.handler.is_none() {
-                let key = if message.is_some() {
-                    "message"
-                } else {
-                    "close"
-                };
+            if (!messages.is_empty() || close.is_some()) && pipeline.handler.is_none() {
+                let key = ["message", "messages", "close"]
+                    .into_iter()
+                    .find(|k| raw.get(k).is_some())
+                    .unwrap_or("name");
                 return Some((
                     key,
                     format!("pipeline `{name}` has no `[pipelines.handler]` to take it"),

@@ -30,7 +30,7 @@ pub enum Input {
     /// A Kafka record, through transforms and the router.
     Record(RecordInput),
     /// A WebSocket client: its upgrade request (for an authenticator or a
-    /// pipeline's gate) and, for a handler, its connection, one message and
+    /// pipeline's gate) and, for a handler, its connection, messages and
     /// how it closes.
     Client(Box<ClientInput>),
 }
@@ -43,9 +43,10 @@ pub struct ClientInput {
     /// The connection a handler sees (plugin tests; a pipeline test takes
     /// it from the handshake).
     pub connection: Option<ConnectionInput>,
-    /// A message the client sends after it connects.
-    pub message: Option<MessageInput>,
-    /// How the client closes, after its message.
+    /// The messages the client sends after it connects, in order
+    /// (`message = {...}` or `messages = [...]`).
+    pub messages: Vec<MessageInput>,
+    /// How the client closes, after its messages.
     pub close: Option<CloseInput>,
 }
 
@@ -58,6 +59,7 @@ struct RawCase {
     handshake: Option<HandshakeInput>,
     connection: Option<ConnectionInput>,
     message: Option<MessageInput>,
+    messages: Option<Vec<MessageInput>>,
     close: Option<CloseInput>,
     expect: Option<Value>,
 }
@@ -73,18 +75,27 @@ impl TryFrom<RawCase> for Case {
         let client = raw.handshake.is_some()
             || raw.connection.is_some()
             || raw.message.is_some()
+            || raw.messages.is_some()
             || raw.close.is_some();
         let input = match (raw.record, client) {
             (Some(_), true) => {
                 return Err(format!(
-                    "case `{name}`: a `record` case has no `handshake`, `connection`, `message` or `close`"
+                    "case `{name}`: a `record` case has no `handshake`, `connection`, `message(s)` or `close`"
                 ));
             }
             (Some(record), false) => Input::Record(record),
             (None, true) => Input::Client(Box::new(ClientInput {
                 handshake: raw.handshake,
                 connection: raw.connection,
-                message: raw.message,
+                messages: match (raw.message, raw.messages) {
+                    (Some(_), Some(_)) => {
+                        return Err(format!(
+                            "case `{name}`: give `message` or `messages`, not both"
+                        ));
+                    }
+                    (Some(one), None) => vec![one],
+                    (None, many) => many.unwrap_or_default(),
+                },
                 close: raw.close,
             })),
             (None, false) => {

@@ -78,7 +78,7 @@ impl<'a> PipelineTests<'a> {
                 self.client(
                     pipeline,
                     &handshake,
-                    client.message.as_ref(),
+                    &client.messages,
                     client.close.as_ref(),
                 )
             }
@@ -154,7 +154,7 @@ impl<'a> PipelineTests<'a> {
         &self,
         pipeline: &Pipeline,
         handshake: &HandshakeInput,
-        message: Option<&super::fixture::MessageInput>,
+        messages: &[super::fixture::MessageInput],
         close: Option<&super::fixture::CloseInput>,
     ) -> anyhow::Result<Value> {
         let gate = self.gate(pipeline)?;
@@ -216,7 +216,7 @@ impl<'a> PipelineTests<'a> {
                 let sink = sink.map(|s| (s.topic.as_str(), s.extra_topics.as_slice()));
                 crate::session::refusal(action, allowed.as_deref(), sink)
             };
-            session(&mut instance, conn, (message, close), &judge, &mut out);
+            session(&mut instance, conn, (messages, close), &judge, &mut out);
         }
         Ok(Value::Object(out))
     }

@@ -18,8 +18,7 @@ use super::outcome::{self, Collected};
 use crate::config::Format;
 use crate::pipeline::Stages;
 use crate::plugin::{
-    Connection, Decision, FrameKind, LoadedPlugin, Message, PluginError, PluginInstance, Principal,
-    Role,
+    Connection, Decision, FrameKind, LoadedPlugin, Message, PluginInstance, Principal, Role,
 };
 use crate::record::Record;
 
@@ -50,7 +49,7 @@ pub fn check_fits(role: Role, case: &Case) -> Result<(), Unfit> {
         (Input::Client(client), Role::Authenticator) => {
             let only_handshake = client.handshake.is_some()
                 && client.connection.is_none()
-                && client.message.is_none()
+                && client.messages.is_empty()
                 && client.close.is_none();
             if only_handshake {
                 Ok(())
@@ -60,7 +59,7 @@ pub fn check_fits(role: Role, case: &Case) -> Result<(), Unfit> {
         }
         (Input::Client(client), Role::Handler) if client.handshake.is_none() => Ok(()),
         (Input::Client(_), Role::Handler) => unfit(
-            "a handler takes a `connection`, a `message` and a `close` (no `handshake`)".into(),
+            "a handler takes a `connection`, `message(s)` and a `close` (no `handshake`)".into(),
         ),
         (Input::Client(_), _) => unfit(format!("{} takes a `record`", with_article(role))),
     }
@@ -107,10 +106,10 @@ pub fn run_case(plugin: &LoadedPlugin, case: &Case) -> Value {
             Some(handshake) => authenticate(&mut instance, handshake, &mut out),
             None => {
                 let connection = client.connection.clone().unwrap_or_else(default_connection);
-                let (message, close) = (client.message.as_ref(), client.close.as_ref());
+                let input = (client.messages.as_slice(), client.close.as_ref());
                 // No pipeline around it: nothing is judged.
                 let conn = connection_of(&connection);
-                session(&mut instance, conn, (message, close), &|_| None, &mut out);
+                session(&mut instance, conn, input, &|_| None, &mut out);
             }
         },
     }
@@ -216,33 +215,26 @@ fn connection_of(input: &ConnectionInput) -> Connection {
     }
 }
 
-/// A connection's life in a handler: `on_open`, then `actions` (of the
-/// message) and `on_close`, each the list of actions returned. A failed
-/// call ends it there with `error` (the host would close with 1011).
-/// `judge` marks the actions the host would refuse.
+/// A connection's life in a handler: `on_open`, then `actions` (of every
+/// message, in order) and `on_close`, each a list of the actions returned.
+/// A failed call ends it there with `error` (the host would close with
+/// 1011). `judge` marks the actions the host would refuse.
 pub fn session(
     instance: &mut PluginInstance,
     conn: Connection,
-    (message, close): (Option<&MessageInput>, Option<&CloseInput>),
+    (messages, close): (&[MessageInput], Option<&CloseInput>),
     judge: outcome::Judge<'_>,
     out: &mut Map<String, Value>,
 ) {
     let id = conn.id;
-    let mut step =
-        |name: &str, result: Result<Vec<crate::plugin::Action>, PluginError>| match result {
-            Ok(actions) => {
-                out.insert(name.into(), outcome::actions(&actions, judge));
-                true
-            }
-            Err(error) => {
-                outcome::failure(out, &error);
-                false
-            }
-        };
-    if !step("on_open", instance.on_open(&conn)) {
-        return;
-    }
-    if let Some(input) = message {
+    let opened = match instance.on_open(&conn) {
+        Ok(actions) => actions,
+        Err(error) => return outcome::failure(out, &error),
+    };
+    out.insert("on_open".into(), outcome::actions(&opened, judge));
+    let mut actions = Vec::new();
+    let mut failed = None;
+    for input in messages {
         let msg = Message {
             kind: if input.binary {
                 FrameKind::Binary
@@ -253,11 +245,26 @@ pub fn session(
             key: None,
             headers: Vec::new(),
         };
-        if !step("actions", instance.on_message(id, &msg)) {
-            return;
+        match instance.on_message(id, &msg) {
+            Ok(more) => actions.extend(more),
+            Err(error) => {
+                failed = Some(error);
+                break;
+            }
         }
     }
+    if !messages.is_empty() {
+        out.insert("actions".into(), outcome::actions(&actions, judge));
+    }
+    if let Some(error) = failed {
+        return outcome::failure(out, &error);
+    }
     if let Some(close) = close {
-        step("on_close", instance.on_close(id, close.code, &close.reason));
+        match instance.on_close(id, close.code, &close.reason) {
+            Ok(actions) => {
+                out.insert("on_close".into(), outcome::actions(&actions, judge));
+            }
+            Err(error) => outcome::failure(out, &error),
+        }
     }
 }
