@@ -151,7 +151,7 @@ record = { key = "a" }
     assert_eq!(
         lines[2],
         format!(
-            "{file}:27:11: test `a message for a pipeline without a handler`: pipeline `p` has no `[pipelines.handler]` to take it"
+            "{file}:27:11: test `a message for a pipeline without a handler`: pipeline `p` has no `[pipelines.handler]` or `[pipelines.sink]` to take it"
         )
     );
     assert_eq!(
@@ -201,6 +201,43 @@ expect.poison = "rejected by a transform: message must be a JSON object (got an 
     assert_eq!(code, Some(0), "stdout: {stdout}\nstderr: {stderr}");
     assert!(
         stdout.contains("test result: ok. 2 passed; 0 failed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn client_messages_become_the_records_a_sink_would_produce() {
+    let (_dir, path) = pipeline_file(
+        r#"[[listeners]]
+name = "public"
+address = "127.0.0.1:8080"
+
+[[pipelines]]
+name = "inbox"
+path = "/in/{channel}"
+[pipelines.sink]
+topic = "websocket-messages"
+key = "channel"
+[[pipelines.transforms]]
+plugin = "envelope"
+
+[[tests]]
+name = "an envelope is produced keyed by its channel, anything else refused"
+handshake = { path = "/in/room1" }
+messages = [
+    { json = { messageType = "USER", content = "hi", timestamp = "2024-05-01T12:30:00Z" } },
+    { text = "[1]" },
+]
+expect.produced = [
+    { topic = "websocket-messages", key = "room1", value_json = { content = "hi" } },
+    { refused = "message must be a JSON object (got an array)" },
+]
+"#,
+    );
+    let (code, stdout, stderr) = test_file(&path);
+    assert_eq!(code, Some(0), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(
+        stdout.contains("test result: ok. 1 passed; 0 failed"),
         "{stdout}"
     );
 }

@@ -103,14 +103,24 @@ fn unfit(input: &Input, pipeline: &Pipeline, raw: &DeValue<'_>) -> Option<(&'sta
                     "`params` come from the pipeline's path template; leave them out".into(),
                 ));
             }
-            if (!messages.is_empty() || close.is_some()) && pipeline.handler.is_none() {
-                let key = ["message", "messages", "close"]
-                    .into_iter()
-                    .find(|k| raw.get(k).is_some())
-                    .unwrap_or("name");
+            let takes_messages = pipeline.handler.is_some() || pipeline.sink.is_some();
+            if !messages.is_empty() && !takes_messages {
+                let key = if raw.get("message").is_some() {
+                    "message"
+                } else {
+                    "messages"
+                };
                 return Some((
                     key,
-                    format!("pipeline `{name}` has no `[pipelines.handler]` to take it"),
+                    format!(
+                        "pipeline `{name}` has no `[pipelines.handler]` or `[pipelines.sink]` to take it"
+                    ),
+                ));
+            }
+            if close.is_some() && pipeline.handler.is_none() {
+                return Some((
+                    "close",
+                    format!("pipeline `{name}` has no `[pipelines.handler]` to see the close"),
                 ));
             }
             let templated = pipeline

@@ -5,9 +5,11 @@ mod inbound;
 mod parts;
 mod record_path;
 mod runner;
+mod sink_prep;
 mod stages;
 
 pub use inbound::{Inbound, Sender};
 pub use record_path::{DeadLetter, PathStats, RecordPath};
 pub use runner::{Running, start};
+pub use sink_prep::SinkPrep;
 pub use stages::{Outlet, Poison, Stages};

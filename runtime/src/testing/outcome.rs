@@ -170,6 +170,16 @@ pub fn refused(
     out.insert("headers".into(), Value::Object(headers));
 }
 
+/// A record a sink would produce: `topic`, `key`, `value`, `headers`.
+pub fn produced(topic: &str, key: Option<&[u8]>, msg: &Message) -> Value {
+    let mut out = Map::new();
+    out.insert("topic".into(), topic.into());
+    bytes_field(&mut out, "key", key);
+    bytes_field(&mut out, "value", Some(&msg.payload));
+    out.insert("headers".into(), wit_headers(&msg.headers));
+    Value::Object(out)
+}
+
 /// A message: `{ text }` or `{ binary }` (base64).
 pub fn message(msg: &Message) -> Value {
     match (msg.kind, std::str::from_utf8(&msg.payload)) {

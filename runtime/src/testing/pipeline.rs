@@ -11,12 +11,12 @@ use anyhow::Context as _;
 use http_body_util::BodyExt as _;
 use serde_json::{Map, Value};
 
-use super::fixture::{HandshakeInput, Input};
+use super::fixture::{HandshakeInput, Input, MessageInput};
 use super::outcome;
 use super::run::{request_of, run_record, session};
 use crate::config::{Config, Pipeline, PipelineTest, PluginConfig};
 use crate::hub::Hub;
-use crate::pipeline::Stages;
+use crate::pipeline::{Sender, SinkPrep, Stages};
 use crate::plugin::{Action, Connection, LoadedPlugin, PluginHost, PluginPool};
 use crate::ws::{Endpoint, Gate, Health, PerIpLimit, Registry, Routes, Slots};
 
@@ -154,7 +154,7 @@ impl<'a> PipelineTests<'a> {
         &self,
         pipeline: &Pipeline,
         handshake: &HandshakeInput,
-        messages: &[super::fixture::MessageInput],
+        messages: &[MessageInput],
         close: Option<&super::fixture::CloseInput>,
     ) -> anyhow::Result<Value> {
         let gate = self.gate(pipeline)?;
@@ -197,6 +197,14 @@ impl<'a> PipelineTests<'a> {
             .iter()
             .find(|p| p.name == admitted.endpoint.pipeline)
             .unwrap_or(pipeline);
+        if let (None, Some(sink)) = (&served.handler, &served.sink) {
+            let sender = Sender {
+                channel: admitted.channel.clone(),
+                principal: admitted.principal.as_ref().map(|p| p.id.clone()),
+            };
+            let produced = self.sink(served, sink, &sender, messages)?;
+            out.insert("produced".into(), Value::Array(produced));
+        }
         if let Some(handler) = &served.handler {
             let mut instance = self.load(served, handler)?.instantiate()?;
             // The connection the WebSocket side hands the handler.
@@ -219,6 +227,46 @@ impl<'a> PipelineTests<'a> {
             session(&mut instance, conn, (messages, close), &judge, &mut out);
         }
         Ok(Value::Object(out))
+    }
+}
+
+impl PipelineTests<'_> {
+    /// What a sink pipeline would produce for each message (after its
+    /// inbound transforms and key rule), or `{ refused = reason }` when the
+    /// client would get an error instead.
+    fn sink(
+        &self,
+        pipeline: &Pipeline,
+        sink: &crate::config::Sink,
+        sender: &Sender,
+        messages: &[MessageInput],
+    ) -> anyhow::Result<Vec<Value>> {
+        let transforms = pipeline
+            .transforms
+            .iter()
+            .map(|plugin| {
+                Ok(PluginPool::start(
+                    &self.load(pipeline, plugin)?,
+                    1,
+                    AUTH_QUEUE,
+                )?)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let prep = SinkPrep::new(sink.key.clone(), transforms);
+        let mut produced = Vec::new();
+        for input in messages {
+            let payload = bytes::Bytes::from(input.payload.clone());
+            let result = self
+                .runtime
+                .block_on(prep.transform(!input.binary, payload, sender));
+            match result {
+                Ok(records) => produced.extend(records.iter().map(|msg| {
+                    outcome::produced(&sink.topic, prep.key_of(msg, sender).as_deref(), msg)
+                })),
+                Err(reason) => produced.push(serde_json::json!({ "refused": reason })),
+            }
+        }
+        Ok(produced)
     }
 }
 
