@@ -3,7 +3,9 @@
 //! (transforms, router, framing); a handshake through the listener's
 //! [`Gate`] (origin, route, subprotocol, authenticator, channel
 //! permission) and then, for a handler pipeline, the handler with the
-//! connection the gate admitted. No Kafka and no socket are involved.
+//! connection the gate admitted, or for a sink pipeline, the sink's
+//! [`SinkPrep`] (inbound transforms, key). No Kafka and no socket are
+//! involved.
 
 use std::sync::Arc;
 
