@@ -65,6 +65,22 @@ fn the_repo_pipeline_tests_pass() {
 }
 
 #[test]
+fn a_filter_runs_only_the_tests_whose_name_contains_it() {
+    let out = sluice(&["test", "../pipeline.toml", "password"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.starts_with("running 2 test(s) from ../pipeline.toml\n"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("channel1 goes to channel1"), "{stdout}");
+    assert!(
+        stdout.ends_with("test result: ok. 2 passed; 0 failed; 1 filtered out\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn the_seed_001_and_003_example_tests_pass() {
     assert_all_pass("../examples/seed001-diagnostics.toml", 5);
     assert_all_pass("../examples/seed003-mock.toml", 8);

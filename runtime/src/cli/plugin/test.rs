@@ -19,6 +19,8 @@ pub struct Args {
     pub plugin: String,
     /// The cases: a TOML file, or JSON when the name ends in `.json`.
     pub fixtures: PathBuf,
+    /// Run only the cases whose name contains this text.
+    pub filter: Option<String>,
     /// The plugin's config as a JSON object (replaces the fixture file's `config`).
     #[arg(long, conflicts_with = "config_file")]
     pub config: Option<String>,
@@ -78,19 +80,26 @@ fn run_cases(args: &Args) -> Result<ExitCode, Bad> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    let filter = args.filter.as_deref();
+    let chosen: Vec<_> = fixtures
+        .cases
+        .iter()
+        .filter(|c| super::super::test::chosen(&c.name, filter))
+        .collect();
     println!(
         "running {} case(s) on {} `{}`",
-        fixtures.cases.len(),
+        chosen.len(),
         role.name(),
         args.plugin
     );
     let mut failed = 0;
-    for case in &fixtures.cases {
+    for case in &chosen {
         let verdict = testing::verdict(&case.name, &case.expect, testing::run_case(&plugin, case));
         failed += usize::from(!verdict.passed());
         println!("{verdict}");
     }
-    Ok(super::super::test::summary(fixtures.cases.len(), failed))
+    let left_out = fixtures.cases.len() - chosen.len();
+    Ok(super::super::test::summary(chosen.len(), failed, left_out))
 }
 
 /// `--config`, `--config-file`, the fixture file's `config`, or `{}`.
