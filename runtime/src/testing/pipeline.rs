@@ -13,14 +13,14 @@ use anyhow::Context as _;
 use http_body_util::BodyExt as _;
 use serde_json::{Map, Value};
 
-use super::fixture::{HandshakeInput, Input, MessageInput};
+use super::fixture::{CloseInput, HandshakeInput, Input, MessageInput};
 use super::outcome;
 use super::run::{request_of, run_record, session};
 use crate::config::{Config, Pipeline, PipelineTest, PluginConfig};
 use crate::hub::Hub;
 use crate::pipeline::{Sender, SinkPrep, Stages};
 use crate::plugin::{Action, Connection, LoadedPlugin, PluginHost, PluginPool};
-use crate::ws::{Endpoint, Gate, Health, PerIpLimit, Registry, Routes, Slots};
+use crate::ws::{Admitted, Endpoint, Gate, Health, PerIpLimit, Registry, Routes, Slots};
 
 /// Handshakes an authenticator test may queue (one runs at a time).
 const AUTH_QUEUE: usize = 16;
@@ -157,7 +157,7 @@ impl<'a> PipelineTests<'a> {
         pipeline: &Pipeline,
         handshake: &HandshakeInput,
         messages: &[MessageInput],
-        close: Option<&super::fixture::CloseInput>,
+        close: Option<&CloseInput>,
     ) -> anyhow::Result<Value> {
         let gate = self.gate(pipeline)?;
         let request = request_of(handshake).map_err(anyhow::Error::msg)?;
@@ -208,31 +208,43 @@ impl<'a> PipelineTests<'a> {
             out.insert("produced".into(), Value::Array(produced));
         }
         if let Some(handler) = &served.handler {
-            let mut instance = self.load(served, handler)?.instantiate()?;
-            // The connection the WebSocket side hands the handler.
-            let conn = Connection {
-                id: 1,
-                path: admitted.path.clone(),
-                params: admitted.params.clone(),
-                principal: admitted.principal.clone(),
-                remote_addr: admitted.peer.to_string(),
-                subprotocol: admitted.subprotocol.clone(),
-            };
-            // What the session host would refuse: joins outside the
-            // principal's channels, publishes the sink does not allow.
-            let allowed = conn.principal.as_ref().and_then(|p| p.channels.clone());
-            let sink = served.sink.as_ref();
-            let judge = |action: &Action| {
-                let sink = sink.map(|s| (s.topic.as_str(), s.extra_topics.as_slice()));
-                crate::session::refusal(action, allowed.as_deref(), sink)
-            };
-            session(&mut instance, conn, (messages, close), &judge, &mut out);
+            let input = (messages, close);
+            self.handler(served, handler, &admitted, input, &mut out)?;
         }
         Ok(Value::Object(out))
     }
-}
 
-impl PipelineTests<'_> {
+    /// The admitted connection's life in `pipeline`'s handler.
+    fn handler(
+        &self,
+        pipeline: &Pipeline,
+        handler: &PluginConfig,
+        admitted: &Admitted,
+        input: (&[MessageInput], Option<&CloseInput>),
+        out: &mut Map<String, Value>,
+    ) -> anyhow::Result<()> {
+        let mut instance = self.load(pipeline, handler)?.instantiate()?;
+        // The connection the WebSocket side hands the handler.
+        let conn = Connection {
+            id: 1,
+            path: admitted.path.clone(),
+            params: admitted.params.clone(),
+            principal: admitted.principal.clone(),
+            remote_addr: admitted.peer.to_string(),
+            subprotocol: admitted.subprotocol.clone(),
+        };
+        // What the session host would refuse: joins outside the
+        // principal's channels, publishes the sink does not allow.
+        let allowed = conn.principal.as_ref().and_then(|p| p.channels.clone());
+        let sink = pipeline
+            .sink
+            .as_ref()
+            .map(|s| (s.topic.as_str(), s.extra_topics.as_slice()));
+        let judge = |action: &Action| crate::session::refusal(action, allowed.as_deref(), sink);
+        session(&mut instance, conn, input, &judge, out);
+        Ok(())
+    }
+
     /// What a sink pipeline would produce for each message (after its
     /// inbound transforms and key rule), or `{ refused = reason }` when the
     /// client would get an error instead.
