@@ -18,6 +18,11 @@
 //! The crate's `Cargo.toml` needs `crate-type = ["cdylib"]`; build with
 //! `cargo build --release --target wasm32-wasip2`.
 //!
+//! `sluice plugin new NAME --role ROLE` writes such a crate with a working
+//! example and unit tests, and `sluice plugin build` builds it and checks
+//! its world; `docs/first-plugin.md` in the Sluice repository walks from
+//! there to a plugin routing records in a running pipeline.
+//!
 //! ## Router
 //!
 //! ```no_run

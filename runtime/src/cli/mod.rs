@@ -3,7 +3,10 @@
 //! context, printed once here.
 
 mod logging;
+mod plugin;
+mod produce;
 mod run;
+mod test;
 mod validate;
 
 use std::process::ExitCode;
@@ -31,6 +34,13 @@ pub enum Command {
     Validate(validate::Args),
     /// Run a pipeline file: consume its topics and serve its WebSocket paths until SIGINT/SIGTERM.
     Run(run::Args),
+    /// Run the `[[tests]]` of a pipeline file through its real plugins.
+    Test(test::Args),
+    /// Send one record to a Kafka topic (e.g. the embedded broker of `sluice run`).
+    Produce(produce::Args),
+    /// Scaffold, build and test plugins.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
 }
 
 /// Runs the command line and returns the process's exit code: 0 on
@@ -41,6 +51,9 @@ pub fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Run(args) => run::run(args),
+        Command::Test(args) => test::run(args),
+        Command::Produce(args) => produce::run(args),
+        Command::Plugin(command) => plugin::run(command),
     };
     match result {
         Ok(code) => code,

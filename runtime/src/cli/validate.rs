@@ -1,5 +1,6 @@
 //! `sluice validate FILE`: every error in a pipeline file and its plugins,
-//! or one line per pipeline saying what it will run.
+//! or one line per pipeline saying what it will run (and how many
+//! `[[tests]]` `sluice test` would run).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -49,7 +50,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// One line per pipeline: where it is served and which plugins it runs.
+/// One line per pipeline: where it is served and which plugins it runs;
+/// then how many `[[tests]]` there are.
 fn summary(config: &Config) -> String {
     let mut out = String::new();
     for pipeline in &config.pipelines {
@@ -65,6 +67,14 @@ fn summary(config: &Config) -> String {
             pipeline.name,
             pipeline.tenant,
             plugins(pipeline)
+        );
+    }
+    if !config.tests.is_empty() {
+        let _ = writeln!(
+            out,
+            "ok: {} test(s); run them with `sluice test {}`",
+            config.tests.len(),
+            config.file.display()
         );
     }
     out

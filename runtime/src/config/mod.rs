@@ -38,6 +38,7 @@ mod plugins;
 pub mod schema;
 mod settings;
 mod template;
+mod tests;
 mod validate;
 
 use std::path::Path;
@@ -46,7 +47,7 @@ pub use diagnostics::{Diagnostic, Diagnostics, Position, Problem};
 pub use env::{ConfigValue, EnvLookup};
 pub use model::{
     Admin, Config, ConnectionPolicy, Kafka, Listener, ListenerLimits, MessageRate, Pipeline,
-    PluginConfig, PluginSettings, PluginSource, Secret, Sink, Source, Tenant, Tls,
+    PipelineTest, PluginConfig, PluginSettings, PluginSource, Secret, Sink, Source, Tenant, Tls,
 };
 pub use schema::{
     Accept, Brokers, Format, OnShutdown, OutboxDef, PoisonPolicy, RateDef, ReplyFormat, SinkKey,

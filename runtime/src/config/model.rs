@@ -33,6 +33,19 @@ pub struct Config {
     pub plugins: PluginSettings,
     /// The admin API, when the file has an `[admin]` table.
     pub admin: Option<Admin>,
+    /// `[[tests]]`, for `sluice test` (a running process ignores them).
+    pub tests: Vec<PipelineTest>,
+}
+
+/// A `[[tests]]` block: a case run through one pipeline.
+#[derive(Debug, Clone)]
+pub struct PipelineTest {
+    /// The case.
+    pub case: crate::testing::Case,
+    /// The pipeline it runs through (resolved when left out).
+    pub pipeline: String,
+    /// Where it is in the file.
+    pub position: super::Position,
 }
 
 /// `[admin]`: where the admin REST API listens and the operator's token.

@@ -8,7 +8,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::diagnostics::{Problem, Sink};
 use super::schema::{
-    AdminDef, KafkaDef, ListenerDef, PipelineDef, PluginsDef, TOP_LEVEL_KEYS, TenantDef,
+    AdminDef, KafkaDef, ListenerDef, PipelineDef, PluginsDef, TOP_LEVEL_KEYS, TenantDef, TestDef,
 };
 
 /// One element of an array of tables: its raw form (for positions and
@@ -36,6 +36,7 @@ pub(crate) struct Document<'i> {
     pub admin: Option<AdminDef>,
     /// Whether the file has an `[admin]` key at all (even a broken one).
     pub admin_declared: bool,
+    pub tests: Vec<Entry<'i, TestDef>>,
 }
 
 /// Parses the file. `None` if it is not valid TOML (every syntax error is
@@ -54,6 +55,7 @@ pub(crate) fn parse<'i>(text: &'i str, sink: &mut Sink<'_>) -> Option<Document<'
             "listeners" => doc.listeners = entries(key, value, sink),
             "tenants" => doc.tenants = entries(key, value, sink),
             "pipelines" => doc.pipelines = entries(key, value, sink),
+            "tests" => doc.tests = entries(key, value, sink),
             "kafka" => doc.kafka = table(&key, value, sink),
             "plugins" => doc.plugins = table(&key, value, sink),
             "admin" => {
@@ -117,7 +119,12 @@ fn entries<'i, T: Deserialize<'i>>(
         .map(|raw| {
             let parsed = if raw.get_ref().is_table() {
                 T::deserialize(ValueDeserializer::from(raw.clone()))
-                    .map_err(|e| sink.toml(&e, false))
+                    .map_err(|e| match e.span() {
+                        Some(_) => sink.toml(&e, false),
+                        // A check of the whole element (`try_from`) has no
+                        // span of its own: point at the element.
+                        None => sink.error(raw.span(), Problem::Schema(e.message().to_owned())),
+                    })
                     .ok()
             } else {
                 sink.error(

@@ -3,7 +3,7 @@
 //! them into the checked [`super::Config`].
 //!
 //! The file's top-level keys are `listeners`, `kafka`, `tenants`,
-//! `pipelines`, `plugins` and `admin`; each table and each array element is
+//! `pipelines`, `plugins`, `admin` and `tests`; each table and each array element is
 //! read on its own, so one bad entry does not hide the errors in another.
 
 use std::collections::BTreeMap;
@@ -16,14 +16,22 @@ use super::env::ConfigValue;
 use crate::plugin::Limits;
 
 /// The top-level keys a pipeline file may have.
-pub const TOP_LEVEL_KEYS: [&str; 6] = [
+pub const TOP_LEVEL_KEYS: [&str; 7] = [
     "listeners",
     "kafka",
     "tenants",
     "pipelines",
     "plugins",
     "admin",
+    "tests",
 ];
+
+/// `[[tests]]`: a case `sluice test` runs through a pipeline's real plugins
+/// (`sluice run` ignores them): `name = "..."`, `pipeline = "ticks"` (may be
+/// left out when there is one pipeline), one input (`record = { ... }`, or
+/// `handshake = { ... }` and, for a handler, `message = { ... }` and
+/// `close = { ... }`) and `expect = { ... }`. See docs/testing-pipelines.md.
+pub type TestDef = crate::testing::Case;
 
 /// `[[listeners]]`: an address WebSocket clients connect to.
 #[derive(Debug, Clone, Deserialize)]

@@ -73,6 +73,16 @@ impl Names {
             .push((name.to_owned(), Position { line: 1, column: 1 }));
     }
 
+    /// How many names are declared.
+    pub(super) fn count(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// The first declared name.
+    pub(super) fn first(&self) -> Option<&str> {
+        self.seen.first().map(|(n, _)| n.as_str())
+    }
+
     pub(super) fn contains(&self, name: &str) -> bool {
         self.seen.iter().any(|(n, _)| n == name)
     }
@@ -222,6 +232,7 @@ pub(crate) fn check(
         .as_ref()
         .and_then(|p| p.cache_dir.as_ref())
         .map(|d| base.join(d.get_ref()));
+    let tests = super::tests::check(&doc.tests, &pipelines, &pipeline_names, sink);
     if sink.has_errors() {
         return None;
     }
@@ -233,6 +244,7 @@ pub(crate) fn check(
         pipelines,
         plugins: PluginSettings { cache_dir },
         admin,
+        tests,
     })
 }
 

@@ -12,9 +12,10 @@ use std::future::Future;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+use super::sink_prep::SinkPrep;
 use crate::config::{ReplyFormat, SinkKey};
 use crate::kafka::Producer;
-use crate::plugin::{Direction, FrameKind, Message, Outcome, PluginPool, TransformContext};
+use crate::plugin::{Message, PluginPool};
 use crate::time::now_rfc3339;
 
 /// Who sent a message.
@@ -30,9 +31,8 @@ pub struct Sender {
 pub struct Inbound {
     producer: Producer,
     topic: String,
-    key: Option<SinkKey>,
     reply: ReplyFormat,
-    transforms: Vec<PluginPool>,
+    prep: SinkPrep,
     metrics: Option<std::sync::Arc<crate::metrics::PipelineMetrics>>,
 }
 
@@ -48,9 +48,8 @@ impl Inbound {
         Self {
             producer,
             topic,
-            key,
             reply,
-            transforms,
+            prep: SinkPrep::new(key, transforms),
             metrics: None,
         }
     }
@@ -68,7 +67,7 @@ impl Inbound {
     /// transforms. Yields the messages to produce, or the reason not to.
     pub async fn prepare(&self, text: bool, payload: Bytes, sender: &Sender) -> Prepared {
         let id = client_id(&payload);
-        let result = self.transform(text, payload, sender).await;
+        let result = self.prep.transform(text, payload, sender).await;
         Prepared { id, result }
     }
 
@@ -87,10 +86,7 @@ impl Inbound {
             messages
                 .iter()
                 .map(|msg| {
-                    let key = msg
-                        .key
-                        .clone()
-                        .or_else(|| self.key_for(&msg.payload, sender));
+                    let key = self.prep.key_of(msg, sender);
                     let headers: Vec<(String, Bytes)> = msg
                         .headers
                         .iter()
@@ -138,67 +134,6 @@ impl Inbound {
     fn count_produce_error(&self) {
         if let Some(metrics) = &self.metrics {
             metrics.produce_error();
-        }
-    }
-
-    /// Transforms, in order; an empty result is an error (nothing to produce).
-    async fn transform(
-        &self,
-        text: bool,
-        payload: Bytes,
-        sender: &Sender,
-    ) -> Result<Vec<Message>, String> {
-        let kind = if text {
-            FrameKind::Text
-        } else {
-            FrameKind::Binary
-        };
-        let mut messages = vec![Message {
-            kind,
-            payload: payload.to_vec(),
-            key: None,
-            headers: Vec::new(),
-        }];
-        for pool in &self.transforms {
-            let mut next = Vec::new();
-            for msg in messages {
-                let ctx = TransformContext {
-                    direction: Direction::Inbound,
-                    channel: sender.channel.clone(),
-                    principal_id: sender.principal.clone(),
-                };
-                let input = msg.clone();
-                let outcome = pool
-                    .run(move |t| t.transform(&input, &ctx))
-                    .await
-                    .map_err(|e| format!("transform failed: {e}"))?;
-                match outcome {
-                    Outcome::Keep => next.push(msg),
-                    Outcome::Replace(list) => next.extend(list),
-                    Outcome::Reject(reason) => return Err(reason),
-                }
-            }
-            messages = next;
-        }
-        if messages.is_empty() {
-            return Err("filtered out by a transform; nothing was produced".into());
-        }
-        Ok(messages)
-    }
-
-    fn key_for(&self, payload: &[u8], sender: &Sender) -> Option<Vec<u8>> {
-        match self.key.as_ref()? {
-            SinkKey::Channel => Some(sender.channel.clone().into_bytes()),
-            SinkKey::Principal => sender.principal.clone().map(String::into_bytes),
-            SinkKey::Json(pointer) => {
-                let value: Value = serde_json::from_slice(payload).ok()?;
-                match value.pointer(pointer)? {
-                    Value::String(s) => Some(s.clone().into_bytes()),
-                    Value::Number(n) => Some(n.to_string().into_bytes()),
-                    Value::Bool(b) => Some(b.to_string().into_bytes()),
-                    _ => None,
-                }
-            }
         }
     }
 }

@@ -6,7 +6,7 @@
 //! only then commits, so a config that fails to prepare changes nothing.
 //! The commit keeps each pipeline's hub, so open sockets stay subscribed;
 //! a changed router or transform reaches the consumer thread as a new
-//! [`Stage`] taken between two batches, so a record never sees two versions.
+//! [`Stages`] taken between two batches, so a record never sees two versions.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -17,7 +17,8 @@ use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
 use super::parts::{self, Feed};
-use super::record_path::{PathStats, Stage};
+use super::record_path::PathStats;
+use super::stages::Stages;
 use crate::config::{Brokers, Config, Kafka, Pipeline};
 use crate::hub::{CloseRequest, Hub};
 use crate::kafka::{ClientSettings, EmbeddedBroker, Producer, ProducerOptions};
@@ -49,9 +50,9 @@ enum FeedPlan {
     /// Nothing changes (or it has no source).
     Keep,
     /// New plugins for the running consumer.
-    Swap(Stage),
+    Swap(Stages),
     /// A new consumer (a new source, or the source changed).
-    Start(Stage),
+    Start(Stages),
     /// The source is gone.
     Stop,
 }
@@ -266,10 +267,10 @@ impl Live {
                 {
                     FeedPlan::Keep
                 } else {
-                    FeedPlan::Swap(parts::stage(pipeline, host)?)
+                    FeedPlan::Swap(parts::stages(pipeline, host)?)
                 }
             }
-            (_, Some(_)) => FeedPlan::Start(parts::stage(pipeline, host)?),
+            (_, Some(_)) => FeedPlan::Start(parts::stages(pipeline, host)?),
         };
         Ok(Next {
             config: pipeline.clone(),
@@ -347,11 +348,11 @@ impl Live {
             let mut notes = Vec::new();
             match std::mem::replace(&mut n.feed, FeedPlan::Keep) {
                 FeedPlan::Keep => {}
-                FeedPlan::Swap(stage) => {
+                FeedPlan::Swap(stages) => {
                     if let Some(feed) = &feed {
                         // A consumer that ended has dropped its receiver;
                         // `/readyz` already reports it.
-                        let _ = feed.stages.send(stage);
+                        let _ = feed.stages.send(stages);
                     }
                     notes.push("router and transforms replaced");
                 }
@@ -359,7 +360,7 @@ impl Live {
                     stop_feed(&n.config, feed.take()).await;
                     notes.push("consumer stopped");
                 }
-                FeedPlan::Start(stage) => {
+                FeedPlan::Start(stages) => {
                     // A changed source keeps a broadcast-mode group, so the
                     // new consumer resumes where the old one committed.
                     let group = feed.as_ref().map(|f| f.group_id.clone()).filter(|_| {
@@ -370,7 +371,7 @@ impl Live {
                     });
                     let had_feed = feed.is_some();
                     stop_feed(&n.config, feed.take()).await;
-                    feed = self.start_feed(&n, stage, group, &mut changes);
+                    feed = self.start_feed(&n, stages, group, &mut changes);
                     if let Some(f) = &feed {
                         started.push(f.handle.watch());
                     }
@@ -430,14 +431,14 @@ impl Live {
     fn start_feed(
         &self,
         n: &Next,
-        stage: Stage,
+        stages: Stages,
         group: Option<String>,
         changes: &mut Vec<String>,
     ) -> Option<Feed> {
         let (source, settings) = (n.config.source.as_ref()?, n.settings.as_ref()?);
         let started = parts::feed(
             (&n.config, source),
-            stage,
+            stages,
             (n.hub.clone(), n.metrics.clone()),
             settings,
             group,

@@ -7,10 +7,15 @@ mod parts;
 mod record_path;
 mod reload;
 mod runner;
+mod sink_prep;
+mod stages;
 mod watch;
 
 pub use inbound::{Inbound, Sender};
-pub use record_path::{DeadLetter, PathStats, RecordPath, Stage, StageSender};
+pub use parts::stages;
+pub use record_path::{DeadLetter, PathStats, RecordPath, StageSender};
 pub use reload::{ReloadOutcome, Reloads, Trigger};
 pub use runner::{Running, start};
+pub use sink_prep::SinkPrep;
+pub use stages::{Outlet, Poison, Stages};
 pub use watch::FileWatch;

@@ -8,7 +8,8 @@ use anyhow::Context as _;
 use bytes::Bytes;
 
 use super::inbound::Inbound;
-use super::record_path::{DeadLetter, PathStats, RecordPath, Stage, StageSender};
+use super::record_path::{DeadLetter, PathStats, RecordPath, StageSender};
+use super::stages::Stages;
 use crate::config::{Pipeline, PluginConfig, PoisonPolicy, Source, SourceMode};
 use crate::hub::Hub;
 use crate::kafka::{
@@ -106,17 +107,22 @@ pub fn endpoint(
 
 /// Fresh instances of the pipeline's transforms and router, for its record
 /// path (each instance's `init` has run: a plugin that fails it fails here).
-pub fn stage(pipeline: &Pipeline, host: &PluginHost) -> anyhow::Result<Stage> {
+pub fn stages(pipeline: &Pipeline, host: &PluginHost) -> anyhow::Result<Stages> {
     let instance = |plugin: &PluginConfig| -> anyhow::Result<_> {
         Ok(load(host, pipeline, plugin)?.instantiate()?)
     };
-    Ok(Stage {
+    Ok(Stages {
         transforms: pipeline
             .transforms
             .iter()
             .map(instance)
             .collect::<anyhow::Result<Vec<_>>>()?,
         router: pipeline.router.as_ref().map(instance).transpose()?,
+        format: pipeline
+            .source
+            .as_ref()
+            .map(|s| s.format)
+            .unwrap_or_default(),
     })
 }
 
@@ -124,7 +130,7 @@ pub fn stage(pipeline: &Pipeline, host: &PluginHost) -> anyhow::Result<Stage> {
 pub struct Feed {
     /// The consumer thread.
     pub handle: ConsumerHandle,
-    /// Where the next [`Stage`] goes.
+    /// Where the next [`Stages`] go.
     pub stages: StageSender,
     /// Its record path's counters.
     pub stats: Arc<PathStats>,
@@ -132,11 +138,11 @@ pub struct Feed {
     pub group_id: String,
 }
 
-/// Starts the consumer of `pipeline`'s `source`, feeding `stage` and then
+/// Starts the consumer of `pipeline`'s `source`, feeding `stages` and then
 /// `hub`. `group_id` reuses a broadcast-mode group a reload replaces.
 pub fn feed(
     (pipeline, source): (&Pipeline, &Source),
-    stage: Stage,
+    stages: Stages,
     (hub, metrics): (Arc<Hub>, Arc<PipelineMetrics>),
     settings: &ClientSettings,
     group_id: Option<String>,
@@ -147,15 +153,15 @@ pub fn feed(
     };
     let mut path = RecordPath::new(
         &pipeline.name,
-        stage.transforms,
-        stage.router,
+        stages.transforms,
+        stages.router,
         hub,
-        source.format,
+        stages.format,
         source.on_poison.clone(),
         dead_letter,
     )
     .with_metrics(metrics);
-    let stages = path.swappable();
+    let next = path.swappable();
     let stats = path.stats();
     let mut subscription = subscription(source);
     if let Some(group_id) = group_id {
@@ -171,7 +177,7 @@ pub fn feed(
     .context("cannot start its Kafka consumer")?;
     Ok(Feed {
         handle,
-        stages,
+        stages: next,
         stats,
         group_id,
     })

@@ -1,18 +1,16 @@
-//! The record path of one pipeline: transforms, then the router, once per
-//! record (the router once per batch), then fanout through the hub. Runs on
+//! The record path of one pipeline: the plugin [`Stages`] (transforms,
+//! then the router, once per batch), then fanout through the hub. Runs on
 //! the pipeline's consumer thread, so plugin calls never touch tokio.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::stages::{Outlet, Poison, Stages};
 use crate::config::{Format, PoisonPolicy};
-use crate::hub::{Frame, Hub, Kind};
+use crate::hub::{Frame, Hub};
 use crate::kafka::BatchVerdict as Verdict;
-use crate::plugin::{
-    Direction, FrameKind, Header, Message, Outcome, PluginInstance, TransformContext,
-};
+use crate::plugin::PluginInstance;
 use crate::record::Record;
-use crate::ws::BROADCAST_CHANNEL;
 
 /// Counters of a pipeline's record path.
 #[derive(Debug, Default)]
@@ -33,26 +31,21 @@ pub struct PathStats {
 /// pipeline rather than lose the record.
 pub type DeadLetter = Box<dyn FnMut(&Record, &str) -> Result<(), String> + Send>;
 
-/// The plugins a record goes through: transforms, then the router. A live
-/// reload replaces them between batches.
-pub struct Stage {
-    /// Transform instances, in order.
-    pub transforms: Vec<PluginInstance>,
-    /// The router instance (`None`: every record goes to `*`).
-    pub router: Option<PluginInstance>,
-}
-
-/// Where a reload sends a pipeline's next [`Stage`].
-pub type StageSender = std::sync::mpsc::Sender<Stage>;
+/// Where a live reload sends a pipeline's next [`Stages`] (same format,
+/// new plugin instances).
+pub type StageSender = std::sync::mpsc::Sender<Stages>;
 
 /// Transforms, router and hub of one pipeline.
 pub struct RecordPath {
+    stages: Stages,
+    next_stage: Option<std::sync::mpsc::Receiver<Stages>>,
+    fanout: Fanout,
+}
+
+/// Where a running pipeline's records go: its hub, or its poison policy.
+struct Fanout {
     pipeline: String,
-    transforms: Vec<PluginInstance>,
-    router: Option<PluginInstance>,
-    next_stage: Option<std::sync::mpsc::Receiver<Stage>>,
     hub: Arc<Hub>,
-    format: Format,
     poison: PoisonPolicy,
     dead_letter: Option<DeadLetter>,
     stats: Arc<PathStats>,
@@ -71,26 +64,30 @@ impl RecordPath {
         dead_letter: Option<DeadLetter>,
     ) -> Self {
         Self {
-            pipeline: pipeline.to_owned(),
-            transforms,
-            router,
+            stages: Stages {
+                transforms,
+                router,
+                format,
+            },
             next_stage: None,
-            hub,
-            format,
-            poison,
-            dead_letter,
-            stats: Arc::default(),
-            metrics: crate::metrics::global().pipeline("", pipeline),
+            fanout: Fanout {
+                pipeline: pipeline.to_owned(),
+                hub,
+                poison,
+                dead_letter,
+                stats: Arc::default(),
+                metrics: crate::metrics::global().pipeline("", pipeline),
+            },
         }
     }
 
     /// Counts its drops under these labels (the default has no tenant).
     pub fn with_metrics(mut self, metrics: Arc<crate::metrics::PipelineMetrics>) -> Self {
-        self.metrics = metrics;
+        self.fanout.metrics = metrics;
         self
     }
 
-    /// Takes a new [`Stage`] from the returned sender before each batch
+    /// Takes new [`Stages`] from the returned sender before each batch
     /// (a batch already started finishes on the stage it started with).
     pub fn swappable(&mut self) -> StageSender {
         let (tx, rx) = std::sync::mpsc::channel();
@@ -100,17 +97,16 @@ impl RecordPath {
 
     /// Its counters.
     pub fn stats(&self) -> Arc<PathStats> {
-        self.stats.clone()
+        self.fanout.stats.clone()
     }
 
     /// Processes one batch of consumed records.
     pub fn on_batch(&mut self, records: &[Record]) -> Verdict {
         if let Some(next) = &self.next_stage
-            && let Some(stage) = next.try_iter().last()
+            && let Some(stages) = next.try_iter().last()
         {
-            self.transforms = stage.transforms;
-            self.router = stage.router;
-            tracing::debug!(pipeline = %self.pipeline, "Record path switched to the reloaded plugins.");
+            self.stages = stages;
+            tracing::debug!(pipeline = %self.fanout.pipeline, "Record path switched to the reloaded plugins.");
         }
         match self.process(records) {
             Ok(()) => Verdict::Continue,
@@ -120,122 +116,34 @@ impl RecordPath {
 
     /// `Err` carries the reason to stop.
     fn process(&mut self, records: &[Record]) -> Result<(), String> {
-        self.stats
+        self.fanout
+            .stats
             .records
             .fetch_add(records.len() as u64, Ordering::Relaxed);
-        let mut ready = Vec::with_capacity(records.len());
-        for record in records {
-            match self.transform(record) {
-                Ok(out) => ready.extend(out),
-                Err(reason) => self.poisoned(record, &reason)?,
-            }
+        self.stages.run(records, &mut self.fanout)
+    }
+}
+
+impl Outlet for Fanout {
+    fn deliver(&mut self, _record: &Record, frame: &Frame, channels: &[&str]) {
+        let taken: usize = channels.iter().map(|c| self.hub.publish(c, frame)).sum();
+        if taken > 0 {
+            self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.stats.unrouted.fetch_add(1, Ordering::Relaxed);
+            self.metrics.dropped("no_subscriber", 1);
         }
-        if ready.is_empty() {
-            return Ok(());
-        }
-        let batch: Arc<[Record]> = ready.into();
-        let routes = match &mut self.router {
-            None => None,
-            Some(router) => match router.route_batch(batch.clone()) {
-                Ok(routes) => Some(routes),
-                Err(error) => {
-                    let reason = error.to_string();
-                    for record in batch.iter() {
-                        self.poisoned(record, &reason)?;
-                    }
-                    return Ok(());
-                }
-            },
-        };
-        let mut channels: Vec<&str> = Vec::new();
-        for (i, record) in batch.iter().enumerate() {
-            let frame = match self.frame(record) {
-                Ok(frame) => frame,
-                Err(reason) => {
-                    self.poisoned(record, reason)?;
-                    continue;
-                }
-            };
-            channels.clear();
-            match routes.as_ref().map(|r| &r[i]) {
-                None => channels.push(BROADCAST_CHANNEL),
-                Some(route) => {
-                    if let (true, Some(key)) = (route.key_channel, record.key.as_deref()) {
-                        match std::str::from_utf8(key) {
-                            Ok(key) => channels.push(key),
-                            Err(_) => {
-                                self.poisoned(record, "key is not UTF-8")?;
-                                continue;
-                            }
-                        }
-                    }
-                    for channel in &route.channels {
-                        if !channels.contains(&channel.as_str()) {
-                            channels.push(channel);
-                        }
-                    }
-                }
-            }
-            let taken: usize = channels.iter().map(|c| self.hub.publish(c, &frame)).sum();
-            if taken > 0 {
-                self.stats.delivered.fetch_add(1, Ordering::Relaxed);
-            } else {
-                self.stats.unrouted.fetch_add(1, Ordering::Relaxed);
-                self.metrics.dropped("no_subscriber", 1);
-            }
-        }
-        Ok(())
     }
 
-    /// Runs the transforms; a record comes out as zero or more records.
-    fn transform(&mut self, record: &Record) -> Result<Vec<Record>, String> {
-        let mut records = vec![record.clone()];
-        for transform in &mut self.transforms {
-            let mut next = Vec::with_capacity(records.len());
-            for record in records {
-                let msg = message_of(&record);
-                let ctx = TransformContext {
-                    direction: Direction::Outbound,
-                    channel: String::new(),
-                    principal_id: None,
-                };
-                match transform.transform(&msg, &ctx).map_err(|e| e.to_string())? {
-                    Outcome::Keep => next.push(record),
-                    Outcome::Replace(messages) => {
-                        next.extend(messages.into_iter().map(|m| record_from(&record, m)));
-                    }
-                    Outcome::Reject(reason) => {
-                        return Err(format!("rejected by a transform: {reason}"));
-                    }
-                }
-            }
-            records = next;
-        }
-        if records.is_empty() {
-            self.stats.filtered.fetch_add(1, Ordering::Relaxed);
-            self.metrics.dropped("filtered", 1);
-        }
-        Ok(records)
-    }
-
-    fn frame(&self, record: &Record) -> Result<Frame, &'static str> {
-        let utf8 = || std::str::from_utf8(&record.payload).is_ok();
-        let kind = match self.format {
-            Format::Binary => Kind::Binary,
-            Format::Text if utf8() => Kind::Text,
-            Format::Text => return Err("payload is not UTF-8 in a text pipeline"),
-            Format::Auto if utf8() => Kind::Text,
-            Format::Auto => Kind::Binary,
-        };
-        Ok(Frame {
-            kind,
-            payload: record.payload.clone(),
-        })
+    fn filtered(&mut self, _record: &Record) {
+        self.stats.filtered.fetch_add(1, Ordering::Relaxed);
+        self.metrics.dropped("filtered", 1);
     }
 
     /// Applies the poison policy to one record; `Err` is the reason to stop.
-    fn poisoned(&mut self, record: &Record, reason: &str) -> Result<(), String> {
+    fn poisoned(&mut self, record: &Record, why: Poison<'_>) -> Result<(), String> {
         self.stats.poison.fetch_add(1, Ordering::Relaxed);
+        let reason = why.to_string();
         let (pipeline, topic, partition, offset) = (
             &self.pipeline,
             &record.topic,
@@ -259,47 +167,11 @@ impl RecordPath {
                     .dead_letter
                     .as_mut()
                     .expect("dead-letter sender configured");
-                send(record, reason).map_err(|error| {
+                send(record, &reason).map_err(|error| {
                     tracing::error!(%pipeline, %topic, partition, offset, %dlq, %error, "Dead-lettering failed: stopping the pipeline.");
                     format!("could not dead-letter {topic}/{partition}@{offset} to {dlq}: {error}")
                 })
             }
         }
-    }
-}
-
-fn message_of(record: &Record) -> Message {
-    let kind = if std::str::from_utf8(&record.payload).is_ok() {
-        FrameKind::Text
-    } else {
-        FrameKind::Binary
-    };
-    Message {
-        kind,
-        payload: record.payload.to_vec(),
-        key: record.key.as_ref().map(|k| k.to_vec()),
-        headers: record
-            .headers
-            .iter()
-            .map(|(name, value)| Header {
-                name: name.clone(),
-                value: value.to_vec(),
-            })
-            .collect(),
-    }
-}
-
-/// A transform's output as a record at the original's position. A message
-/// without a key keeps the original key, so routing by key still works.
-fn record_from(original: &Record, msg: Message) -> Record {
-    Record {
-        key: msg.key.map(Into::into).or_else(|| original.key.clone()),
-        payload: msg.payload.into(),
-        headers: msg
-            .headers
-            .into_iter()
-            .map(|h| (h.name, h.value.into()))
-            .collect(),
-        ..original.clone()
     }
 }

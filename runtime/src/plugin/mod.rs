@@ -182,11 +182,29 @@ impl PluginHost {
     pub fn exported_roles(&self, id: &PluginId, bytes: &[u8]) -> Result<Vec<Role>, PluginError> {
         let id = Arc::new(id.clone());
         let component = self.compile(&id, bytes, &content_hash(bytes))?;
+        Ok(roles_of(&export_names(&self.engine, &component)))
+    }
+
+    /// What a component exports and imports, for `sluice plugin build`.
+    /// Fails when it does not compile or imports something the host does
+    /// not offer; exporting no role is for the caller to judge.
+    pub fn inspect(&self, id: &PluginId, bytes: &[u8]) -> Result<Inspection, PluginError> {
+        let id = Arc::new(id.clone());
+        let component = self.compile(&id, bytes, &content_hash(bytes))?;
+        self.linker
+            .instantiate_pre(&component)
+            .map_err(|e| PluginError::new(&id, FaultKind::Instantiate(format!("{e:#}"))))?;
         let exports = export_names(&self.engine, &component);
-        Ok(Role::ALL
-            .into_iter()
-            .filter(|r| exports.iter().any(|e| e == r.export()))
-            .collect())
+        let imports = component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        Ok(Inspection {
+            roles: roles_of(&exports),
+            exports,
+            imports,
+        })
     }
 
     /// Compiles, type-checks and pre-links a plugin, then instantiates it
@@ -236,6 +254,24 @@ impl PluginHost {
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
+}
+
+/// What [`PluginHost::inspect`] found in a component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspection {
+    /// The roles whose interface it exports (one, for a well-built plugin).
+    pub roles: Vec<Role>,
+    /// Every interface it exports, e.g. `sluice:plugin/routing@0.1.0`.
+    pub exports: Vec<String>,
+    /// Every interface it imports, e.g. `sluice:plugin/host@0.1.0`.
+    pub imports: Vec<String>,
+}
+
+fn roles_of(exports: &[String]) -> Vec<Role> {
+    Role::ALL
+        .into_iter()
+        .filter(|r| exports.iter().any(|e| e == r.export()))
+        .collect()
 }
 
 fn export_names(engine: &Engine, component: &Component) -> Vec<String> {

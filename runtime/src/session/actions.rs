@@ -38,11 +38,21 @@ impl Publisher {
 
     /// The topic a publish goes to, if the pipeline allows it.
     fn topic<'a>(&'a self, wanted: Option<&'a str>) -> Option<&'a str> {
-        match wanted {
-            None => Some(&self.topic),
-            Some(t) if t == self.topic || self.extra_topics.iter().any(|e| e == t) => Some(t),
-            Some(_) => None,
-        }
+        publish_topic(wanted, &self.topic, &self.extra_topics)
+    }
+}
+
+/// The topic a handler's publish goes to, if the sink allows it: `wanted`
+/// (`None`: the sink's `topic`) must be `topic` or one of `extra_topics`.
+pub fn publish_topic<'a>(
+    wanted: Option<&'a str>,
+    topic: &'a str,
+    extra_topics: &'a [String],
+) -> Option<&'a str> {
+    match wanted {
+        None => Some(topic),
+        Some(t) if t == topic || extra_topics.iter().any(|e| e == t) => Some(t),
+        Some(_) => None,
     }
 }
 

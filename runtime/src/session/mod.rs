@@ -23,7 +23,7 @@ use crate::plugin::{
 };
 use crate::ws::ConnInfo;
 
-pub use actions::Publisher;
+pub use actions::{Publisher, publish_topic};
 
 /// Events waiting per handler instance before a connection is told to come
 /// back later (1013).
@@ -248,15 +248,69 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
+/// Why the host would not carry out `action` for a connection whose
+/// principal may use `allowed` channels (`None`: any), in a pipeline whose
+/// sink is `sink` (its topic and extra topics; `None`: no sink); `None`
+/// when it would. (A `send` depends on who is connected; it is not judged.)
+pub fn refusal(
+    action: &Action,
+    allowed: Option<&[String]>,
+    sink: Option<(&str, &[String])>,
+) -> Option<&'static str> {
+    match (action, sink) {
+        (Action::Join(channel), _) if !may_join(allowed, channel) => Some("channel not allowed"),
+        (Action::Publish(_), None) => Some("the pipeline has no sink"),
+        (Action::Publish(publish), Some((topic, extra))) => {
+            publish_topic(publish.topic.as_deref(), topic, extra)
+                .is_none()
+                .then_some("topic not allowed")
+        }
+        _ => None,
+    }
+}
+
 /// What the host's own checks think of a channel a handler wants a
 /// connection to join.
 fn may_join(allowed: Option<&[String]>, channel: &str) -> bool {
     allowed.is_none_or(|list| list.iter().any(|c| c == channel))
 }
 
-/// A unit test of the permission rule; the rest is covered end to end.
+/// Unit tests of the permission rules; the rest is covered end to end.
 #[cfg(test)]
 mod tests {
+    use crate::plugin::{Action, Publish};
+
+    #[test]
+    fn refusals_follow_the_principal_channels_and_the_sink() {
+        let lobby = vec!["lobby".to_owned()];
+        let join = |c: &str| Action::Join(c.into());
+        assert_eq!(super::refusal(&join("lobby"), Some(&lobby), None), None);
+        assert_eq!(
+            super::refusal(&join("kitchen"), Some(&lobby), None),
+            Some("channel not allowed")
+        );
+        let publish = |topic: Option<&str>| {
+            Action::Publish(Publish {
+                topic: topic.map(Into::into),
+                key: None,
+                payload: b"x".to_vec(),
+                headers: Vec::new(),
+            })
+        };
+        let extra = vec!["audit".to_owned()];
+        let sink = Some(("events", extra.as_slice()));
+        assert_eq!(
+            super::refusal(&publish(None), None, None),
+            Some("the pipeline has no sink")
+        );
+        assert_eq!(super::refusal(&publish(None), None, sink), None);
+        assert_eq!(super::refusal(&publish(Some("audit")), None, sink), None);
+        assert_eq!(
+            super::refusal(&publish(Some("other")), None, sink),
+            Some("topic not allowed")
+        );
+    }
+
     #[test]
     fn joins_respect_the_principal_channels() {
         let list = vec!["a".to_owned()];

@@ -17,7 +17,7 @@ use hyper::{Request, Response, StatusCode};
 use super::endpoint::{Endpoint, Params, Routes, channel_of};
 use super::limit::{PerIpLimit, Slot, Slots};
 use crate::config::ListenerLimits;
-use crate::plugin::{Decision, Handshake, Header, PoolError, Principal};
+use crate::plugin::{Decision, Denial, Handshake, Header, PoolError, Principal};
 
 /// A handshake that passed every check.
 pub struct Admitted {
@@ -170,35 +170,10 @@ async fn authenticate<B>(
     peer: SocketAddr,
     params: &[(String, String)],
 ) -> Result<Principal, Refusal> {
-    let handshake = Handshake {
-        path: request.uri().path().to_owned(),
-        query: request.uri().query().unwrap_or_default().to_owned(),
-        headers: request
-            .headers()
-            .iter()
-            .map(|(name, value)| Header {
-                name: name.as_str().to_owned(),
-                value: value.as_bytes().to_vec(),
-            })
-            .collect(),
-        remote_addr: peer.to_string(),
-        params: params.to_vec(),
-    };
+    let handshake = handshake_of(request, peer, params);
     match pool.run(move |auth| auth.authenticate(&handshake)).await {
         Ok(Decision::Allow(principal)) => Ok(principal),
-        Ok(Decision::Deny(denial)) => {
-            let status = StatusCode::from_u16(denial.status).unwrap_or(StatusCode::FORBIDDEN);
-            let mut response = refuse(status, &denial.reason, &[]);
-            for header in &denial.headers {
-                if let (Ok(name), Ok(value)) = (
-                    hyper::header::HeaderName::from_bytes(header.name.as_bytes()),
-                    hyper::header::HeaderValue::from_bytes(&header.value),
-                ) {
-                    response.headers_mut().append(name, value);
-                }
-            }
-            Err(("auth_denied", response))
-        }
+        Ok(Decision::Deny(denial)) => Err(("auth_denied", denied(&denial))),
         Err(PoolError::Saturated) => Err((
             "auth_overloaded",
             refuse(
@@ -219,6 +194,45 @@ async fn authenticate<B>(
             ))
         }
     }
+}
+
+/// What an authenticator is asked about `request`: its path, query, headers
+/// (names lower-case, in order), the peer and the route's parameters.
+pub fn handshake_of<B>(
+    request: &Request<B>,
+    peer: SocketAddr,
+    params: &[(String, String)],
+) -> Handshake {
+    Handshake {
+        path: request.uri().path().to_owned(),
+        query: request.uri().query().unwrap_or_default().to_owned(),
+        headers: request
+            .headers()
+            .iter()
+            .map(|(name, value)| Header {
+                name: name.as_str().to_owned(),
+                value: value.as_bytes().to_vec(),
+            })
+            .collect(),
+        remote_addr: peer.to_string(),
+        params: params.to_vec(),
+    }
+}
+
+/// The HTTP answer to an authenticator's denial: its status, reason and
+/// headers (a header that is not valid HTTP is left out).
+pub fn denied(denial: &Denial) -> Response<Full<Bytes>> {
+    let status = StatusCode::from_u16(denial.status).unwrap_or(StatusCode::FORBIDDEN);
+    let mut response = refuse(status, &denial.reason, &[]);
+    for header in &denial.headers {
+        if let (Ok(name), Ok(value)) = (
+            hyper::header::HeaderName::from_bytes(header.name.as_bytes()),
+            hyper::header::HeaderValue::from_bytes(&header.value),
+        ) {
+            response.headers_mut().append(name, value);
+        }
+    }
+    response
 }
 
 /// The first of `supported` (the pipeline's preference order) that the

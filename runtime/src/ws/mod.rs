@@ -31,7 +31,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 pub use endpoint::{BROADCAST_CHANNEL, Endpoint, Routes, channel_of};
-pub use handshake::{Admitted, Gate, refuse};
+pub use handshake::{Admitted, Gate, denied, handshake_of, refuse};
 pub use health::{BrokerProbe, Health, PipelineHealth};
 pub use limit::{PerIpLimit, Slots};
 pub use registry::{ConnInfo, Listed, Registry};

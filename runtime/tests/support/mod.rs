@@ -7,6 +7,7 @@ pub mod fuzz;
 pub mod http;
 pub mod plugins;
 pub mod raw;
+pub mod scaffold;
 pub mod ws;
 
 use std::io::{BufRead, BufReader};
