@@ -3,24 +3,11 @@
 //! fails with a diff; expected faults (trap, deadline) pass; bad fixtures
 //! exit 2 with `file:line:col`.
 
-use std::process::{Command, Output};
+mod support;
+
+use support::cli::{sluice, text};
 
 const FIXTURES: &str = "tests/fixtures/plugin-test";
-
-fn sluice(args: &[&str]) -> Output {
-    let cache = tempfile::tempdir().expect("temp dir");
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(args)
-        // Keep the compile cache out of the user's home directory.
-        .env("XDG_CACHE_HOME", cache.path())
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run sluice")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).expect("UTF-8 output")
-}
 
 /// `sluice plugin test PLUGIN FIXTURES ARGS...`: (exit code, stdout, stderr).
 fn plugin_test(plugin: &str, fixtures: &str, args: &[&str]) -> (Option<i32>, String, String) {

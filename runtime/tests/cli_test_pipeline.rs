@@ -3,23 +3,10 @@
 //! names the test and the field; bad `[[tests]]` are reported at their
 //! line and column. No Kafka and no sockets.
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn sluice(args: &[&str]) -> Output {
-    let cache = tempfile::tempdir().expect("temp dir");
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(args)
-        // Keep the compile cache out of the user's home directory.
-        .env("XDG_CACHE_HOME", cache.path())
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run sluice")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).expect("UTF-8 output")
-}
+use support::cli::{sluice, text};
 
 /// Runs `sluice test` on `file`; (exit code, stdout, stderr).
 fn test_file(file: &Path) -> (Option<i32>, String, String) {

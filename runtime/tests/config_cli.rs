@@ -1,21 +1,12 @@
 //! `sluice validate`: exit codes and output of the built binary.
 
+mod support;
+
 use std::process::{Command, Output};
+use support::cli::text;
 
 fn sluice(args: &[&str]) -> Output {
-    let cache = tempfile::tempdir().expect("temp dir");
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(args)
-        // Keep the compile cache out of the user's home directory.
-        .env("XDG_CACHE_HOME", cache.path())
-        .env("WS_PASSWORD", "testpass")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run sluice")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).expect("UTF-8 output")
+    support::cli::sluice_with_env(args, &[("WS_PASSWORD", "testpass")])
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! one subcommand. Errors that end a command are `anyhow` errors with
 //! context, printed once here.
 
+mod checked;
 mod logging;
 mod plugin;
 mod produce;

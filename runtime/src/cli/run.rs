@@ -7,10 +7,11 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::checked;
 use anyhow::Context as _;
-use sluice_runtime::config::{self, Config};
+use sluice_runtime::config::Config;
 use sluice_runtime::pipeline;
-use sluice_runtime::plugin::{CompileCache, HostOptions, PluginHost};
+use sluice_runtime::plugin::PluginHost;
 
 /// Arguments of `sluice run`.
 #[derive(Debug, clap::Args)]
@@ -25,28 +26,9 @@ pub struct Args {
 
 /// Runs until a signal; exit 1 if the file is invalid or the start fails.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let cache_dir = config::load(&args.file)
-        .ok()
-        .and_then(|c| c.plugins.cache_dir)
-        .unwrap_or_else(CompileCache::default_dir);
-    let host = PluginHost::new(HostOptions {
-        cache_dir: Some(cache_dir),
-        ..HostOptions::default()
-    })
-    .context("cannot start the plugin host")?;
-    let config = match config::validate(&args.file, &host) {
-        Ok(config) => config,
-        Err(diagnostics) => {
-            for diagnostic in diagnostics.iter() {
-                eprintln!("{diagnostic}");
-            }
-            eprintln!(
-                "error: {} has {} error(s); nothing started",
-                args.file.display(),
-                diagnostics.len()
-            );
-            return Ok(ExitCode::FAILURE);
-        }
+    let host = checked::host_for(&args.file)?;
+    let Ok(config) = checked::config(&args.file, &host, "; nothing started") else {
+        return Ok(ExitCode::FAILURE);
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -6,9 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
-use sluice_runtime::config;
-use sluice_runtime::plugin::{CompileCache, HostOptions, PluginHost};
+use super::checked;
 use sluice_runtime::testing::{self, PipelineTests};
 
 /// Arguments of `sluice test`.
@@ -22,28 +20,9 @@ pub struct Args {
 
 /// Checks the file as `sluice validate` does, then runs its tests.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let cache_dir = config::load(&args.file)
-        .ok()
-        .and_then(|c| c.plugins.cache_dir)
-        .unwrap_or_else(CompileCache::default_dir);
-    let host = PluginHost::new(HostOptions {
-        cache_dir: Some(cache_dir),
-        ..HostOptions::default()
-    })
-    .context("cannot start the plugin host")?;
-    let config = match config::validate(&args.file, &host) {
-        Ok(config) => config,
-        Err(diagnostics) => {
-            for diagnostic in diagnostics.iter() {
-                eprintln!("{diagnostic}");
-            }
-            eprintln!(
-                "error: {} has {} error(s); no test ran",
-                args.file.display(),
-                diagnostics.len()
-            );
-            return Ok(ExitCode::from(2));
-        }
+    let host = checked::host_for(&args.file)?;
+    let Ok(config) = checked::config(&args.file, &host, "; no test ran") else {
+        return Ok(ExitCode::from(2));
     };
     if config.tests.is_empty() {
         eprintln!(

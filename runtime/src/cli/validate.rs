@@ -6,9 +6,8 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
-use sluice_runtime::config::{self, Config, Pipeline, PluginSource};
-use sluice_runtime::plugin::{CompileCache, HostOptions, PluginHost};
+use super::checked;
+use sluice_runtime::config::{Config, Pipeline, PluginSource};
 
 /// Arguments of `sluice validate`.
 #[derive(Debug, clap::Args)]
@@ -22,31 +21,13 @@ const HASH_PREFIX: usize = 12;
 
 /// Prints every diagnostic (exit 1) or a summary per pipeline (exit 0).
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    // The compile cache the pipeline asks for, if the file says so (a file
-    // too broken to tell uses the default; its errors are reported below).
-    let cache_dir = config::load(&args.file)
-        .ok()
-        .and_then(|c| c.plugins.cache_dir)
-        .unwrap_or_else(CompileCache::default_dir);
-    let host = PluginHost::new(HostOptions {
-        cache_dir: Some(cache_dir),
-        ..HostOptions::default()
-    })
-    .context("cannot start the plugin host")?;
-    match config::validate(&args.file, &host) {
+    let host = checked::host_for(&args.file)?;
+    match checked::config(&args.file, &host, "") {
         Ok(config) => {
             print!("{}", summary(&config));
             Ok(ExitCode::SUCCESS)
         }
-        Err(diagnostics) => {
-            for diagnostic in diagnostics.iter() {
-                eprintln!("{diagnostic}");
-            }
-            let count = diagnostics.len();
-            let noun = if count == 1 { "error" } else { "errors" };
-            eprintln!("error: {} has {count} {noun}", args.file.display());
-            Ok(ExitCode::FAILURE)
-        }
+        Err(_) => Ok(ExitCode::FAILURE),
     }
 }
 

@@ -127,32 +127,25 @@ pub async fn serve(
             generation += 1;
         }
         crate::metrics::global().reloaded(ok);
-        let outcome = Arc::new(match result {
+        let (changes, error) = match result {
             Ok((changes, config)) => {
                 tracing::info!(trigger = trigger.as_str(), generation, took_ms, changes = ?changes, "Reloaded the pipeline file.");
                 on_success(&config);
-                ReloadOutcome {
-                    generation,
-                    trigger: trigger.as_str(),
-                    at: crate::time::now_rfc3339(),
-                    took_ms,
-                    ok,
-                    changes,
-                    error: None,
-                }
+                (changes, None)
             }
             Err(error) => {
                 tracing::error!(trigger = trigger.as_str(), %error, "Reload refused; the running pipelines are unchanged.");
-                ReloadOutcome {
-                    generation,
-                    trigger: trigger.as_str(),
-                    at: crate::time::now_rfc3339(),
-                    took_ms,
-                    ok,
-                    changes: Vec::new(),
-                    error: Some(error),
-                }
+                (Vec::new(), Some(error))
             }
+        };
+        let outcome = Arc::new(ReloadOutcome {
+            generation,
+            trigger: trigger.as_str(),
+            at: crate::time::now_rfc3339(),
+            took_ms,
+            ok,
+            changes,
+            error,
         });
         reloads.last.store(Some(outcome.clone()));
         if let Some(reply) = request.reply {

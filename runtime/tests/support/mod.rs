@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod fuzz;
 pub mod http;
 pub mod plugins;
