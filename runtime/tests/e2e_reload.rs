@@ -69,39 +69,32 @@ connections_per_ip = {{ per_second = 1000, burst = 1000 }}
     text
 }
 
-/// `POST /reload`: status and outcome.
-async fn reload_now(sluice: &Sluice) -> (u16, Value) {
+/// `METHOD /reload` with the operator's token: status and body.
+async fn reload_call(sluice: &Sluice, method: &str) -> (u16, Value) {
     let auth = format!("Bearer {TOKEN}");
-    let response = request(
-        sluice.admin.as_ref().unwrap(),
-        "POST",
-        "/reload",
-        &[("authorization", &auth)],
-        b"",
-    )
-    .await;
-    (response.status, response.json())
+    let admin = sluice.admin.as_ref().unwrap();
+    let response = request(admin, method, "/reload", &[("authorization", &auth)], b"").await;
+    let body = if response.body.is_empty() {
+        Value::Null
+    } else {
+        response.json()
+    };
+    (response.status, body)
 }
 
-/// `GET /reload` until an outcome newer than `after` (its `at` and
-/// generation differ) appears.
+/// `POST /reload`: status and outcome.
+async fn reload_now(sluice: &Sluice) -> (u16, Value) {
+    reload_call(sluice, "POST").await
+}
+
+/// `GET /reload` until an outcome other than `after` appears (outcomes
+/// differ at least in their `at`).
 async fn next_outcome(sluice: &Sluice, after: Option<&Value>) -> Value {
-    let auth = format!("Bearer {TOKEN}");
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        let response = request(
-            sluice.admin.as_ref().unwrap(),
-            "GET",
-            "/reload",
-            &[("authorization", &auth)],
-            b"",
-        )
-        .await;
-        if response.status == 200 {
-            let outcome = response.json();
-            if after != Some(&outcome) {
-                return outcome;
-            }
+        let (status, outcome) = reload_call(sluice, "GET").await;
+        if status == 200 && after != Some(&outcome) {
+            return outcome;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
