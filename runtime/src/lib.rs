@@ -15,5 +15,6 @@ pub mod pipeline;
 pub mod plugin;
 pub mod record;
 pub mod session;
+pub mod tenant;
 pub mod time;
 pub mod ws;

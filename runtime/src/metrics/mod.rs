@@ -5,6 +5,7 @@
 //! `_total` suffix there).
 
 mod lag;
+mod tenant;
 
 use std::sync::{Arc, OnceLock};
 
@@ -16,6 +17,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 pub use lag::{LagMap, LagSource};
+pub use tenant::{Quota, TenantMetrics};
 
 /// tenant + pipeline.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -85,6 +87,7 @@ pub struct Metrics {
     plugin_calls: Family<CallLabels, Counter>,
     plugin_duration: Family<PluginLabels, Histogram, DurationBuckets>,
     lag: LagSource,
+    tenants: tenant::TenantFamilies,
 }
 
 impl Metrics {
@@ -105,6 +108,7 @@ impl Metrics {
             plugin_calls: Family::default(),
             plugin_duration: Family::new_with_constructor(DurationBuckets),
             lag: LagSource::default(),
+            tenants: tenant::TenantFamilies::default(),
         };
         let m = &metrics;
         registry.register(
@@ -168,6 +172,7 @@ impl Metrics {
             m.plugin_duration.clone(),
         );
         registry.register_collector(Box::new(m.lag.clone()));
+        m.tenants.register(&mut registry);
         Self {
             registry,
             ..metrics
@@ -204,6 +209,11 @@ impl Metrics {
                 reason: reason.to_owned(),
             })
             .inc();
+    }
+
+    /// The handles of one tenant.
+    pub fn tenant(&self, tenant: &str) -> TenantMetrics {
+        self.tenants.tenant(tenant)
     }
 
     /// Where consumer lag is read from at each scrape.

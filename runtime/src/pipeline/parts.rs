@@ -15,8 +15,9 @@ use crate::kafka::{
     spawn_consumer,
 };
 use crate::metrics::PipelineMetrics;
-use crate::plugin::{LoadedPlugin, PluginHost, PluginPool};
+use crate::plugin::{CpuBudget, LoadedPlugin, PluginHost, PluginPool};
 use crate::session::{Publisher, Sessions};
+use crate::tenant::TenantState;
 use crate::ws::Endpoint;
 
 /// Auth and inbound-transform calls waiting for a worker before requests
@@ -50,18 +51,26 @@ pub fn topics(pipeline: &Pipeline) -> Vec<&str> {
 }
 
 /// Builds `pipeline` with plugins from `host` and Kafka clients from
-/// `settings` (present when it has a source or a sink).
+/// `settings` (present when it has a source or a sink), under its
+/// `tenant`'s quotas (shared with the tenant's other pipelines).
 pub fn build(
     pipeline: &Pipeline,
     host: &PluginHost,
     settings: Option<&ClientSettings>,
+    tenant: &Arc<TenantState>,
 ) -> anyhow::Result<Built> {
+    // Every plugin of the tenant is charged to its CPU budget.
+    let host = &Budgeted {
+        host,
+        budget: tenant.cpu(),
+    };
     let kafka = || settings.context("a pipeline with a source or a sink needs Kafka settings");
     let hub = Arc::new(Hub::new());
     // One handle per pipeline, shared by its hub, record path, sink,
     // handler and endpoint.
     let metrics = crate::metrics::global().pipeline(&pipeline.tenant, &pipeline.name);
     hub.count_drops_in(metrics.clone());
+    hub.limit_deliveries_by(tenant.clone());
     let consumer = match &pipeline.source {
         Some(source) => Some(consumer(
             pipeline,
@@ -120,7 +129,8 @@ pub fn build(
         _ => None,
     };
     Ok(Built {
-        endpoint: Endpoint::new(pipeline, hub, auth, inbound, sessions, metrics),
+        endpoint: Endpoint::new(pipeline, hub, auth, inbound, sessions, metrics)
+            .with_tenant(tenant.clone()),
         consumer,
     })
 }
@@ -128,7 +138,7 @@ pub fn build(
 fn consumer(
     pipeline: &Pipeline,
     source: &Source,
-    host: &PluginHost,
+    host: &Budgeted<'_>,
     shared: (Arc<Hub>, Arc<PipelineMetrics>),
     settings: &ClientSettings,
 ) -> anyhow::Result<(ConsumerHandle, Arc<PathStats>)> {
@@ -159,8 +169,14 @@ fn subscription(source: &Source) -> Subscription {
     subscription
 }
 
+/// The plugin host, and the budget of the tenant whose plugins it loads.
+struct Budgeted<'a> {
+    host: &'a PluginHost,
+    budget: &'a Arc<CpuBudget>,
+}
+
 fn load(
-    host: &PluginHost,
+    host: &Budgeted<'_>,
     pipeline: &Pipeline,
     plugin: &PluginConfig,
 ) -> anyhow::Result<LoadedPlugin> {
@@ -171,13 +187,13 @@ fn load(
         config_json: plugin.config_json.clone(),
         limits: plugin.limits,
     };
-    Ok(host.load(spec)?)
+    Ok(host.host.load_within(spec, Some(host.budget.clone()))?)
 }
 
 /// The sink: its producer and its own transform instances (in pools:
 /// inbound messages arrive on the async side).
 fn inbound(
-    host: &PluginHost,
+    host: &Budgeted<'_>,
     pipeline: &Pipeline,
     producer: Producer,
     sink: &crate::config::Sink,
@@ -205,7 +221,7 @@ fn inbound(
 fn record_path(
     pipeline: &Pipeline,
     source: &Source,
-    host: &PluginHost,
+    host: &Budgeted<'_>,
     (hub, metrics): (Arc<Hub>, Arc<PipelineMetrics>),
     settings: &ClientSettings,
 ) -> anyhow::Result<RecordPath> {

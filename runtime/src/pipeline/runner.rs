@@ -96,6 +96,7 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
     let mut health = ws::Health::default();
     // Each pipeline's hub, for the admin API's broadcasts.
     let mut hubs = Vec::new();
+    let tenants = crate::tenant::Tenants::new(config);
     for pipeline in &config.pipelines {
         let tenant = config
             .tenant(&pipeline.tenant)
@@ -108,8 +109,13 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
         } else {
             None
         };
-        let built = parts::build(pipeline, host, settings.as_ref())
-            .with_context(|| format!("pipeline `{}`", pipeline.name))?;
+        let built = parts::build(
+            pipeline,
+            host,
+            settings.as_ref(),
+            &tenants.get(&pipeline.tenant),
+        )
+        .with_context(|| format!("pipeline `{}`", pipeline.name))?;
         if let Some(settings) = &settings
             && !health.probes.iter().any(|(t, _)| *t == pipeline.tenant)
         {
