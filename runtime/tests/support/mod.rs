@@ -5,6 +5,7 @@
 
 pub mod fuzz;
 pub mod http;
+pub mod metrics;
 pub mod plugins;
 pub mod raw;
 pub mod ws;
