@@ -9,6 +9,7 @@ mod support;
 use std::fmt::Write as _;
 
 use futures_util::future::join_all;
+use serde_json::Value;
 use sluice_tests::Broker;
 use sluice_tests::kafka::{Consumer, Outgoing, Producer};
 use support::Sluice;
@@ -486,6 +487,30 @@ async fn a_noisy_neighbour_is_throttled_while_the_quiet_one_gets_everything() {
     };
     assert!(value(&samples, &calls("error")) > 0.0);
     assert_eq!(value(&samples, &calls("ok")), 0.0);
+
+    // The admin API's tenant view says the same.
+    let tenants = support::http::request(
+        &admin,
+        "GET",
+        "/tenants",
+        &[("authorization", &format!("Bearer {OPERATOR}"))],
+        b"",
+    )
+    .await
+    .json();
+    assert_eq!(tenants["count"], 2, "{tenants}");
+    let noisy = &tenants["tenants"][0];
+    assert_eq!(noisy["name"], "noisy");
+    assert_eq!(noisy["quotas"]["plugin_cpu_share"], 0.05);
+    assert_eq!(noisy["quotas"]["max_connections"], 3);
+    assert_eq!(noisy["connections"], 3);
+    assert_eq!(noisy["throttled"]["max_connections"], 1);
+    assert!(noisy["throttled"]["plugin_cpu_share"].as_u64() > Some(0));
+    assert!(noisy["plugin_seconds"].as_f64() > Some(0.0));
+    assert_eq!(
+        tenants["tenants"][1]["quotas"]["max_connections"],
+        Value::Null
+    );
 
     // The quiet tenant lost nothing and was never throttled.
     for quota in QUOTAS {

@@ -12,6 +12,7 @@
 //! | `DELETE /connections/{id}[?code=C][&reason=R]` | close it (or a JSON body `{"code", "reason"}`) |
 //! | `GET /pipelines` | pipelines with their plugins (slot, name, hash, limits) |
 //! | `POST /pipelines/{name}/broadcast?channel=C` | publish the body to a channel |
+//! | `GET /tenants` | tenants with their quotas and usage (connections, plugin time, throttling) |
 //!
 //! Every path but `/metrics` needs `Authorization: Bearer <token>`: the
 //! operator's token sees and does everything; a tenant's `admin_token`
@@ -22,6 +23,7 @@ pub mod auth;
 mod connections;
 mod http;
 mod pipelines;
+mod tenants;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -169,6 +171,7 @@ enum Route<'p> {
     Messages(&'p str),
     Pipelines,
     Broadcast(&'p str),
+    Tenants,
 }
 
 impl<'p> Route<'p> {
@@ -181,6 +184,7 @@ impl<'p> Route<'p> {
             ["connections", id, "messages"] => Route::Messages(id),
             ["pipelines"] => Route::Pipelines,
             ["pipelines", name, "broadcast"] => Route::Broadcast(name),
+            ["tenants"] => Route::Tenants,
             _ => return None,
         })
     }
@@ -188,7 +192,9 @@ impl<'p> Route<'p> {
     /// The methods it answers.
     fn allowed(&self) -> &'static [Method] {
         match self {
-            Route::Metrics | Route::Connections | Route::Pipelines => &[Method::GET],
+            Route::Metrics | Route::Connections | Route::Pipelines | Route::Tenants => {
+                &[Method::GET]
+            }
             Route::Connection(_) => &[Method::GET, Method::DELETE],
             Route::Messages(_) | Route::Broadcast(_) => &[Method::POST],
         }
@@ -249,6 +255,7 @@ async fn handle(request: Request<hyper::body::Incoming>, state: &State) -> Respo
         (Route::Broadcast(name), _) => {
             pipelines::broadcast(state, &caller, (name, query), headers, body).await
         }
+        (Route::Tenants, _) => tenants::list(state, &caller),
         (Route::Metrics, _) => Ok(metrics()),
     };
     result.unwrap_or_else(http::ApiError::into_reply)

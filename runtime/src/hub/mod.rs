@@ -53,6 +53,11 @@ impl Hub {
         let _ = self.tenant.set(tenant);
     }
 
+    /// The tenant whose outbound rate limits it, if set.
+    pub fn tenant(&self) -> Option<&Arc<crate::tenant::TenantState>> {
+        self.tenant.get()
+    }
+
     /// The hub's counters.
     pub fn stats(&self) -> &HubStats {
         &self.stats

@@ -138,6 +138,24 @@ impl TenantMetrics {
         self.plugin_seconds.inc_by(seconds);
     }
 
+    /// Things each quota held back so far, by its label.
+    pub fn throttled_counts(&self) -> Vec<(&'static str, u64)> {
+        [
+            (Quota::Connections, &self.connections_refused),
+            (Quota::Inbound, &self.inbound),
+            (Quota::Outbound, &self.outbound),
+            (Quota::PluginCpu, &self.plugin_cpu),
+        ]
+        .into_iter()
+        .map(|(quota, counter)| (quota.label(), counter.get()))
+        .collect()
+    }
+
+    /// Seconds spent in plugin calls so far.
+    pub fn plugin_seconds(&self) -> f64 {
+        self.plugin_seconds.get()
+    }
+
     /// Sets the open connections.
     pub fn set_connections(&self, open: usize) {
         self.connections.set(open as i64);

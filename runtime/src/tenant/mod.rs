@@ -91,6 +91,14 @@ impl TenantState {
         &self.cpu
     }
 
+    /// What it has used so far.
+    pub fn usage(&self) -> Usage {
+        Usage {
+            plugin_seconds: self.metrics.plugin_seconds(),
+            throttled: self.metrics.throttled_counts(),
+        }
+    }
+
     /// Open connections now.
     pub fn connections(&self) -> usize {
         self.connections.open()
@@ -151,6 +159,15 @@ impl TenantState {
         }
         allowed
     }
+}
+
+/// A tenant's use so far.
+#[derive(Debug, Clone)]
+pub struct Usage {
+    /// Seconds spent in its plugin calls.
+    pub plugin_seconds: f64,
+    /// Things each quota held back, by quota name.
+    pub throttled: Vec<(&'static str, u64)>,
 }
 
 /// Every tenant's live state, by name.
