@@ -15,6 +15,7 @@ pub mod pipeline;
 pub mod plugin;
 pub mod record;
 pub mod session;
+pub mod tenant;
 pub mod testing;
 pub mod time;
 pub mod ws;

@@ -85,6 +85,10 @@ fn describe(config: &Config) -> String {
             t.admin_token.as_ref().map(|s| s.expose())
         )
         .unwrap();
+        if t.namespace != Default::default() || t.quotas != Default::default() {
+            writeln!(out, "  {:?}", t.namespace).unwrap();
+            writeln!(out, "  {:?}", t.quotas).unwrap();
+        }
     }
     if let Some(admin) = &config.admin {
         writeln!(
@@ -99,8 +103,14 @@ fn describe(config: &Config) -> String {
     for p in &config.pipelines {
         writeln!(
             out,
-            "pipeline {} tenant={} listener={} path={}",
-            p.name, p.tenant, p.listener, p.path
+            "pipeline {} tenant={} listener={} path={}{}",
+            p.name,
+            p.tenant,
+            p.listener,
+            p.path,
+            p.host
+                .as_ref()
+                .map_or_else(String::new, |h| format!(" host={h}"))
         )
         .unwrap();
         writeln!(out, "  source {:?}", p.source).unwrap();
@@ -136,6 +146,18 @@ fn valid_seed000() {
 fn valid_every_key() {
     let config = validate("valid_every_key").expect("valid");
     insta::assert_snapshot!(describe(&config));
+}
+
+#[test]
+fn valid_tenants() {
+    // Default plugin limits are lowered to the tenant's caps.
+    let config = validate("valid_tenants").expect("valid");
+    insta::assert_snapshot!(describe(&config));
+}
+
+#[test]
+fn tenant_namespaces_topics_and_quotas() {
+    insta::assert_snapshot!(errors("tenant_namespaces"));
 }
 
 #[test]

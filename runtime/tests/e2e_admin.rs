@@ -702,7 +702,7 @@ async fn keep_connected(url: String, headers: Vec<(&'static str, &'static str)>)
 }
 
 /// The operations of `docs/admin-openapi.yaml`.
-const OPERATIONS: [&str; 9] = [
+const OPERATIONS: [&str; 10] = [
     "GET /metrics",
     "GET /connections",
     "GET /connections/{id}",
@@ -712,6 +712,7 @@ const OPERATIONS: [&str; 9] = [
     "POST /pipelines/{name}/broadcast",
     "GET /reload",
     "POST /reload",
+    "GET /tenants",
 ];
 
 /// schemathesis (tests/requirements.txt) generates requests from
@@ -784,7 +785,10 @@ fn schemathesis_finds_the_api_as_documented() {
         // or was skipped.
         let report = std::fs::read_to_string(&junit).expect("the JUnit report");
         assert!(
-            report.contains(r#"errors="0" failures="0" skipped="0" tests="10""#),
+            report.contains(&format!(
+                r#"errors="0" failures="0" skipped="0" tests="{}""#,
+                OPERATIONS.len() + 1
+            )),
             "{report}\n{stdout}"
         );
         for operation in OPERATIONS.iter().chain(&["Stateful tests"]) {

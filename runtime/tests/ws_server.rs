@@ -77,6 +77,8 @@ async fn start_with(
         policy: ConnectionPolicy::default(),
         slots: Slots::new(None),
         metrics: sluice_runtime::metrics::global().pipeline("t", "p"),
+        host: None,
+        tenant_state: sluice_runtime::tenant::TenantState::unlimited("t"),
     });
     let gate = Arc::new(Gate {
         allowed_origins: origins,

@@ -14,6 +14,7 @@
 //! | `POST /pipelines/{name}/broadcast?channel=C` | publish the body to a channel |
 //! | `GET /reload` | the last live reload's outcome (operator only) |
 //! | `POST /reload` | reload the pipeline file now; answers with the outcome (operator only) |
+//! | `GET /tenants` | tenants with their quotas and usage (connections, plugin time, throttling) |
 //!
 //! Every path but `/metrics` needs `Authorization: Bearer <token>`: the
 //! operator's token sees and does everything; a tenant's `admin_token`
@@ -25,6 +26,7 @@ mod connections;
 mod http;
 mod pipelines;
 mod reload;
+mod tenants;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -209,6 +211,7 @@ enum Route<'p> {
     Pipelines,
     Broadcast(&'p str),
     Reload,
+    Tenants,
 }
 
 impl<'p> Route<'p> {
@@ -222,6 +225,7 @@ impl<'p> Route<'p> {
             ["pipelines"] => Route::Pipelines,
             ["pipelines", name, "broadcast"] => Route::Broadcast(name),
             ["reload"] => Route::Reload,
+            ["tenants"] => Route::Tenants,
             _ => return None,
         })
     }
@@ -229,7 +233,9 @@ impl<'p> Route<'p> {
     /// The methods it answers.
     fn allowed(&self) -> &'static [Method] {
         match self {
-            Route::Metrics | Route::Connections | Route::Pipelines => &[Method::GET],
+            Route::Metrics | Route::Connections | Route::Pipelines | Route::Tenants => {
+                &[Method::GET]
+            }
             Route::Connection(_) => &[Method::GET, Method::DELETE],
             Route::Messages(_) | Route::Broadcast(_) => &[Method::POST],
             Route::Reload => &[Method::GET, Method::POST],
@@ -293,6 +299,7 @@ async fn handle(request: Request<hyper::body::Incoming>, state: &State) -> Respo
         }
         (Route::Reload, &Method::GET) => reload::last(state, &caller),
         (Route::Reload, _) => reload::now(state, &caller).await,
+        (Route::Tenants, _) => tenants::list(state, &caller),
         (Route::Metrics, _) => Ok(metrics()),
     };
     result.unwrap_or_else(http::ApiError::into_reply)

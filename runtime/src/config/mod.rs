@@ -38,6 +38,7 @@ mod plugins;
 pub mod schema;
 mod settings;
 mod template;
+mod tenants;
 mod tests;
 mod validate;
 
@@ -54,6 +55,7 @@ pub use schema::{
     SourceMode, StartFrom, WhenExceeded,
 };
 pub use template::{ParamType, RouteTemplate, Segment, TemplateError};
+pub use tenants::{Namespace, Quotas, TopicRule};
 
 use crate::plugin::PluginHost;
 

@@ -15,6 +15,7 @@ use super::schema::{
     SourceMode, StartFrom, WhenExceeded,
 };
 use super::template::RouteTemplate;
+use super::tenants::{Namespace, Quotas};
 
 /// A checked pipeline file.
 #[derive(Debug, Clone)]
@@ -190,7 +191,7 @@ pub struct Kafka {
 }
 
 /// A tenant and its effective Kafka settings (`[kafka]` with its override applied).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Tenant {
     /// Its name.
     pub name: String,
@@ -198,6 +199,10 @@ pub struct Tenant {
     pub kafka: Kafka,
     /// Its admin API token: sees and acts on this tenant only.
     pub admin_token: Option<Secret>,
+    /// Its host, path prefix and topics.
+    pub namespace: Namespace,
+    /// Its limits.
+    pub quotas: Quotas,
 }
 
 /// A checked pipeline. Two are equal when they would run the same way (a
@@ -210,6 +215,8 @@ pub struct Pipeline {
     pub tenant: String,
     /// The listener it is served on.
     pub listener: String,
+    /// The `Host` it answers (its tenant's; `None`: any).
+    pub host: Option<String>,
     /// The WebSocket path it serves.
     pub path: RouteTemplate,
     /// Where records come from, if anywhere.

@@ -6,17 +6,20 @@ use toml::de::DeValue;
 
 use super::bounds;
 use super::diagnostics::{Problem, Sink};
-use super::model::{ConnectionPolicy, MessageRate, Pipeline, Sink as SinkConfig, Source};
+use super::model::{ConnectionPolicy, MessageRate, Pipeline, Sink as SinkConfig, Source, Tenant};
 use super::parse::Entry;
 use super::plugins::{self, PluginContext, Slot};
 use super::schema::{OutboxDef, PipelineDef, PluginRef, PoisonPolicy, SinkDef, SinkKey, SourceDef};
 use super::template::RouteTemplate;
+use super::tenants::{self, Namespace};
 use super::validate::Names;
 use crate::plugin::Role;
 
 /// What a pipeline may refer to.
 pub(super) struct References<'a> {
     pub tenants: &'a Names,
+    /// The tenants that were checked, with their namespaces and quotas.
+    pub declared: &'a [Tenant],
     pub listeners: &'a Names,
     /// How many `[[listeners]]` the file has, broken ones included.
     pub listener_count: usize,
@@ -81,11 +84,22 @@ pub(super) fn pipeline(
         }
     };
 
+    let owner = refs.declared.iter().find(|t| t.name == tenant);
+    let namespace = owner.map(|t| (t.name.as_str(), &t.namespace));
     let path = RouteTemplate::parse(def.path.get_ref())
         .map_err(|e| sink.error(def.path.span(), e))
         .ok();
-    let source = def.source.as_ref().map(|src| source(def, src, sink));
-    let sink_config = def.sink.as_ref().map(|s| sink_config(s, sink));
+    if let (Some(path), Some(owner)) = (&path, owner) {
+        ok &= inside_namespace(def, path, owner, refs.declared, sink);
+    }
+    let source = def
+        .source
+        .as_ref()
+        .map(|src| source(def, src, namespace, sink));
+    let sink_config = def.sink.as_ref().map(|s| sink_config(s, namespace, sink));
+    let caps = owner.map_or((None, None), |t| {
+        (t.quotas.plugin_memory_bytes, t.quotas.plugin_deadline_ms)
+    });
 
     let mut plugin = |key: &'static str,
                       role: Role,
@@ -96,6 +110,7 @@ pub(super) fn pipeline(
             role,
             pipeline: &name,
             tenant: &tenant,
+            caps,
         };
         let resolved = plugins::resolve(&slot, r, raw, ctx, sink);
         ok &= resolved.is_some();
@@ -179,20 +194,24 @@ pub(super) fn pipeline(
     };
     if let Some(src) = &def.source
         && let PoisonPolicy::DeadLetter(topic) = &src.on_poison
-        && !is_topic(topic)
     {
-        sink.error(
-            src.topics.span(),
-            Problem::Invalid(format!(
-                "dead-letter topic {topic:?} is not a valid topic name"
-            )),
-        );
-        ok = false;
+        if !is_topic(topic) {
+            sink.error(
+                src.topics.span(),
+                Problem::Invalid(format!(
+                    "dead-letter topic {topic:?} is not a valid topic name"
+                )),
+            );
+            ok = false;
+        }
+        let spanned = Spanned::new(src.topics.span(), topic.clone());
+        ok &= tenants::check_topic(namespace, &spanned, "dead-letters to", sink);
     }
     ok.then_some(Pipeline {
         name,
         tenant,
         listener,
+        host: owner.and_then(|t| t.namespace.host.clone()),
         path,
         source,
         sink: sink_config,
@@ -303,7 +322,12 @@ fn tick(def: &PipelineDef, sink: &mut Sink<'_>) -> Option<Option<std::time::Dura
     }
 }
 
-fn source(def: &PipelineDef, src: &SourceDef, sink: &mut Sink<'_>) -> Option<Source> {
+fn source(
+    def: &PipelineDef,
+    src: &SourceDef,
+    namespace: Option<(&str, &Namespace)>,
+    sink: &mut Sink<'_>,
+) -> Option<Source> {
     let mut ok = true;
     if src.topics.get_ref().is_empty() {
         sink.error(
@@ -313,7 +337,7 @@ fn source(def: &PipelineDef, src: &SourceDef, sink: &mut Sink<'_>) -> Option<Sou
         ok = false;
     }
     for topic in src.topics.get_ref() {
-        ok &= check_topic(topic, sink);
+        ok &= check_topic(topic, sink) && tenants::check_topic(namespace, topic, "reads", sink);
     }
     let group_id = match &src.group_id {
         Some(g) if g.get_ref().trim().is_empty() => {
@@ -355,8 +379,13 @@ fn check_topic(topic: &Spanned<String>, sink: &mut Sink<'_>) -> bool {
     valid
 }
 
-fn sink_config(def: &SinkDef, sink: &mut Sink<'_>) -> Option<SinkConfig> {
-    let mut ok = check_topic(&def.topic, sink);
+fn sink_config(
+    def: &SinkDef,
+    namespace: Option<(&str, &Namespace)>,
+    sink: &mut Sink<'_>,
+) -> Option<SinkConfig> {
+    let mut ok = check_topic(&def.topic, sink)
+        && tenants::check_topic(namespace, &def.topic, "writes", sink);
     if let Some(key) = &def.key
         && let SinkKey::Json(pointer) = key.get_ref()
         && !pointer.is_empty()
@@ -368,7 +397,8 @@ fn sink_config(def: &SinkDef, sink: &mut Sink<'_>) -> Option<SinkConfig> {
         ok = false;
     }
     for topic in &def.extra_topics {
-        ok &= check_topic(topic, sink);
+        ok &= check_topic(topic, sink)
+            && tenants::check_topic(namespace, topic, "lets its handler publish to", sink);
     }
     ok.then(|| SinkConfig {
         topic: def.topic.get_ref().clone(),
@@ -390,4 +420,37 @@ fn is_topic(topic: &str) -> bool {
         && topic
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Checks that `path` lies inside its tenant's `path_prefix`, and inside no
+/// other tenant's on the same host; reported at the path otherwise.
+fn inside_namespace(
+    def: &PipelineDef,
+    path: &RouteTemplate,
+    owner: &Tenant,
+    declared: &[Tenant],
+    sink: &mut Sink<'_>,
+) -> bool {
+    if !owner.namespace.holds_path(path) {
+        let message = format!(
+            "path `{path}` is outside tenant `{}`'s namespace: it must start with its path_prefix `{}`",
+            owner.name,
+            owner.namespace.prefix_text()
+        );
+        sink.error(def.path.span(), Problem::Invalid(message));
+        return false;
+    }
+    let others = declared
+        .iter()
+        .filter(|t| t.name != owner.name)
+        .map(|t| (t.name.as_str(), &t.namespace));
+    if let Some(other) = tenants::path_owner(path, owner.namespace.host.as_deref(), others) {
+        let message = format!(
+            "path `{path}` lies inside tenant `{other}`'s namespace, but the pipeline belongs to tenant `{}`",
+            owner.name
+        );
+        sink.error(def.path.span(), Problem::Invalid(message));
+        return false;
+    }
+    true
 }

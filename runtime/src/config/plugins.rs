@@ -20,9 +20,9 @@ use crate::plugin::{FaultKind, Limits, PluginHost, PluginId, Role, content_hash}
 /// Bounds on `limits`: below 4 MiB a Rust guest cannot even start (its
 /// stack and data take over 1 MiB); above 4 GiB is
 /// past what a 32-bit guest can address.
-const MEMORY_BYTES: std::ops::RangeInclusive<u64> = (4 << 20)..=(4 << 30);
+pub(super) const MEMORY_BYTES: std::ops::RangeInclusive<u64> = (4 << 20)..=(4 << 30);
 /// Bounds on `deadline_ms`: a call of a minute would stall a pipeline.
-const DEADLINE_MS: std::ops::RangeInclusive<u64> = 1..=60_000;
+pub(super) const DEADLINE_MS: std::ops::RangeInclusive<u64> = 1..=60_000;
 
 /// What resolving plugins needs from the rest of the check.
 pub(crate) struct PluginContext<'a> {
@@ -42,6 +42,9 @@ pub(crate) struct Slot<'a> {
     pub role: Role,
     pub pipeline: &'a str,
     pub tenant: &'a str,
+    /// The tenant's caps on memory and deadline (`plugin_memory_bytes`,
+    /// `plugin_deadline_ms`).
+    pub caps: (Option<usize>, Option<u64>),
 }
 
 /// Resolves one plugin reference; `raw` is its table as written, for the
@@ -57,7 +60,8 @@ pub(crate) fn resolve(
     let name_span = plugin.get_ref().plugin.span();
     let source = source_and_bytes(&name, name_span.clone(), ctx.base, sink);
     let config_json = config_json(plugin.get_ref().config.as_ref(), ctx.env, sink);
-    let limits = limits(plugin.get_ref().limits.as_ref(), raw, sink);
+    let limits = limits(plugin.get_ref().limits.as_ref(), raw, sink)
+        .and_then(|l| within_caps(slot, l, raw, sink));
     let (source, bytes) = source?;
     // Whether the config and limits are usable: only then is `init` run.
     let usable = config_json.is_some() && limits.is_some();
@@ -254,4 +258,56 @@ fn with_article(noun: &str) -> String {
         "a"
     };
     format!("{article} {noun}")
+}
+
+/// Lowers default limits to the tenant's caps; limits asked for beyond them
+/// are reported at the value (or at the plugin's table).
+fn within_caps(
+    slot: &Slot<'_>,
+    mut limits: Limits,
+    raw: Option<&Spanned<DeValue<'_>>>,
+    sink: &mut Sink<'_>,
+) -> Option<Limits> {
+    let written = |key: &str| {
+        raw.and_then(|r| r.get_ref().get("limits"))
+            .and_then(|l| l.get_ref().get(key))
+            .map(|v| v.span())
+    };
+    let mut ok = true;
+    let (memory_cap, deadline_cap) = slot.caps;
+    if let Some(cap) = memory_cap
+        && limits.memory_bytes > cap
+    {
+        match written("memory_bytes") {
+            Some(span) => {
+                sink.error(
+                    span,
+                    Problem::Invalid(format!(
+                        "memory_bytes = {} is above tenant `{}`'s plugin_memory_bytes = {cap}",
+                        limits.memory_bytes, slot.tenant
+                    )),
+                );
+                ok = false;
+            }
+            None => limits.memory_bytes = cap,
+        }
+    }
+    if let Some(cap) = deadline_cap
+        && limits.deadline_ms > cap
+    {
+        match written("deadline_ms") {
+            Some(span) => {
+                sink.error(
+                    span,
+                    Problem::Invalid(format!(
+                        "deadline_ms = {} is above tenant `{}`'s plugin_deadline_ms = {cap}",
+                        limits.deadline_ms, slot.tenant
+                    )),
+                );
+                ok = false;
+            }
+            None => limits.deadline_ms = cap,
+        }
+    }
+    ok.then_some(limits)
 }

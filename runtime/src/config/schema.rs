@@ -152,6 +152,46 @@ pub struct TenantDef {
     /// API that sees and acts on this tenant's connections and pipelines only (at least 16
     /// printable ASCII characters; needs `[admin]`)
     pub admin_token: Option<Spanned<ConfigValue>>,
+    /// `host = "acme.example.com"`: its pipelines answer only handshakes whose `Host` header
+    /// names it (any port; absent: any host)
+    pub host: Option<Spanned<String>>,
+    /// `path_prefix = "/acme"`: literal segments every one of its pipelines' paths must start
+    /// with (absent: none; no other tenant's pipeline may use a path inside it)
+    pub path_prefix: Option<Spanned<String>>,
+    /// `topics = ["acme.*", "shared-audit"]`: the only topics its pipelines may read or write
+    /// (sources, sinks, `extra_topics`, dead-letter topics); an entry ending in `*` allows
+    /// every topic starting with what comes before it (absent: any topic)
+    pub topics: Option<Vec<Spanned<String>>>,
+    /// `[tenants.quotas]`: limits on what it may use (each absent key: no limit)
+    pub quotas: Option<Spanned<QuotasDef>>,
+}
+
+/// `[tenants.quotas]`: a tenant's share of the process. Every key is
+/// optional; an absent one sets no limit.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotasDef {
+    /// `max_connections = 1000`: open connections over all its pipelines; more get 503
+    /// before the upgrade
+    pub max_connections: Option<Spanned<u64>>,
+    /// `inbound_messages_per_second = 500`: client messages over all its connections (bursts
+    /// of one second's worth); over it they are dropped and counted (or the connection is
+    /// closed with 1008 when its pipeline's `message_rate` says `"close"`)
+    pub inbound_messages_per_second: Option<Spanned<u64>>,
+    /// `outbound_deliveries_per_second = 5000`: messages queued for its clients (a record
+    /// fanned out to 10 clients is 10 deliveries; bursts of one second's worth); over it they
+    /// are dropped and counted
+    pub outbound_deliveries_per_second: Option<Spanned<u64>>,
+    /// `plugin_memory_bytes = 16777216`: the most memory any of its plugins may have (a plugin
+    /// asking for more is an error; the 32 MiB default is lowered to it)
+    pub plugin_memory_bytes: Option<Spanned<u64>>,
+    /// `plugin_deadline_ms = 20`: the longest deadline any of its plugin calls may have (a
+    /// plugin asking for more is an error; the 50 ms default is lowered to it)
+    pub plugin_deadline_ms: Option<Spanned<u64>>,
+    /// `plugin_cpu_share = 0.25`: the fraction of the machine's CPU time (all cores) its
+    /// plugin calls may take, from 0.001 to 1; over it, its plugin threads wait before their
+    /// next call (records are delayed, not lost)
+    pub plugin_cpu_share: Option<Spanned<f64>>,
 }
 
 /// `[[pipelines]]`: Kafka topics in front of one WebSocket path.

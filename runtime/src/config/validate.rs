@@ -16,6 +16,7 @@ use super::pipeline::{References, pipeline};
 use super::plugins::PluginContext;
 use super::settings::{self, kafka, listeners};
 use super::template::{RouteTemplate, Segment};
+use super::tenants::{self, Namespace, Quotas};
 
 /// Declared names of one kind, and the names of entries too broken to check.
 pub(super) struct Names {
@@ -155,6 +156,8 @@ pub(crate) fn check(
             name: "default".into(),
             kafka: kafka.clone(),
             admin_token: None,
+            namespace: Namespace::default(),
+            quotas: Quotas::default(),
         }]
     } else {
         let mut tenants = Vec::new();
@@ -179,11 +182,31 @@ pub(crate) fn check(
                 let token = settings::token(value, "admin_token", env, sink)?;
                 tokens.unique(def.name.get_ref(), token, value.span(), sink)
             });
+            let namespace = tenants::namespace(def, sink);
+            let quotas = tenants::quotas(def.quotas.as_ref(), sink);
+            if let Some(other) = tenants
+                .iter()
+                .find(|t: &&Tenant| tenants::overlaps(&t.namespace, &namespace))
+            {
+                let span = def
+                    .path_prefix
+                    .as_ref()
+                    .map_or(def.name.span(), |p| p.span());
+                let message = format!(
+                    "path_prefix `{}` overlaps tenant `{}`'s (`{}`) on the same host: tenants' paths must not nest",
+                    namespace.prefix_text(),
+                    other.name,
+                    other.namespace.prefix_text()
+                );
+                sink.error(span, Problem::Invalid(message));
+            }
             if named {
                 tenants.push(Tenant {
                     name: def.name.get_ref().clone(),
                     kafka,
                     admin_token,
+                    namespace,
+                    quotas,
                 });
             }
         }
@@ -200,6 +223,7 @@ pub(crate) fn check(
     let mut pipelines: Vec<Pipeline> = Vec::new();
     let refs = References {
         tenants: &tenant_names,
+        declared: &tenants,
         listeners: &listener_names,
         listener_count: doc.listeners.len(),
         first_listener: doc.listeners.first().and_then(|l| l.raw_name()),
@@ -207,10 +231,9 @@ pub(crate) fn check(
     for entry in &doc.pipelines {
         let Some(def) = &entry.parsed else { continue };
         if let Some(p) = pipeline(entry, def, &mut pipeline_names, &refs, &mut ctx, sink) {
-            if let Some(other) = pipelines
-                .iter()
-                .find(|o| o.listener == p.listener && same_shape(&o.path, &p.path))
-            {
+            if let Some(other) = pipelines.iter().find(|o| {
+                o.listener == p.listener && o.host == p.host && same_shape(&o.path, &p.path)
+            }) {
                 let message = format!(
                     "path `{}` on listener `{}` is already served by pipeline `{}` (`{}`)",
                     p.path, p.listener, other.name, other.path

@@ -31,6 +31,7 @@ pub struct Hub {
     channels: RwLock<HashMap<Arc<str>, Vec<Arc<Outbox>>>>,
     stats: HubStats,
     metrics: std::sync::OnceLock<Arc<crate::metrics::PipelineMetrics>>,
+    tenant: arc_swap::ArcSwapOption<crate::tenant::TenantState>,
 }
 
 impl Hub {
@@ -43,6 +44,18 @@ impl Hub {
     /// once, when the pipeline is built).
     pub fn count_drops_in(&self, metrics: Arc<crate::metrics::PipelineMetrics>) {
         let _ = self.metrics.set(metrics);
+    }
+
+    /// Takes every delivery from this tenant's outbound rate (set when the
+    /// pipeline is built, replaced when a reload changes the quotas);
+    /// deliveries over it are dropped and counted as `tenant_quota`.
+    pub fn limit_deliveries_by(&self, tenant: Arc<crate::tenant::TenantState>) {
+        self.tenant.store(Some(tenant));
+    }
+
+    /// The tenant whose outbound rate limits it, if set.
+    pub fn tenant(&self) -> Option<Arc<crate::tenant::TenantState>> {
+        self.tenant.load_full()
     }
 
     /// The hub's counters.
@@ -84,8 +97,18 @@ impl Hub {
             self.stats.unsubscribed.fetch_add(1, Ordering::Relaxed);
             return 0;
         };
+        let allowed = self
+            .tenant
+            .load()
+            .as_ref()
+            .map_or(subscribers.len(), |t| t.admit_deliveries(subscribers.len()));
+        if allowed < subscribers.len()
+            && let Some(metrics) = self.metrics.get()
+        {
+            metrics.dropped("tenant_quota", (subscribers.len() - allowed) as u64);
+        }
         let (mut taken, mut dropped) = (0, 0);
-        for outbox in subscribers {
+        for outbox in &subscribers[..allowed] {
             match outbox.push(frame.clone()) {
                 Pushed::Queued => taken += 1,
                 Pushed::DroppedOldest => {

@@ -5,6 +5,7 @@
 //! `_total` suffix there).
 
 mod lag;
+mod tenant;
 
 use std::sync::{Arc, OnceLock};
 
@@ -16,6 +17,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 pub use lag::{LagMap, LagSource};
+pub use tenant::{Quota, TenantMetrics};
 
 /// tenant + pipeline.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -92,6 +94,7 @@ pub struct Metrics {
     plugin_duration: Family<PluginLabels, Histogram, DurationBuckets>,
     reloads: Family<ResultLabels, Counter>,
     lag: LagSource,
+    tenants: tenant::TenantFamilies,
 }
 
 impl Metrics {
@@ -113,6 +116,7 @@ impl Metrics {
             plugin_duration: Family::new_with_constructor(DurationBuckets),
             reloads: Family::default(),
             lag: LagSource::default(),
+            tenants: tenant::TenantFamilies::default(),
         };
         let m = &metrics;
         registry.register(
@@ -181,6 +185,7 @@ impl Metrics {
             m.reloads.clone(),
         );
         registry.register_collector(Box::new(m.lag.clone()));
+        m.tenants.register(&mut registry);
         Self {
             registry,
             ..metrics
@@ -227,6 +232,11 @@ impl Metrics {
                 result: result.to_owned(),
             })
             .inc();
+    }
+
+    /// The handles of one tenant.
+    pub fn tenant(&self, tenant: &str) -> TenantMetrics {
+        self.tenants.tenant(tenant)
     }
 
     /// Where consumer lag is read from at each scrape.

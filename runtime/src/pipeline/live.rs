@@ -25,6 +25,7 @@ use crate::kafka::{ClientSettings, EmbeddedBroker, Producer, ProducerOptions};
 use crate::metrics::PipelineMetrics;
 use crate::plugin::PluginHost;
 use crate::session::Sessions;
+use crate::tenant::{TenantState, Tenants};
 use crate::ws::{self, Endpoint, Gate, Health, Registry, Routes};
 
 /// How long a new consumer may take to be assigned partitions.
@@ -41,6 +42,8 @@ struct Active {
     kafka: Option<Kafka>,
     hub: Arc<Hub>,
     metrics: Arc<PipelineMetrics>,
+    /// Its tenant's live quotas.
+    tenant: Arc<TenantState>,
     endpoint: Arc<Endpoint>,
     feed: Option<Feed>,
 }
@@ -64,6 +67,7 @@ struct Next {
     settings: Option<ClientSettings>,
     hub: Arc<Hub>,
     metrics: Arc<PipelineMetrics>,
+    tenant: Arc<TenantState>,
     endpoint: Arc<Endpoint>,
     endpoint_rebuilt: bool,
     feed: FeedPlan,
@@ -75,6 +79,7 @@ struct Next {
 pub struct Live {
     config: Option<Config>,
     active: Vec<Active>,
+    tenants: Tenants,
     probes: Vec<(String, Kafka, Arc<ws::BrokerProbe>)>,
     embedded: Option<EmbeddedBroker>,
     registry: Arc<Registry>,
@@ -94,6 +99,7 @@ impl Live {
         Self {
             config: None,
             active: Vec::new(),
+            tenants: Tenants::default(),
             probes: Vec::new(),
             embedded,
             registry,
@@ -176,14 +182,21 @@ impl Live {
         config: Config,
         host: &PluginHost,
     ) -> anyhow::Result<Vec<String>> {
-        let next = tokio::task::block_in_place(|| self.prepare(&config, host))?;
+        let tenants = self.tenants.next(&config);
+        let next = tokio::task::block_in_place(|| self.prepare(&config, &tenants, host))?;
         let probes = self.next_probes(&config)?;
+        self.tenants = tenants;
         Ok(self.commit(config, next, probes).await)
     }
 
     /// Builds what `config` needs and is not running. Compiles and
     /// instantiates plugins, so it blocks.
-    fn prepare(&self, config: &Config, host: &PluginHost) -> anyhow::Result<Vec<Next>> {
+    fn prepare(
+        &self,
+        config: &Config,
+        tenants: &Tenants,
+        host: &PluginHost,
+    ) -> anyhow::Result<Vec<Next>> {
         if let Some(broker) = &self.embedded {
             for topic in config.pipelines.iter().flat_map(parts::topics) {
                 broker
@@ -195,7 +208,7 @@ impl Live {
             .pipelines
             .iter()
             .map(|pipeline| {
-                self.prepare_one(config, pipeline, host)
+                self.prepare_one(config, pipeline, tenants.get(&pipeline.tenant), host)
                     .with_context(|| format!("pipeline `{}`", pipeline.name))
             })
             .collect()
@@ -205,6 +218,7 @@ impl Live {
         &self,
         config: &Config,
         pipeline: &Pipeline,
+        tenant_state: Arc<TenantState>,
         host: &PluginHost,
     ) -> anyhow::Result<Next> {
         let tenant = config
@@ -233,8 +247,12 @@ impl Live {
             }
         };
         let kafka_same = running.is_some_and(|a| a.kafka == kafka);
+        // New quotas mean new limiters, and a new CPU budget to charge.
+        let tenant_same = running.is_some_and(|a| Arc::ptr_eq(&a.tenant, &tenant_state));
         let (endpoint, endpoint_rebuilt) = match running {
-            Some(active) if kafka_same && same_endpoint(&active.config, pipeline) => {
+            Some(active)
+                if kafka_same && tenant_same && same_endpoint(&active.config, pipeline) =>
+            {
                 (active.endpoint.clone(), false)
             }
             _ => {
@@ -243,6 +261,7 @@ impl Live {
                     host,
                     settings.as_ref(),
                     (hub.clone(), metrics.clone()),
+                    &tenant_state,
                 )?;
                 if let Some(active) = running {
                     // Connections already open stay counted.
@@ -262,15 +281,18 @@ impl Live {
                     && kafka_same
                     && active.config.source.as_ref() == Some(source) =>
             {
-                if active.config.transforms == pipeline.transforms
+                if tenant_same
+                    && active.config.transforms == pipeline.transforms
                     && active.config.router == pipeline.router
                 {
                     FeedPlan::Keep
                 } else {
-                    FeedPlan::Swap(parts::stages(pipeline, host)?)
+                    FeedPlan::Swap(parts::stages(pipeline, host, Some(tenant_state.cpu()))?)
                 }
             }
-            (_, Some(_)) => FeedPlan::Start(parts::stages(pipeline, host)?),
+            (_, Some(_)) => {
+                FeedPlan::Start(parts::stages(pipeline, host, Some(tenant_state.cpu()))?)
+            }
         };
         Ok(Next {
             config: pipeline.clone(),
@@ -278,6 +300,7 @@ impl Live {
             settings,
             hub,
             metrics,
+            tenant: tenant_state,
             endpoint,
             endpoint_rebuilt,
             feed,
@@ -343,6 +366,7 @@ impl Live {
         let mut active = Vec::with_capacity(next.len());
         for mut n in next {
             let previous = n.old.and_then(|i| old[i].take());
+            n.hub.limit_deliveries_by(n.tenant.clone());
             let name = n.config.name.clone();
             let mut feed = previous.and_then(|a| a.feed);
             let mut notes = Vec::new();
@@ -408,6 +432,7 @@ impl Live {
                 kafka: n.kafka,
                 hub: n.hub,
                 metrics: n.metrics,
+                tenant: n.tenant,
                 endpoint: n.endpoint,
                 feed,
             });

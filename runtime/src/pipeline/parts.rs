@@ -17,8 +17,9 @@ use crate::kafka::{
     spawn_consumer,
 };
 use crate::metrics::PipelineMetrics;
-use crate::plugin::{LoadedPlugin, PluginHost, PluginPool};
+use crate::plugin::{CpuBudget, LoadedPlugin, PluginHost, PluginPool};
 use crate::session::{Publisher, Sessions};
+use crate::tenant::TenantState;
 use crate::ws::Endpoint;
 
 /// Auth and inbound-transform calls waiting for a worker before requests
@@ -45,13 +46,19 @@ pub fn topics(pipeline: &Pipeline) -> Vec<&str> {
 
 /// What a pipeline's WebSocket side serves: its authenticator, sink
 /// producer and inbound transforms, and handler, around `hub`. Kafka
-/// clients come from `settings` (present when it has a source or a sink).
+/// clients come from `settings` (present when it has a source or a sink);
+/// connections, messages and plugin time count against `tenant`'s quotas.
 pub fn endpoint(
     pipeline: &Pipeline,
     host: &PluginHost,
     settings: Option<&ClientSettings>,
     (hub, metrics): (Arc<Hub>, Arc<PipelineMetrics>),
+    tenant: &Arc<TenantState>,
 ) -> anyhow::Result<Endpoint> {
+    let host = &Budgeted {
+        host,
+        budget: Some(tenant.cpu()),
+    };
     let kafka = || settings.context("a pipeline with a sink needs Kafka settings");
     let auth = match &pipeline.auth {
         Some(plugin) => Some(
@@ -100,14 +107,18 @@ pub fn endpoint(
         )),
         _ => None,
     };
-    Ok(Endpoint::new(
-        pipeline, hub, auth, inbound, sessions, metrics,
-    ))
+    Ok(Endpoint::new(pipeline, hub, auth, inbound, sessions, metrics).with_tenant(tenant.clone()))
 }
 
 /// Fresh instances of the pipeline's transforms and router, for its record
-/// path (each instance's `init` has run: a plugin that fails it fails here).
-pub fn stages(pipeline: &Pipeline, host: &PluginHost) -> anyhow::Result<Stages> {
+/// path (each instance's `init` has run: a plugin that fails it fails here),
+/// their calls charged to `budget` (the tenant's plugin CPU time) if given.
+pub fn stages(
+    pipeline: &Pipeline,
+    host: &PluginHost,
+    budget: Option<&Arc<CpuBudget>>,
+) -> anyhow::Result<Stages> {
+    let host = &Budgeted { host, budget };
     let instance = |plugin: &PluginConfig| -> anyhow::Result<_> {
         Ok(load(host, pipeline, plugin)?.instantiate()?)
     };
@@ -198,8 +209,14 @@ fn subscription(source: &Source) -> Subscription {
     subscription
 }
 
+/// The plugin host, and the budget of the tenant whose plugins it loads.
+struct Budgeted<'a> {
+    host: &'a PluginHost,
+    budget: Option<&'a Arc<CpuBudget>>,
+}
+
 fn load(
-    host: &PluginHost,
+    host: &Budgeted<'_>,
     pipeline: &Pipeline,
     plugin: &PluginConfig,
 ) -> anyhow::Result<LoadedPlugin> {
@@ -210,13 +227,13 @@ fn load(
         config_json: plugin.config_json.clone(),
         limits: plugin.limits,
     };
-    Ok(host.load(spec)?)
+    Ok(host.host.load_within(spec, host.budget.cloned())?)
 }
 
 /// The sink: its producer and its own transform instances (in pools:
 /// inbound messages arrive on the async side).
 fn inbound(
-    host: &PluginHost,
+    host: &Budgeted<'_>,
     pipeline: &Pipeline,
     producer: Producer,
     sink: &crate::config::Sink,

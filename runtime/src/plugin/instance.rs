@@ -48,12 +48,17 @@ impl PluginInstance {
     /// thrown away and rebuilt, and the typed error returned.
     ///
     /// `check` looks at what came back: `Some(reason)` makes it an invalid
-    /// return. Each call is counted and timed in the plugin's metrics.
+    /// return. Each call is counted and timed in the plugin's metrics, and
+    /// charged to its tenant's CPU budget, which may first make it wait.
     pub(crate) fn call<R>(
         &mut self,
         f: impl FnOnce(&mut Store<PluginState>, &Guest) -> wasmtime::Result<R>,
         check: impl FnOnce(&R) -> Option<String>,
     ) -> Result<R, PluginError> {
+        let budget = self.plugin.inner.budget.clone();
+        if let Some(budget) = &budget {
+            budget.wait_turn();
+        }
         let started = std::time::Instant::now();
         let result = self
             .call_unchecked(f)
@@ -61,10 +66,14 @@ impl PluginInstance {
                 None => Ok(value),
                 Some(reason) => Err(self.fail(FaultKind::InvalidReturn(reason))),
             });
+        let elapsed = started.elapsed();
         self.plugin
             .inner
             .metrics
-            .call(started.elapsed().as_secs_f64(), result.is_ok());
+            .call(elapsed.as_secs_f64(), result.is_ok());
+        if let Some(budget) = &budget {
+            budget.charge(elapsed);
+        }
         result
     }
 

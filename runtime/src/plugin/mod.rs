@@ -14,6 +14,7 @@
 //! threads.
 
 mod bindings;
+mod budget;
 mod cache;
 mod engine;
 mod error;
@@ -35,6 +36,7 @@ pub use bindings::routing::Route;
 pub use bindings::session::{Action, Publish};
 pub use bindings::transform::{Context as TransformContext, Direction, Outcome};
 pub use bindings::types::{Connection, FrameKind, Header, Message, Principal};
+pub use budget::CpuBudget;
 pub use cache::{CompileCache, content_hash};
 pub use engine::Allocator;
 pub use error::{FaultKind, PluginError, PluginId};
@@ -210,6 +212,16 @@ impl PluginHost {
     /// Compiles, type-checks and pre-links a plugin, then instantiates it
     /// once and runs its `init` so a bad config fails here, at load time.
     pub fn load(&self, spec: PluginSpec) -> Result<LoadedPlugin, PluginError> {
+        self.load_within(spec, None)
+    }
+
+    /// [`Self::load`], with every call of the plugin charged to `budget`
+    /// (its tenant's plugin CPU time).
+    pub fn load_within(
+        &self,
+        spec: PluginSpec,
+        budget: Option<Arc<CpuBudget>>,
+    ) -> Result<LoadedPlugin, PluginError> {
         let id = Arc::new(spec.id);
         let hash = content_hash(&spec.bytes);
         let component = self.compile(&id, &spec.bytes, &hash)?;
@@ -243,6 +255,7 @@ impl PluginHost {
                 config_json: Arc::from(spec.config_json),
                 limits: spec.limits,
                 metrics,
+                budget,
             }),
         };
         // Proves the plugin instantiates and accepts its config.
@@ -302,6 +315,8 @@ struct LoadedInner {
     config_json: Arc<str>,
     limits: Limits,
     metrics: crate::metrics::PluginMetrics,
+    /// Its tenant's plugin CPU time, when it is counted.
+    budget: Option<Arc<CpuBudget>>,
 }
 
 impl LoadedPlugin {

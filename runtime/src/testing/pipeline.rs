@@ -69,7 +69,7 @@ impl<'a> PipelineTests<'a> {
             .with_context(|| format!("no pipeline `{}`", test.pipeline))?;
         match &test.case.input {
             Input::Record(record) => {
-                let mut stages = crate::pipeline::stages(pipeline, self.host)?;
+                let mut stages = crate::pipeline::stages(pipeline, self.host, None)?;
                 Ok(run_record(&mut stages, record))
             }
             Input::Client(client) => {

@@ -148,7 +148,7 @@ pub async fn serve(
         Dispatch::Drop
     };
     let activity = Arc::new(Activity::new());
-    let rules = Rules::new(&endpoint.policy);
+    let rules = Rules::new(&endpoint.policy, &endpoint.tenant_state);
     let mut reader = tokio::spawn(read_loop(
         read,
         control,

@@ -9,6 +9,7 @@ use crate::metrics::PipelineMetrics;
 use crate::pipeline::Inbound;
 use crate::plugin::PluginPool;
 use crate::session::Sessions;
+use crate::tenant::TenantState;
 
 /// The channel a connection subscribes to when its path template has no
 /// `{channel}` parameter: every record routed to `*` reaches it.
@@ -40,6 +41,10 @@ pub struct Endpoint {
     pub slots: Arc<Slots>,
     /// Its metrics handles.
     pub metrics: Arc<PipelineMetrics>,
+    /// The `Host` it answers (lowercase, no port; `None`: any).
+    pub host: Option<String>,
+    /// Its tenant's live quotas.
+    pub tenant_state: Arc<TenantState>,
 }
 
 impl Endpoint {
@@ -65,7 +70,15 @@ impl Endpoint {
             policy: pipeline.policy.clone(),
             slots: Slots::new(pipeline.policy.max_connections),
             metrics,
+            host: pipeline.host.clone(),
+            tenant_state: TenantState::unlimited(&pipeline.tenant),
         }
+    }
+
+    /// Counts its connections and messages against `tenant`'s quotas.
+    pub fn with_tenant(mut self, tenant: Arc<TenantState>) -> Self {
+        self.tenant_state = tenant;
+        self
     }
 }
 
@@ -90,13 +103,38 @@ impl Routes {
         self.endpoints.push(endpoint);
     }
 
-    /// The endpoint serving `path`, with the parameters its template captured.
-    pub fn find(&self, path: &str) -> Option<(Arc<Endpoint>, Params)> {
-        self.endpoints.iter().find_map(|e| {
-            e.template
-                .match_path(path)
-                .map(|params| (e.clone(), params))
-        })
+    /// The endpoint serving `path` for a request to `host` (the `Host`
+    /// header, if any), with the parameters its template captured. An
+    /// endpoint of that host wins over one that answers any host.
+    pub fn find(&self, host: Option<&str>, path: &str) -> Option<(Arc<Endpoint>, Params)> {
+        let host = host.map(host_name);
+        let matching = |for_host: bool| {
+            self.endpoints.iter().find_map(|e| {
+                let fits = match (&e.host, &host) {
+                    (Some(wanted), Some(got)) => for_host && wanted.eq_ignore_ascii_case(got),
+                    (Some(_), None) => false,
+                    (None, _) => !for_host,
+                };
+                fits.then(|| {
+                    e.template
+                        .match_path(path)
+                        .map(|params| (e.clone(), params))
+                })
+                .flatten()
+            })
+        };
+        matching(true).or_else(|| matching(false))
+    }
+}
+
+/// A `Host` header's name without its port (`[v6]:port` keeps its brackets).
+fn host_name(host: &str) -> &str {
+    if let Some(end) = host.find(']') {
+        return &host[..=end];
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
     }
 }
 
@@ -106,4 +144,17 @@ pub fn channel_of(params: &[(String, String)]) -> String {
         .iter()
         .find(|(name, _)| name == "channel")
         .map_or_else(|| BROADCAST_CHANNEL.to_owned(), |(_, value)| value.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_name;
+
+    #[test]
+    fn host_names_lose_their_port() {
+        assert_eq!(host_name("acme.example.com:8080"), "acme.example.com");
+        assert_eq!(host_name("acme.example.com"), "acme.example.com");
+        assert_eq!(host_name("[::1]:8080"), "[::1]");
+        assert_eq!(host_name("[::1]"), "[::1]");
+    }
 }

@@ -1,6 +1,6 @@
 //! The checks before an upgrade, in order: origin allow-list, connection
 //! rate per client IP, route (which pipeline), subprotocol, a free
-//! connection slot (listener and pipeline), authenticator plugin, channel
+//! connection slot (listener, pipeline and tenant), authenticator plugin, channel
 //! permission. A refusal is a plain HTTP response with a short reason, never
 //! an upgrade followed by a close.
 //!
@@ -18,6 +18,7 @@ use super::endpoint::{Endpoint, Params, Routes, channel_of};
 use super::limit::{PerIpLimit, Slot, Slots};
 use crate::config::ListenerLimits;
 use crate::plugin::{Decision, Denial, Handshake, Header, PoolError, Principal};
+use crate::tenant::TenantSlot;
 
 /// A handshake that passed every check.
 pub struct Admitted {
@@ -37,7 +38,7 @@ pub struct Admitted {
     pub subprotocol: Option<String>,
     /// Its places under the listener's and the pipeline's connection caps,
     /// held for as long as the connection lives.
-    pub slots: (Slot, Slot),
+    pub slots: (Slot, Slot, TenantSlot),
 }
 
 /// What a listener checks handshakes against.
@@ -108,7 +109,12 @@ impl Gate {
             ));
         }
         let path = request.uri().path();
-        let Some((endpoint, params)) = self.routes.load().find(path) else {
+        let host = request
+            .headers()
+            .get(hyper::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| request.uri().host());
+        let Some((endpoint, params)) = self.routes.load().find(host, path) else {
             return Err((
                 "not_found",
                 refuse(StatusCode::NOT_FOUND, "no such path", &[]),
@@ -136,6 +142,16 @@ impl Gate {
         };
         let listener_slot = self.slots.take().ok_or_else(full)?;
         let pipeline_slot = endpoint.slots.take().ok_or_else(full)?;
+        let tenant_slot = endpoint.tenant_state.connection_slot().ok_or_else(|| {
+            (
+                "tenant_quota",
+                refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many connections for this tenant",
+                    &[("retry-after", "5")],
+                ),
+            )
+        })?;
         let principal = match &endpoint.auth {
             None => None,
             Some(pool) => Some(authenticate(&endpoint, pool, request, peer, &params).await?),
@@ -156,7 +172,7 @@ impl Gate {
             params,
             peer,
             subprotocol,
-            slots: (listener_slot, pipeline_slot),
+            slots: (listener_slot, pipeline_slot, tenant_slot),
         })
     }
 }

@@ -33,7 +33,7 @@ use tokio::task::JoinSet;
 pub use endpoint::{BROADCAST_CHANNEL, Endpoint, Routes, channel_of};
 pub use handshake::{Admitted, Gate, denied, handshake_of, refuse};
 pub use health::{BrokerProbe, Health, PipelineHealth};
-pub use limit::{PerIpLimit, Slots};
+pub use limit::{PerIpLimit, Slot, Slots};
 pub use registry::{ConnInfo, Listed, Registry};
 pub use tls::{Tls, TlsError, acceptor as tls_acceptor, reloading as tls_reloading};
 

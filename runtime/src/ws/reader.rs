@@ -18,6 +18,7 @@ use super::registry::ConnInfo;
 use crate::config::{Accept, ConnectionPolicy, WhenExceeded};
 use crate::plugin::{FrameKind, Message};
 use crate::session::Sessions;
+use crate::tenant::TenantState;
 
 /// The read half of an upgraded connection, under the compression shim.
 pub type ReadHalf = WebSocketRead<InflateMarkRead<tokio::io::ReadHalf<TokioIo<Upgraded>>>>;
@@ -40,11 +41,13 @@ pub struct Rules {
     pub accept: Accept,
     /// Messages per connection, and what happens over the rate.
     pub rate: Option<(governor::DefaultDirectRateLimiter, WhenExceeded)>,
+    /// The tenant, whose inbound rate every message also takes from.
+    pub tenant: Arc<TenantState>,
 }
 
 impl Rules {
-    /// The rules of a pipeline's policy.
-    pub fn new(policy: &ConnectionPolicy) -> Self {
+    /// The rules of a pipeline's policy, under its tenant's quotas.
+    pub fn new(policy: &ConnectionPolicy, tenant: &Arc<TenantState>) -> Self {
         let rate = policy.message_rate.map(|rate| {
             let per_second =
                 std::num::NonZeroU32::new(rate.per_second).unwrap_or(std::num::NonZeroU32::MIN);
@@ -56,6 +59,7 @@ impl Rules {
             max_message_size: policy.max_message_size,
             accept: policy.accept,
             rate,
+            tenant: tenant.clone(),
         }
     }
 }
@@ -215,6 +219,20 @@ pub async fn read_loop(
                     continue;
                 }
                 WhenExceeded::Close => return close((1008, "message rate exceeded")).await,
+            }
+        }
+        // The tenant's rate, over all its connections: dropped, unless the
+        // pipeline asked for a close when its own rate is exceeded (its
+        // clients would rather know than lose messages silently).
+        if !rules.tenant.admit_inbound() {
+            match &rules.rate {
+                Some((_, WhenExceeded::Close)) => {
+                    return close((1008, "tenant message rate exceeded")).await;
+                }
+                _ => {
+                    info.metrics.dropped("tenant_quota", 1);
+                    continue;
+                }
             }
         }
         match &dispatch {

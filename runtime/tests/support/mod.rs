@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod fuzz;
 pub mod http;
+pub mod metrics;
 pub mod plugins;
 pub mod raw;
 pub mod scaffold;
