@@ -190,7 +190,7 @@ async fn fifty_tenants_see_only_their_own_records_and_channels() {
     for (i, client) in own.iter_mut().enumerate() {
         for round in 0..2 {
             assert_eq!(
-                client.next().await,
+                client.next_data().await,
                 Message::text(format!("t{i}-record-{round}")),
                 "tenant t{i}"
             );
@@ -399,7 +399,7 @@ async fn a_noisy_neighbour_is_throttled_while_the_quiet_one_gets_everything() {
         .collect();
     producer.send_all("quiet.in", &records).unwrap();
     for n in 0..QUIET_RECORDS {
-        assert_eq!(quiet.next().await, Message::text(format!("quiet-{n}")));
+        assert_eq!(quiet.next_data().await, Message::text(format!("quiet-{n}")));
     }
 
     // Every noisy feed record was either delivered or dropped by the
@@ -429,7 +429,7 @@ async fn a_noisy_neighbour_is_throttled_while_the_quiet_one_gets_everything() {
 
     let delivered = fed(&samples) as usize;
     for n in 0..delivered {
-        assert_eq!(feed.next().await, Message::text(format!("feed-{n}")));
+        assert_eq!(feed.next_data().await, Message::text(format!("feed-{n}")));
     }
     // A record goes to its one subscriber or is dropped: the first
     // second's worth (the burst) always fits.
@@ -602,7 +602,13 @@ router = {{ plugin = "key-router" }}
         }
     }
     for round in 0..2 {
-        assert_eq!(alpha.next().await, Message::text(format!("alpha-{round}")));
-        assert_eq!(beta.next().await, Message::text(format!("beta-{round}")));
+        assert_eq!(
+            alpha.next_data().await,
+            Message::text(format!("alpha-{round}"))
+        );
+        assert_eq!(
+            beta.next_data().await,
+            Message::text(format!("beta-{round}"))
+        );
     }
 }

@@ -67,9 +67,20 @@ impl Client {
             .expect("no protocol error")
     }
 
+    /// The next data message (text or binary), skipping the server's pings
+    /// (sent every 30 s by default: a slow run may see one) and pongs.
+    pub async fn next_data(&mut self) -> Message {
+        loop {
+            match self.next().await {
+                Message::Ping(_) | Message::Pong(_) => {}
+                other => return other,
+            }
+        }
+    }
+
     /// The next text message, parsed as JSON.
     pub async fn next_json(&mut self) -> Value {
-        match self.next().await {
+        match self.next_data().await {
             Message::Text(text) => {
                 serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
             }
