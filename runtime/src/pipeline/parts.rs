@@ -164,14 +164,11 @@ fn load(
     pipeline: &Pipeline,
     plugin: &PluginConfig,
 ) -> anyhow::Result<LoadedPlugin> {
-    let spec = crate::plugin::PluginSpec {
-        id: plugin.id(&pipeline.name, &pipeline.tenant),
-        role: plugin.role,
-        bytes: plugin.bytes.clone(),
-        config_json: plugin.config_json.clone(),
-        limits: plugin.limits,
-    };
-    Ok(host.load(spec)?)
+    let spec = plugin.spec(&pipeline.name, &pipeline.tenant);
+    Ok(match plugin.native() {
+        Some(native) => LoadedPlugin::native(native, spec)?,
+        None => host.load(spec)?,
+    })
 }
 
 /// The sink: its producer and its own transform instances (in pools:
