@@ -5,6 +5,7 @@
 #   RUNS=1 DURATION=3 bash bench/run.sh     # a quick look
 #   SCENARIOS="fanout plugins" bash bench/run.sh   # a subset (fanout plugins idle inbound)
 #   BASELINE=/path/to/old/sluice bash bench/run.sh # also an older Sluice build, side by side
+#   PROFILE=fanout100-100B-sluice bash bench/run.sh # `perf record -g` that process during run 1
 #
 # Starts a tansu broker process, the bare native bridge (the ceiling) and
 # Sluice side by side (and a second, older Sluice with BASELINE), drives them
@@ -22,6 +23,8 @@ DURATION="${DURATION:-10}"
 RATE="${RATE:-1000}"
 IDLE_CLIENTS="${IDLE_CLIENTS:-10000}"
 SCENARIOS="${SCENARIOS:-fanout plugins idle inbound}"
+SIZES="${SIZES:-100 1024}"      # fanout payload sizes
+FANOUTS="${FANOUTS:-1 10 100}"  # fanout clients per channel
 BASELINE="${BASELINE:-}"
 out="bench/results/$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$out"
@@ -41,10 +44,14 @@ cp "$bin/sluice" "$bin/native-bridge" "$bin/sluice-loadgen" "$out/bin/"
 bin="$out/bin"
 
 pids=()
+broker_pid=
 cleanup() {
+  # Bridges first: Sluice commits its offsets on the way out, which waits
+  # for the broker.
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$out/bin"
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  [[ -n "$broker_pid" ]] && { kill "$broker_pid" 2>/dev/null || true; wait "$broker_pid" 2>/dev/null || true; }
+  [[ -n "${PROFILE:-}" ]] || rm -rf "$out/bin"  # perf report needs the binary
 }
 trap cleanup EXIT
 
@@ -56,7 +63,7 @@ mkdir -p "$out/broker"
 (cd "$out/broker" && RUST_LOG=warn exec "$tansu" broker --cluster-id sluice-bench \
   --listener-url "tcp://127.0.0.1:$kport" --advertised-listener-url "tcp://127.0.0.1:$kport" \
   --storage-engine sqlite:tansu.db >broker.log 2>&1) &
-pids+=($!)
+broker_pid=$!
 boot="127.0.0.1:$kport"
 for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/"$kport") 2>/dev/null && break; sleep 0.1; done
 for topic in bench-native bench-sluice bench-baseline bench-plugins bench-builtin bench-inbound; do
@@ -84,16 +91,20 @@ fanout_pipeline() { # name path topic
 auth_pipeline() { # name path topic router auth
   printf '\n[[pipelines]]\nname = "%s"\npath = "%s"\n[pipelines.source]\ntopics = ["%s"]\n[pipelines.router]\nplugin = "%s"\n[pipelines.auth]\nplugin = "%s"\nconfig = { users = { bench = "bench-pass" } }\n' "$@"
 }
+# Sluice and BASELINE run the same one-pipeline file, so their fanout
+# numbers compare builds; a third process serves the plugin-overhead pair
+# and the inbound pipeline.
 sport=$(free_port)
+{ listener "$sport"; fanout_pipeline fanout "/{channel}" bench-sluice; } >"$out/pipeline.toml"
+bport=$(free_port)
+{ listener "$bport"; fanout_pipeline fanout "/{channel}" bench-baseline; } >"$out/baseline.toml"
+oport=$(free_port)
 {
-  listener "$sport"
-  fanout_pipeline fanout "/{channel}" bench-sluice
+  listener "$oport"
   auth_pipeline plugins "/p/{channel}" bench-plugins key-router basic-auth
   auth_pipeline builtin "/n/{channel}" bench-builtin native:key-router native:basic-auth
   printf '\n[[pipelines]]\nname = "inbound"\npath = "/in/{channel}"\n[pipelines.sink]\ntopic = "bench-inbound"\n'
-} >"$out/pipeline.toml"
-bport=$(free_port)
-{ listener "$bport"; fanout_pipeline fanout "/{channel}" bench-baseline; } >"$out/baseline.toml"
+} >"$out/overhead.toml"
 nport=$(free_port)
 
 declare -A pid_of
@@ -101,11 +112,12 @@ wait_ready() { # log name
   for _ in $(seq 600); do grep -qx ready "$1" && return 0; sleep 0.1; done
   echo "$2 did not start: $1" >&2; exit 1
 }
-start() { # bridge: native | sluice | baseline
+start() { # bridge: native | sluice | baseline | overhead
   case $1 in
     native) "$bin/native-bridge" --bootstrap "$boot" --topic bench-native --listen "127.0.0.1:$nport" >"$out/native.log" 2>&1 & ;;
     sluice) "$bin/sluice" run "$out/pipeline.toml" >"$out/sluice.log" 2>&1 & ;;
     baseline) "$bin/sluice-baseline" run "$out/baseline.toml" >"$out/baseline.log" 2>&1 & ;;
+    overhead) "$bin/sluice" run "$out/overhead.toml" >"$out/overhead.log" 2>&1 & ;;
   esac
   pid_of[$1]=$!; pids+=($!)
   wait_ready "$out/$1.log" "$1"
@@ -116,17 +128,24 @@ topic_of() { echo "bench-$1"; }
 bridges=(native sluice)
 [[ -n "$BASELINE" ]] && bridges+=(baseline)
 for b in "${bridges[@]}"; do start "$b"; done
+{ want plugins || want inbound; } && start overhead
 
 once() { # name n bridge-url pid topic extra-args...
   local name=$1 n=$2 url=$3 pid=$4 topic=$5; shift 5
   echo "== $name run $n" >&2
+  local perf_pid=
+  if [[ "${PROFILE:-}" == "$name" && $n == 1 ]]; then
+    perf record -F 999 -g -p "$pid" -o "$out/$name.perf.data" 2>>"$out/perf.log" &
+    perf_pid=$!
+  fi
   "$bin/sluice-loadgen" --ws-url "$url" --bootstrap "$boot" --topic "$topic" \
     --server-pid "$pid" --json "$out/$name.$n.json" "$@" >/dev/null 2>>"$out/loadgen.log"
+  if [[ -n "$perf_pid" ]]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
 }
 
 if want fanout; then
-  for size in 100 1024; do
-    for fanout in 1 10 100; do
+  for size in $SIZES; do
+    for fanout in $FANOUTS; do
       args=(--clients "$fanout" --channels 1 --rate "$RATE" --duration "$DURATION" --size "$size")
       for n in $(seq "$RUNS"); do
         for b in "${bridges[@]}"; do
@@ -140,8 +159,8 @@ if want plugins; then
   # 100 clients over 10 channels, Basic auth on every handshake.
   args=(--clients 100 --channels 10 --rate "$RATE" --duration "$DURATION" --size 100 --basic bench:bench-pass)
   for n in $(seq "$RUNS"); do
-    once "overhead-plugins" "$n" "ws://127.0.0.1:$sport/p/{channel}" "${pid_of[sluice]}" bench-plugins "${args[@]}"
-    once "overhead-builtin" "$n" "ws://127.0.0.1:$sport/n/{channel}" "${pid_of[sluice]}" bench-builtin "${args[@]}"
+    once "overhead-plugins" "$n" "ws://127.0.0.1:$oport/p/{channel}" "${pid_of[overhead]}" bench-plugins "${args[@]}"
+    once "overhead-builtin" "$n" "ws://127.0.0.1:$oport/n/{channel}" "${pid_of[overhead]}" bench-builtin "${args[@]}"
   done
 fi
 if want idle; then
@@ -155,7 +174,7 @@ if want idle; then
 fi
 if want inbound; then
   for n in $(seq "$RUNS"); do
-    once "inbound-sluice" "$n" "ws://127.0.0.1:$sport/in/{channel}" "${pid_of[sluice]}" bench-inbound \
+    once "inbound-sluice" "$n" "ws://127.0.0.1:$oport/in/{channel}" "${pid_of[overhead]}" bench-inbound \
       --mode inbound --clients 10 --channels 10 --rate 500 --duration "$DURATION"
   done
 fi

@@ -125,35 +125,47 @@ impl Outbox {
 
     /// Queues a frame without waiting, applying the policy when full.
     pub fn push(&self, frame: Frame) -> Pushed {
-        let pushed = {
-            let mut state = self.lock();
-            if state.close.is_some() {
-                return Pushed::Closed;
-            }
-            if state.frames.len() < self.capacity {
-                state.frames.push_back(frame);
-                Pushed::Queued
-            } else {
-                match self.policy {
-                    FullPolicy::DropOldest => {
-                        state.frames.pop_front();
-                        state.frames.push_back(frame);
-                        self.dropped.fetch_add(1, Ordering::Relaxed);
-                        Pushed::DroppedOldest
-                    }
-                    FullPolicy::Close => {
-                        state.frames.clear();
-                        state.close = Some(CloseRequest {
-                            code: 1008,
-                            reason: "too slow: outgoing queue full".into(),
-                        });
-                        Pushed::Closed
-                    }
-                }
-            }
-        };
+        let (pushed, _) = self.push_quiet(frame);
         self.ready.notify_one();
         pushed
+    }
+
+    /// Queues a frame like [`Self::push`] but leaves waking the writer to
+    /// the caller: `true` means it must call [`Self::wake`] (the queue was
+    /// empty, or the push asked for a close). A push onto a non-empty queue
+    /// needs no wake of its own: the push that made it non-empty has one
+    /// pending, or the writer is already running.
+    pub fn push_quiet(&self, frame: Frame) -> (Pushed, bool) {
+        let mut state = self.lock();
+        if state.close.is_some() {
+            return (Pushed::Closed, false);
+        }
+        let was_empty = state.frames.is_empty();
+        if state.frames.len() < self.capacity {
+            state.frames.push_back(frame);
+            return (Pushed::Queued, was_empty);
+        }
+        match self.policy {
+            FullPolicy::DropOldest => {
+                state.frames.pop_front();
+                state.frames.push_back(frame);
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                (Pushed::DroppedOldest, false)
+            }
+            FullPolicy::Close => {
+                state.frames.clear();
+                state.close = Some(CloseRequest {
+                    code: 1008,
+                    reason: "too slow: outgoing queue full".into(),
+                });
+                (Pushed::Closed, true)
+            }
+        }
+    }
+
+    /// Wakes the writer (after [`Self::push_quiet`]).
+    pub fn wake(&self) {
+        self.ready.notify_one();
     }
 
     /// Asks the writer to close the connection after what is queued.
@@ -167,6 +179,21 @@ impl Outbox {
         let mut state = self.lock();
         if !state.frames.is_empty() {
             return Taken::Frames(state.frames.drain(..).collect());
+        }
+        match &state.close {
+            Some(request) => Taken::Close(request.clone()),
+            None => Taken::Empty,
+        }
+    }
+
+    /// Like [`Self::take`], but moves the frames into `frames` (which keeps
+    /// its capacity from one call to the next: no allocation per wakeup);
+    /// `Taken::Frames` then carries nothing.
+    pub fn take_into(&self, frames: &mut Vec<Frame>) -> Taken {
+        let mut state = self.lock();
+        if !state.frames.is_empty() {
+            frames.extend(state.frames.drain(..));
+            return Taken::Frames(Vec::new());
         }
         match &state.close {
             Some(request) => Taken::Close(request.clone()),

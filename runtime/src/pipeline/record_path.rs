@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config::{Format, PoisonPolicy};
-use crate::hub::{Frame, Hub, Kind};
+use crate::hub::{Frame, Hub, Kind, Wakeups};
 use crate::kafka::BatchVerdict as Verdict;
 use crate::plugin::{
     Direction, FrameKind, Header, Message, Outcome, PluginInstance, TransformContext,
@@ -119,10 +119,15 @@ impl RecordPath {
             },
         };
         let mut channels: Vec<&str> = Vec::new();
+        // Subscribers are woken once, after the whole batch is queued (also
+        // when a poison record ends the batch early: on drop).
+        let mut wakeups = Wakeups::default();
         for (i, record) in batch.iter().enumerate() {
             let frame = match self.frame(record) {
                 Ok(frame) => frame,
                 Err(reason) => {
+                    // A dead-letter send may block: deliver what is queued first.
+                    wakeups.wake_all();
                     self.poisoned(record, reason)?;
                     continue;
                 }
@@ -135,6 +140,7 @@ impl RecordPath {
                         match std::str::from_utf8(key) {
                             Ok(key) => channels.push(key),
                             Err(_) => {
+                                wakeups.wake_all();
                                 self.poisoned(record, "key is not UTF-8")?;
                                 continue;
                             }
@@ -147,7 +153,10 @@ impl RecordPath {
                     }
                 }
             }
-            let taken: usize = channels.iter().map(|c| self.hub.publish(c, &frame)).sum();
+            let taken: usize = channels
+                .iter()
+                .map(|c| self.hub.publish_deferred(c, &frame, &mut wakeups))
+                .sum();
             if taken > 0 {
                 self.stats.delivered.fetch_add(1, Ordering::Relaxed);
             } else {
@@ -155,6 +164,7 @@ impl RecordPath {
                 self.metrics.dropped("no_subscriber", 1);
             }
         }
+        wakeups.wake_all();
         Ok(())
     }
 

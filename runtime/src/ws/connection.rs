@@ -64,6 +64,10 @@ fn welcome(id: u64) -> crate::hub::Frame {
     }
 }
 
+/// Frame slots a writer keeps between batches (a burst's larger buffer is
+/// given back).
+const SPARE_FRAMES: usize = 64;
+
 /// Replies to client messages (ACK/ERROR) waiting for the writer.
 const REPLY_QUEUE: usize = 1024;
 
@@ -163,11 +167,17 @@ pub async fn serve(
     // How the connection ended, for a handler's `on-close` (1006: no close
     // frame was exchanged).
     let mut ended = (1006, String::from("connection lost"));
+    // Reused from one wakeup to the next: no allocation per batch.
+    let mut frames = Vec::new();
     let outcome: Result<(), WebSocketError> = async {
         loop {
-            match outbox.take() {
-                Taken::Frames(frames) => {
+            match outbox.take_into(&mut frames) {
+                Taken::Frames(_) => {
                     write_frames(&mut write, &mut outbound, &frames, &info).await?;
+                    frames.clear();
+                    if frames.capacity() > SPARE_FRAMES {
+                        frames.shrink_to(SPARE_FRAMES);
+                    }
                     activity.messaged();
                     continue;
                 }
