@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-pub use outbox::{CloseRequest, DEFAULT_CAPACITY, Frame, FullPolicy, Kind, Outbox, Pushed, Taken};
+pub use outbox::{
+    CloseRequest, DEFAULT_CAPACITY, Encoding, Frame, FullPolicy, Kind, Outbox, Pushed, Taken,
+};
 
 /// Counters the hub keeps for metrics.
 #[derive(Debug, Default)]

@@ -3,8 +3,8 @@
 //! task drains everything queued at once and flushes once.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -22,13 +22,71 @@ pub enum Kind {
     Binary,
 }
 
-/// One outgoing message. Cloning shares the payload bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One outgoing message. Cloning shares the payload bytes and the frame's
+/// wire encodings, so a record is encoded (and compressed) once for all
+/// its receivers, not once per connection.
+#[derive(Debug, Clone)]
 pub struct Frame {
     /// Text or binary.
     pub kind: Kind,
     /// The payload, shared by every receiver.
     pub payload: Bytes,
+    encoded: Arc<Encoded>,
+}
+
+/// Which wire encoding of a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Header and payload as is.
+    Plain,
+    /// Header with RSV1 and the payload compressed without context
+    /// takeover (the same bytes for every connection that agreed to that).
+    Deflated,
+}
+
+/// A frame's wire encodings, made by the first writer that needs each.
+#[derive(Debug, Default)]
+struct Encoded {
+    plain: OnceLock<Bytes>,
+    deflated: OnceLock<Bytes>,
+}
+
+impl PartialEq for Frame {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.payload == other.payload
+    }
+}
+
+impl Eq for Frame {}
+
+impl Frame {
+    /// A message of this kind.
+    pub fn new(kind: Kind, payload: impl Into<Bytes>) -> Self {
+        Self {
+            kind,
+            payload: payload.into(),
+            encoded: Arc::default(),
+        }
+    }
+
+    /// Its `encoding` for the wire: made by `encode` the first time any
+    /// receiver asks, then shared. (Two writers asking at once may both
+    /// encode; one result is kept, and they are the same bytes.)
+    pub fn encoded<E>(
+        &self,
+        encoding: Encoding,
+        encode: impl FnOnce(&Frame) -> Result<Bytes, E>,
+    ) -> Result<&Bytes, E> {
+        let slot = match encoding {
+            Encoding::Plain => &self.encoded.plain,
+            Encoding::Deflated => &self.encoded.deflated,
+        };
+        if let Some(bytes) = slot.get() {
+            return Ok(bytes);
+        }
+        let bytes = encode(self)?;
+        Ok(slot.get_or_init(|| bytes))
+    }
 }
 
 /// What to do when a connection's queue is full.

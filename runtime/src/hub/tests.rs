@@ -6,10 +6,7 @@ use bytes::Bytes;
 use super::*;
 
 fn frame(text: &'static str) -> Frame {
-    Frame {
-        kind: Kind::Text,
-        payload: Bytes::from_static(text.as_bytes()),
-    }
+    Frame::new(Kind::Text, Bytes::from_static(text.as_bytes()))
 }
 
 fn outbox(id: u64, capacity: usize, policy: FullPolicy) -> Arc<Outbox> {

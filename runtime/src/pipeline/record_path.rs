@@ -208,10 +208,7 @@ impl RecordPath {
             Format::Auto if utf8() => Kind::Text,
             Format::Auto => Kind::Binary,
         };
-        Ok(Frame {
-            kind,
-            payload: record.payload.clone(),
-        })
+        Ok(Frame::new(kind, record.payload.clone()))
     }
 
     /// Applies the poison policy to one record; `Err` is the reason to stop.

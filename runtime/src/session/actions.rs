@@ -47,13 +47,11 @@ impl Publisher {
 }
 
 fn frame(msg: Message) -> Frame {
-    Frame {
-        kind: match msg.kind {
-            FrameKind::Text => Kind::Text,
-            FrameKind::Binary => Kind::Binary,
-        },
-        payload: Bytes::from(msg.payload),
-    }
+    let kind = match msg.kind {
+        FrameKind::Text => Kind::Text,
+        FrameKind::Binary => Kind::Binary,
+    };
+    Frame::new(kind, msg.payload)
 }
 
 impl Sessions {
