@@ -244,13 +244,18 @@ impl Outbox {
         }
     }
 
-    /// Like [`Self::take`], but moves the frames into `frames` (which keeps
-    /// its capacity from one call to the next: no allocation per wakeup);
+    /// Like [`Self::take`], but hands the frames over in `frames`: an empty
+    /// `frames` is swapped with the queue (no copy, and both keep their
+    /// capacity: no allocation per wakeup); otherwise they are appended.
     /// `Taken::Frames` then carries nothing.
-    pub fn take_into(&self, frames: &mut Vec<Frame>) -> Taken {
+    pub fn take_into(&self, frames: &mut VecDeque<Frame>) -> Taken {
         let mut state = self.lock();
         if !state.frames.is_empty() {
-            frames.extend(state.frames.drain(..));
+            if frames.is_empty() {
+                std::mem::swap(&mut state.frames, frames);
+            } else {
+                frames.extend(state.frames.drain(..));
+            }
             return Taken::Frames(Vec::new());
         }
         match &state.close {

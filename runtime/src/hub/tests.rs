@@ -129,7 +129,7 @@ fn a_deferred_batch_wakes_each_writer_once_at_the_end() {
     assert_eq!(wakeups.0.len(), 2);
     wakeups.wake_all();
     assert!(woken(&a) && woken(&b));
-    let mut frames = Vec::new();
+    let mut frames = std::collections::VecDeque::new();
     assert_eq!(a.take_into(&mut frames), Taken::Frames(Vec::new()));
     assert_eq!(frames, [frame("1"), frame("2"), frame("3")]);
     assert_eq!(a.take_into(&mut frames), Taken::Empty);
@@ -140,6 +140,10 @@ fn a_deferred_batch_wakes_each_writer_once_at_the_end() {
         hub.publish_deferred("c", &frame("4"), &mut wakeups);
     }
     assert!(woken(&a));
+    // Frames the writer has not emptied yet: the new ones are appended.
+    assert_eq!(a.take_into(&mut frames), Taken::Frames(Vec::new()));
+    assert_eq!(frames.len(), 4);
+    assert_eq!(frames[3], frame("4"));
 }
 
 #[test]

@@ -160,13 +160,13 @@ pub async fn serve(
     // How the connection ended, for a handler's `on-close` (1006: no close
     // frame was exchanged).
     let mut ended = (1006, String::from("connection lost"));
-    // Reused from one wakeup to the next: no allocation per batch.
-    let mut frames = Vec::new();
+    // Swapped with the outbox's queue at each wakeup: no copy, no allocation.
+    let mut frames = std::collections::VecDeque::new();
     let outcome: Result<(), WebSocketError> = async {
         loop {
             match outbox.take_into(&mut frames) {
                 Taken::Frames(_) => {
-                    write_frames(&mut write, &frames, &info).await?;
+                    write_frames(&mut write, frames.iter(), &info).await?;
                     frames.clear();
                     if frames.capacity() > SPARE_FRAMES {
                         frames.shrink_to(SPARE_FRAMES);
@@ -197,7 +197,7 @@ pub async fn serve(
                             ended = close_code(&frame.payload);
                             // What `on-close` queued goes out before the echo.
                             if let Taken::Frames(frames) = outbox.take() {
-                                write_frames(&mut write, &frames, &info).await?;
+                                write_frames(&mut write, frames.iter(), &info).await?;
                             }
                         }
                         write.control(frame.opcode, &frame.payload);
@@ -341,9 +341,9 @@ impl Timers {
 }
 
 /// Encodes frames into the buffer, then writes and flushes once.
-async fn write_frames<S: AsyncWrite + Unpin>(
+async fn write_frames<'a, S: AsyncWrite + Unpin>(
     write: &mut Writer<S>,
-    frames: &[crate::hub::Frame],
+    frames: impl Iterator<Item = &'a crate::hub::Frame>,
     info: &ConnInfo,
 ) -> Result<(), WebSocketError> {
     for frame in frames {

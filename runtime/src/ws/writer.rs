@@ -12,7 +12,7 @@ use super::wire::put_frame;
 
 /// Bytes of buffer a writer keeps between wakeups (a burst's larger buffer
 /// is given back).
-const SPARE_BUFFER: usize = 64 * 1024;
+const SPARE_BUFFER: usize = 16 * 1024;
 
 /// Encodes frames and writes them to the socket's write half.
 pub struct Writer<W> {
