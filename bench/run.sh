@@ -166,7 +166,7 @@ fi
 if want idle; then
   idle=(--mode idle --clients "$IDLE_CLIENTS" --channels 100 --duration 5)
   for n in $(seq "$RUNS"); do
-    for b in native sluice; do
+    for b in "${bridges[@]}"; do
       stop "$b"; start "$b"
       once "idle$IDLE_CLIENTS-$b" "$n" "$(url_of "$b")/{channel}" "${pid_of[$b]}" "$(topic_of "$b")" "${idle[@]}"
     done
