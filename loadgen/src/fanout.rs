@@ -14,7 +14,7 @@ use crate::args::{Args, Target};
 use crate::payload;
 use crate::producer::{self, Plan};
 use crate::report::{Deliveries, Memory, Report};
-use crate::stats::{Percentiles, Shards, rss_kib, since_ns};
+use crate::stats::{Percentiles, Shards, cpu_seconds, rss_kib, since_ns};
 use crate::ws::{Socket, connect_all};
 
 /// Above this many clients the report has no per-client list.
@@ -199,6 +199,11 @@ pub async fn run(args: &Args, produce: bool) -> Result<Report> {
     .await;
     memory.after_connect_kib = args.server_pid.and_then(rss_kib);
     memory.connections = connect.connected;
+    let cpu_start = args.server_pid.and_then(cpu_seconds);
+    let cpu_since_start = || {
+        let end = args.server_pid.and_then(cpu_seconds)?;
+        Some(end - cpu_start?)
+    };
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let receivers = spawn_receivers(sockets, &assignment, &channels, &shared, &stop_rx);
@@ -241,6 +246,7 @@ pub async fn run(args: &Args, produce: bool) -> Result<Report> {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         memory.end_kib = args.server_pid.and_then(rss_kib);
+        memory.cpu_s = cpu_since_start();
         let _ = stop_tx.send(true);
         let mut tallies = Vec::with_capacity(receivers.len());
         for (_, receiver) in receivers {
@@ -264,6 +270,7 @@ pub async fn run(args: &Args, produce: bool) -> Result<Report> {
     } else {
         tokio::time::sleep(Duration::from_secs_f64(args.duration)).await;
         memory.end_kib = args.server_pid.and_then(rss_kib);
+        memory.cpu_s = cpu_since_start();
         let _ = stop_tx.send(true);
         let mut still_open = 0;
         let mut ended = std::collections::BTreeMap::<String, usize>::new();

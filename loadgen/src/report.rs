@@ -264,6 +264,9 @@ impl Report {
                 m.per_connection_kib
                     .map_or("?".to_owned(), |v| format!("{v:.1} KiB"))
             );
+            if let Some(cpu) = m.cpu_s {
+                let _ = writeln!(out, "server CPU while running: {cpu:.2} s");
+            }
         }
         out
     }
@@ -379,6 +382,9 @@ pub struct Memory {
     pub connections: usize,
     /// `(after_connect - before_connect) / connections`.
     pub per_connection_kib: Option<f64>,
+    /// Server CPU time (user + system) from every client connected to the
+    /// end reading, in seconds: what serving the run cost the server.
+    pub cpu_s: Option<f64>,
 }
 
 impl Memory {

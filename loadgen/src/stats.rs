@@ -113,6 +113,21 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|value| value.parse().ok())
 }
 
+/// CPU time (user + system) process `pid` has used so far, in seconds
+/// (fields 14 and 15 of /proc/PID/stat, in USER_HZ = 100 ticks per second
+/// on Linux).
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    cpu_seconds_of(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+fn cpu_seconds_of(stat: &str) -> Option<f64> {
+    // The command name may contain spaces: fields start after its `)`.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    // Field 3 (state) is fields[0], so utime (14) and stime (15) are 11 and 12.
+    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
+}
+
 /// Raises this process's soft RLIMIT_NOFILE to its hard limit; returns the
 /// soft limit in force afterwards (`None` if unlimited or unknown).
 pub fn raise_nofile_limit() -> Option<u64> {
@@ -196,5 +211,14 @@ mod tests {
     #[test]
     fn own_rss_is_readable() {
         assert!(rss_kib(std::process::id()).unwrap() > 0);
+    }
+
+    #[test]
+    fn cpu_time_is_user_plus_system_ticks() {
+        // A command name with spaces and a `)`, then state, ppid, ...
+        let stat = "42 (a b) c) S 1 42 42 0 -1 4194560 100 0 0 0 250 130 0 0 20 0 8 0 99 0";
+        assert_eq!(cpu_seconds_of(stat), Some(3.8));
+        assert_eq!(cpu_seconds_of("42 (x) S 1"), None);
+        assert!(cpu_seconds(std::process::id()).is_some());
     }
 }

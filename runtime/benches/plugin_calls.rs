@@ -3,7 +3,11 @@
 //! - `route/*`: routing one record, as the host does it (call the router,
 //!   then resolve each route's channel names), for the key-router plugin in
 //!   batches of 1 and 64, against the same logic in native Rust, at 0 B,
-//!   100 B and 1 KiB payloads. Throughput is per record.
+//!   100 B and 1 KiB payloads. Throughput is per record. `builtin-*` is the
+//!   built-in `native:key-router` through the same `PluginInstance` call
+//!   (checks and metrics included): the plugin-overhead baseline.
+//! - `auth/*`: one Basic-auth handshake (allowed, and denied) with the
+//!   basic-auth component and with `native:basic-auth`.
 //! - `load/*`: loading key-router with a cold and a warm compile cache, and
 //!   instantiating a loaded plugin (a fresh store plus `init`, as after a trap).
 //!
@@ -15,24 +19,34 @@ use std::sync::Arc;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use sluice_runtime::builtin;
 use sluice_runtime::plugin::{
-    Allocator, HostOptions, Limits, PluginHost, PluginId, PluginInstance, PluginSpec, Role, Route,
+    Allocator, Handshake, Header, HostOptions, Limits, LoadedPlugin, Native, PluginHost, PluginId,
+    PluginInstance, PluginSpec, Role, Route,
 };
 use sluice_runtime::record::Record;
 
 const PAYLOADS: [usize; 3] = [0, 100, 1024];
 
 fn spec(config: &str) -> PluginSpec {
+    spec_of("key-router", Role::Router, config)
+}
+
+fn spec_of(name: &str, role: Role, config: &str) -> PluginSpec {
     PluginSpec {
         id: PluginId {
-            plugin: "key-router".into(),
+            plugin: name.into(),
             pipeline: "bench".into(),
             tenant: "bench".into(),
         },
-        role: Role::Router,
-        bytes: builtin::embedded("key-router").expect("embedded").into(),
+        role,
+        bytes: builtin::embedded(name).expect("embedded").into(),
         config_json: config.into(),
         limits: Limits::default(),
     }
+}
+
+/// The built-in twin of `name`, loaded with `config`.
+fn builtin(native: Native, config: &str) -> LoadedPlugin {
+    LoadedPlugin::native(native, spec_of(native.name(), native.role(), config)).unwrap()
 }
 
 fn records(n: usize, payload: usize) -> Arc<[Record]> {
@@ -100,6 +114,13 @@ fn route(c: &mut Criterion) {
             };
             run("wasm-key", &mut plain.instantiate().unwrap());
             run("wasm-template", &mut templated.instantiate().unwrap());
+            let mut builtin_key = builtin(Native::KeyRouter, "{}").instantiate().unwrap();
+            run("builtin-key", &mut builtin_key);
+            let template = r#"{"template":"room-{key}"}"#;
+            run(
+                "builtin-template",
+                &mut builtin(Native::KeyRouter, template).instantiate().unwrap(),
+            );
             group.bench_with_input(
                 BenchmarkId::new(format!("native/batch{batch}"), format!("{payload}B")),
                 &input,
@@ -150,5 +171,40 @@ fn load(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, route, load);
+fn auth(c: &mut Criterion) {
+    let host = PluginHost::new(HostOptions {
+        cache_dir: None,
+        ..HostOptions::default()
+    })
+    .unwrap();
+    let config = r#"{"users": {"alice": "secret", "bob": "hunter2"}}"#;
+    let wasm = host
+        .load(spec_of("basic-auth", Role::Authenticator, config))
+        .unwrap();
+    let native = builtin(Native::BasicAuth, config);
+    let handshake = |credentials: &str| Handshake {
+        path: "/room".into(),
+        query: String::new(),
+        headers: vec![Header {
+            name: "authorization".into(),
+            // base64("alice:secret") and base64("alice:wrong").
+            value: format!("Basic {credentials}").into_bytes(),
+        }],
+        remote_addr: "127.0.0.1:50000".into(),
+        params: vec![("channel".into(), "room".into())],
+    };
+    let mut group = c.benchmark_group("auth");
+    for (case, credentials) in [("allow", "YWxpY2U6c2VjcmV0"), ("deny", "YWxpY2U6d3Jvbmc=")] {
+        let request = handshake(credentials);
+        for (name, plugin) in [("wasm", &wasm), ("builtin", &native)] {
+            let mut instance = plugin.instantiate().unwrap();
+            group.bench_function(format!("{name}/{case}"), |b| {
+                b.iter(|| instance.authenticate(&request).unwrap())
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, route, auth, load);
 criterion_main!(benches);

@@ -122,6 +122,7 @@ fn describe(config: &Config) -> String {
             let source = match &plugin.source {
                 PluginSource::Builtin(name) => format!("builtin {name}"),
                 PluginSource::File(path) => format!("file {}", path.display()),
+                PluginSource::Native(native) => format!("native {}", native.name()),
             };
             assert!(!plugin.bytes.is_empty() && plugin.hash.len() == 64);
             writeln!(
@@ -213,6 +214,11 @@ fn plugin_files() {
 #[test]
 fn wrong_role() {
     insta::assert_snapshot!(errors("wrong_role"));
+}
+
+#[test]
+fn native_plugins() {
+    insta::assert_snapshot!(errors("native_plugins"));
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Seed 000 end to end against a real broker process (tansu on loopback,
 //! installed by scripts/install-broker.sh): the `sluice` binary consumes a
 //! topic and routes each record by key to the Python `websockets` client
-//! connected at `/<key>` with Basic auth; wrong credentials get 401.
+//! connected at `/<key>` with Basic auth; wrong credentials get 401. The
+//! same scenario runs with the built-in `native:` router and authenticator.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -22,8 +23,18 @@ impl Drop for Sluice {
     }
 }
 
-/// Starts `sluice run` on a pipeline reading `broker`; returns it and its ws:// base.
-fn start_sluice(broker: &Broker, dir: &std::path::Path) -> (Sluice, String) {
+/// The WebAssembly router and authenticator of seed 000.
+const WASM: (&str, &str) = ("key-router", "basic-auth");
+/// Their built-in twins.
+const NATIVE: (&str, &str) = ("native:key-router", "native:basic-auth");
+
+/// Starts `sluice run` on a pipeline reading `broker` with this router and
+/// authenticator; returns it and its ws:// base.
+fn start_sluice(
+    broker: &Broker,
+    dir: &std::path::Path,
+    (router, auth): (&str, &str),
+) -> (Sluice, String) {
     let file = dir.join("pipeline.toml");
     std::fs::write(
         &file,
@@ -42,9 +53,9 @@ path = "/{{channel}}"
 [pipelines.source]
 topics = ["{TOPIC}"]
 [pipelines.router]
-plugin = "key-router"
+plugin = "{router}"
 [pipelines.auth]
-plugin = "basic-auth"
+plugin = "{auth}"
 config = {{ users = {{ testuser = {{ env = "E2E_WS_PASSWORD" }} }} }}
 "#,
             broker.bootstrap()
@@ -74,10 +85,19 @@ config = {{ users = {{ testuser = {{ env = "E2E_WS_PASSWORD" }} }} }}
 
 #[test]
 fn records_are_routed_by_key_to_basic_authenticated_python_clients() {
+    routed_by_key_to_basic_authenticated_clients(WASM);
+}
+
+#[test]
+fn built_in_router_and_authenticator_behave_like_the_plugins() {
+    routed_by_key_to_basic_authenticated_clients(NATIVE);
+}
+
+fn routed_by_key_to_basic_authenticated_clients(plugins: (&str, &str)) {
     let broker = Broker::start().unwrap();
     broker.create_topic(TOPIC, 3).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (_sluice, base) = start_sluice(&broker, dir.path());
+    let (_sluice, base) = start_sluice(&broker, dir.path(), plugins);
 
     let refused = PyClient::spawn(
         "ws_collect.py",
@@ -169,7 +189,7 @@ fn delivery_resumes_after_the_broker_goes_away_and_comes_back() {
     let mut broker = Broker::start().unwrap();
     broker.create_topic(TOPIC, 1).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (mut sluice, base) = start_sluice(&broker, dir.path());
+    let (mut sluice, base) = start_sluice(&broker, dir.path(), WASM);
 
     let mut client = PyClient::spawn(
         "ws_collect.py",

@@ -169,14 +169,8 @@ async fn an_authenticated_client_receives_its_channel_only() {
         .unwrap();
     wait_for_subscriber(&server.hub, "channel1").await;
     wait_for_subscriber(&server.hub, "channel2").await;
-    let text = Frame {
-        kind: Kind::Text,
-        payload: Bytes::from_static(br#"{"n":1}"#),
-    };
-    let binary = Frame {
-        kind: Kind::Binary,
-        payload: Bytes::from_static(b"\x00\xff"),
-    };
+    let text = Frame::new(Kind::Text, Bytes::from_static(br#"{"n":1}"#));
+    let binary = Frame::new(Kind::Binary, Bytes::from_static(b"\x00\xff"));
     assert_eq!(server.hub.publish("channel1", &text), 1);
     assert_eq!(server.hub.publish("channel2", &binary), 1);
     assert_eq!(next(&mut one).await, Message::Text(r#"{"n":1}"#.into()));
@@ -284,10 +278,7 @@ async fn shutdown_closes_clients_with_1001_and_a_slow_client_with_1008() {
         .unwrap();
     wait_for_subscriber(&server.hub, "slow").await;
     // Fill the 4-frame outbox faster than it can drain: it closes with 1008.
-    let big = Frame {
-        kind: Kind::Binary,
-        payload: Bytes::from(vec![0u8; 1 << 20]),
-    };
+    let big = Frame::new(Kind::Binary, Bytes::from(vec![0u8; 1 << 20]));
     for _ in 0..64 {
         server.hub.publish("slow", &big);
     }
@@ -344,10 +335,7 @@ async fn a_tls_listener_serves_wss() {
         .insert("authorization", GOOD.parse().unwrap());
     let (mut client, _) = tokio_tungstenite::client_async(request, tls).await.unwrap();
     wait_for_subscriber(&server.hub, "secure").await;
-    let frame = Frame {
-        kind: Kind::Text,
-        payload: Bytes::from_static(b"over tls"),
-    };
+    let frame = Frame::new(Kind::Text, Bytes::from_static(b"over tls"));
     assert_eq!(server.hub.publish("secure", &frame), 1);
     assert_eq!(next(&mut client).await, Message::Text("over tls".into()));
 

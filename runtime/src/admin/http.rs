@@ -183,10 +183,7 @@ pub fn frame(headers: &HeaderMap, body: Bytes) -> Result<Frame, ApiError> {
             "a text message must be UTF-8 (send application/octet-stream for binary)",
         ));
     }
-    Ok(Frame {
-        kind,
-        payload: body,
-    })
+    Ok(Frame::new(kind, body))
 }
 
 /// `application/json` or `application/<anything>+json`.

@@ -74,6 +74,7 @@ fn plugins(pipeline: &Pipeline) -> String {
         let name = match &plugin.source {
             PluginSource::Builtin(name) => name.clone(),
             PluginSource::File(path) => path.display().to_string(),
+            PluginSource::Native(_) => plugin.name.clone(),
         };
         parts.push(format!("{slot} {name} [{}]", &plugin.hash[..HASH_PREFIX]));
     }

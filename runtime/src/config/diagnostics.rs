@@ -85,6 +85,14 @@ pub enum Problem {
         /// The first-party plugins, comma separated.
         known: String,
     },
+    /// A `native:` plugin name that names no built-in plugin.
+    #[error("unknown built-in plugin `{name}`: built-in plugins are {known}")]
+    UnknownNative {
+        /// The name used.
+        name: String,
+        /// The built-in plugins, comma separated.
+        known: String,
+    },
     /// A plugin file that cannot be read.
     #[error("cannot read plugin file `{path}`: {reason}")]
     PluginUnreadable {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::plugin::{Limits, PluginId, PluginSpec, Role};
+use crate::plugin::{Limits, Native, PluginId, PluginSpec, Role};
 
 use super::schema::{
     Accept, Brokers, Format, OnShutdown, OutboxDef, PoisonPolicy, RateDef, ReplyFormat, SinkKey,
@@ -278,6 +278,8 @@ pub enum PluginSource {
     Builtin(String),
     /// A component file.
     File(PathBuf),
+    /// A built-in plugin in Rust (`plugin = "native:<name>"`): no component.
+    Native(Native),
 }
 
 /// A plugin ready for [`crate::plugin::PluginHost::load`].
@@ -289,7 +291,7 @@ pub struct PluginConfig {
     pub source: PluginSource,
     /// The role its place in the pipeline gives it.
     pub role: Role,
-    /// The component bytes.
+    /// The component bytes (for a built-in plugin, its name).
     pub bytes: Arc<[u8]>,
     /// Hex SHA-256 of the bytes.
     pub hash: String,
@@ -369,6 +371,14 @@ impl PluginConfig {
             plugin: self.name.clone(),
             pipeline: pipeline.to_owned(),
             tenant: tenant.to_owned(),
+        }
+    }
+
+    /// The built-in plugin it names, if it is one.
+    pub fn native(&self) -> Option<Native> {
+        match self.source {
+            PluginSource::Native(native) => Some(native),
+            _ => None,
         }
     }
 

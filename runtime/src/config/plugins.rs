@@ -15,7 +15,10 @@ use super::env::{self, ConfigValue, EnvLookup};
 use super::model::{PluginConfig, PluginSource};
 use super::schema::PluginRef;
 use crate::builtin;
-use crate::plugin::{FaultKind, Limits, PluginHost, PluginId, Role, content_hash};
+use crate::plugin::{
+    FaultKind, Limits, LoadedPlugin, NATIVE_PREFIX, Native, PluginHost, PluginId, Role,
+    content_hash,
+};
 
 /// Bounds on `limits`: below 4 MiB a Rust guest cannot even start (its
 /// stack and data take over 1 MiB); above 4 GiB is
@@ -65,6 +68,30 @@ pub(crate) fn resolve(
     let (source, bytes) = source?;
     // Whether the config and limits are usable: only then is `init` run.
     let usable = config_json.is_some() && limits.is_some();
+    if let PluginSource::Native(native) = source {
+        let resolved = PluginConfig {
+            hash: content_hash(&bytes),
+            name,
+            source,
+            role: slot.role,
+            bytes,
+            config_json: config_json.unwrap_or_default(),
+            limits: limits.unwrap_or_default(),
+        };
+        // Like a component's, its role and config are checked only when
+        // plugins are (a plugin host is given).
+        if ctx.host.is_none() {
+            return usable.then_some(resolved);
+        }
+        return native_checked(
+            slot,
+            native,
+            (name_span, plugin.span()),
+            resolved,
+            usable,
+            sink,
+        );
+    }
     let hash = content_hash(&bytes);
     let id = PluginId {
         plugin: name.clone(),
@@ -120,6 +147,41 @@ pub(crate) fn resolve(
     usable.then_some(resolved)
 }
 
+/// A built-in plugin needs no host: its role is known, and its config is
+/// read here, as a component's `init` would.
+fn native_checked(
+    slot: &Slot<'_>,
+    native: Native,
+    (name_span, span): (Range<usize>, Range<usize>),
+    resolved: PluginConfig,
+    usable: bool,
+    sink: &mut Sink<'_>,
+) -> Option<PluginConfig> {
+    if native.role() != slot.role {
+        sink.error(
+            name_span,
+            wrong_role(slot, &resolved.name, &[native.role()]),
+        );
+        return None;
+    }
+    if !usable {
+        return None;
+    }
+    match LoadedPlugin::native(native, resolved.spec(slot.pipeline, slot.tenant)) {
+        Ok(_) => Some(resolved),
+        Err(e) => {
+            sink.error(
+                span,
+                Problem::Plugin {
+                    plugin: resolved.name.clone(),
+                    fault: e.kind,
+                },
+            );
+            None
+        }
+    }
+}
+
 /// A path contains `/` or ends in `.wasm`; anything else names a first-party plugin.
 fn is_path(name: &str) -> bool {
     name.contains('/') || name.ends_with(".wasm")
@@ -131,7 +193,25 @@ fn source_and_bytes(
     base: &Path,
     sink: &mut Sink<'_>,
 ) -> Option<(PluginSource, Arc<[u8]>)> {
-    if is_path(name) {
+    if name.starts_with(NATIVE_PREFIX) {
+        match Native::from_plugin_name(name) {
+            Some(native) => Some((PluginSource::Native(native), name.as_bytes().into())),
+            None => {
+                let known = Native::ALL
+                    .iter()
+                    .map(|n| format!("`{NATIVE_PREFIX}{}`", n.name()))
+                    .collect::<Vec<_>>();
+                sink.error(
+                    span,
+                    Problem::UnknownNative {
+                        name: name.to_owned(),
+                        known: known.join(", "),
+                    },
+                );
+                None
+            }
+        }
+    } else if is_path(name) {
         let path = base.join(name);
         match std::fs::read(&path) {
             Ok(bytes) => Some((PluginSource::File(path), bytes.into())),

@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-pub use outbox::{CloseRequest, DEFAULT_CAPACITY, Frame, FullPolicy, Kind, Outbox, Pushed, Taken};
+pub use outbox::{
+    CloseRequest, DEFAULT_CAPACITY, Encoding, Frame, FullPolicy, Kind, Outbox, Pushed, Taken,
+};
 
 /// Counters the hub keeps for metrics.
 #[derive(Debug, Default)]
@@ -92,6 +94,15 @@ impl Hub {
     /// Queues `frame` for every subscriber of `channel`; returns how many
     /// took it. Never waits on a subscriber.
     pub fn publish(&self, channel: &str, frame: &Frame) -> usize {
+        let mut wakeups = Wakeups::default();
+        self.publish_deferred(channel, frame, &mut wakeups)
+    }
+
+    /// [`Self::publish`], leaving the writers to wake in `wakeups`: a batch
+    /// of records wakes each subscriber once, at the end, so its writer
+    /// sends the whole batch with one write instead of waking (and writing)
+    /// once per record while the batch is still being published.
+    pub fn publish_deferred(&self, channel: &str, frame: &Frame, wakeups: &mut Wakeups) -> usize {
         let channels = self.channels.read().unwrap_or_else(|e| e.into_inner());
         let Some(subscribers) = channels.get(channel) else {
             self.stats.unsubscribed.fetch_add(1, Ordering::Relaxed);
@@ -109,7 +120,11 @@ impl Hub {
         }
         let (mut taken, mut dropped) = (0, 0);
         for outbox in &subscribers[..allowed] {
-            match outbox.push(frame.clone()) {
+            let (pushed, wake) = outbox.push_quiet(frame.clone());
+            if wake {
+                wakeups.0.push(outbox.clone());
+            }
+            match pushed {
                 Pushed::Queued => taken += 1,
                 Pushed::DroppedOldest => {
                     taken += 1;
@@ -132,6 +147,25 @@ impl Hub {
             .delivered
             .fetch_add(taken as u64, Ordering::Relaxed);
         taken
+    }
+}
+
+/// Writers to wake once a batch is published; wakes them when dropped.
+#[derive(Default)]
+pub struct Wakeups(Vec<Arc<Outbox>>);
+
+impl Wakeups {
+    /// Wakes every writer collected so far.
+    pub fn wake_all(&mut self) {
+        for outbox in self.0.drain(..) {
+            outbox.wake();
+        }
+    }
+}
+
+impl Drop for Wakeups {
+    fn drop(&mut self) {
+        self.wake_all();
     }
 }
 

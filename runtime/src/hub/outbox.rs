@@ -3,8 +3,8 @@
 //! task drains everything queued at once and flushes once.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -22,13 +22,71 @@ pub enum Kind {
     Binary,
 }
 
-/// One outgoing message. Cloning shares the payload bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One outgoing message. Cloning shares the payload bytes and the frame's
+/// wire encodings, so a record is encoded (and compressed) once for all
+/// its receivers, not once per connection.
+#[derive(Debug, Clone)]
 pub struct Frame {
     /// Text or binary.
     pub kind: Kind,
     /// The payload, shared by every receiver.
     pub payload: Bytes,
+    encoded: Arc<Encoded>,
+}
+
+/// Which wire encoding of a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Header and payload as is.
+    Plain,
+    /// Header with RSV1 and the payload compressed without context
+    /// takeover (the same bytes for every connection that agreed to that).
+    Deflated,
+}
+
+/// A frame's wire encodings, made by the first writer that needs each.
+#[derive(Debug, Default)]
+struct Encoded {
+    plain: OnceLock<Bytes>,
+    deflated: OnceLock<Bytes>,
+}
+
+impl PartialEq for Frame {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.payload == other.payload
+    }
+}
+
+impl Eq for Frame {}
+
+impl Frame {
+    /// A message of this kind.
+    pub fn new(kind: Kind, payload: impl Into<Bytes>) -> Self {
+        Self {
+            kind,
+            payload: payload.into(),
+            encoded: Arc::default(),
+        }
+    }
+
+    /// Its `encoding` for the wire: made by `encode` the first time any
+    /// receiver asks, then shared. (Two writers asking at once may both
+    /// encode; one result is kept, and they are the same bytes.)
+    pub fn encoded<E>(
+        &self,
+        encoding: Encoding,
+        encode: impl FnOnce(&Frame) -> Result<Bytes, E>,
+    ) -> Result<&Bytes, E> {
+        let slot = match encoding {
+            Encoding::Plain => &self.encoded.plain,
+            Encoding::Deflated => &self.encoded.deflated,
+        };
+        if let Some(bytes) = slot.get() {
+            return Ok(bytes);
+        }
+        let bytes = encode(self)?;
+        Ok(slot.get_or_init(|| bytes))
+    }
 }
 
 /// What to do when a connection's queue is full.
@@ -125,35 +183,47 @@ impl Outbox {
 
     /// Queues a frame without waiting, applying the policy when full.
     pub fn push(&self, frame: Frame) -> Pushed {
-        let pushed = {
-            let mut state = self.lock();
-            if state.close.is_some() {
-                return Pushed::Closed;
-            }
-            if state.frames.len() < self.capacity {
-                state.frames.push_back(frame);
-                Pushed::Queued
-            } else {
-                match self.policy {
-                    FullPolicy::DropOldest => {
-                        state.frames.pop_front();
-                        state.frames.push_back(frame);
-                        self.dropped.fetch_add(1, Ordering::Relaxed);
-                        Pushed::DroppedOldest
-                    }
-                    FullPolicy::Close => {
-                        state.frames.clear();
-                        state.close = Some(CloseRequest {
-                            code: 1008,
-                            reason: "too slow: outgoing queue full".into(),
-                        });
-                        Pushed::Closed
-                    }
-                }
-            }
-        };
+        let (pushed, _) = self.push_quiet(frame);
         self.ready.notify_one();
         pushed
+    }
+
+    /// Queues a frame like [`Self::push`] but leaves waking the writer to
+    /// the caller: `true` means it must call [`Self::wake`] (the queue was
+    /// empty, or the push asked for a close). A push onto a non-empty queue
+    /// needs no wake of its own: the push that made it non-empty has one
+    /// pending, or the writer is already running.
+    pub fn push_quiet(&self, frame: Frame) -> (Pushed, bool) {
+        let mut state = self.lock();
+        if state.close.is_some() {
+            return (Pushed::Closed, false);
+        }
+        let was_empty = state.frames.is_empty();
+        if state.frames.len() < self.capacity {
+            state.frames.push_back(frame);
+            return (Pushed::Queued, was_empty);
+        }
+        match self.policy {
+            FullPolicy::DropOldest => {
+                state.frames.pop_front();
+                state.frames.push_back(frame);
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                (Pushed::DroppedOldest, false)
+            }
+            FullPolicy::Close => {
+                state.frames.clear();
+                state.close = Some(CloseRequest {
+                    code: 1008,
+                    reason: "too slow: outgoing queue full".into(),
+                });
+                (Pushed::Closed, true)
+            }
+        }
+    }
+
+    /// Wakes the writer (after [`Self::push_quiet`]).
+    pub fn wake(&self) {
+        self.ready.notify_one();
     }
 
     /// Asks the writer to close the connection after what is queued.
@@ -167,6 +237,26 @@ impl Outbox {
         let mut state = self.lock();
         if !state.frames.is_empty() {
             return Taken::Frames(state.frames.drain(..).collect());
+        }
+        match &state.close {
+            Some(request) => Taken::Close(request.clone()),
+            None => Taken::Empty,
+        }
+    }
+
+    /// Like [`Self::take`], but hands the frames over in `frames`: an empty
+    /// `frames` is swapped with the queue (no copy, and both keep their
+    /// capacity: no allocation per wakeup); otherwise they are appended.
+    /// `Taken::Frames` then carries nothing.
+    pub fn take_into(&self, frames: &mut VecDeque<Frame>) -> Taken {
+        let mut state = self.lock();
+        if !state.frames.is_empty() {
+            if frames.is_empty() {
+                std::mem::swap(&mut state.frames, frames);
+            } else {
+                frames.extend(state.frames.drain(..));
+            }
+            return Taken::Frames(Vec::new());
         }
         match &state.close {
             Some(request) => Taken::Close(request.clone()),

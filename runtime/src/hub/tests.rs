@@ -6,10 +6,7 @@ use bytes::Bytes;
 use super::*;
 
 fn frame(text: &'static str) -> Frame {
-    Frame {
-        kind: Kind::Text,
-        payload: Bytes::from_static(text.as_bytes()),
-    }
+    Frame::new(Kind::Text, Bytes::from_static(text.as_bytes()))
 }
 
 fn outbox(id: u64, capacity: usize, policy: FullPolicy) -> Arc<Outbox> {
@@ -106,4 +103,54 @@ async fn the_writer_never_misses_a_push_between_take_and_wait() {
         .await
         .expect("wake-up was lost");
     assert_eq!(a.take(), Taken::Frames(vec![frame("late")]));
+}
+
+/// Whether `outbox`'s writer has a wake-up waiting (consumes it).
+fn woken(outbox: &Outbox) -> bool {
+    use futures_util::FutureExt as _;
+    outbox.wait().now_or_never().is_some()
+}
+
+#[test]
+fn a_deferred_batch_wakes_each_writer_once_at_the_end() {
+    let hub = Hub::new();
+    let (a, b) = (
+        outbox(1, 8, FullPolicy::DropOldest),
+        outbox(2, 8, FullPolicy::DropOldest),
+    );
+    hub.subscribe("c", &a);
+    hub.subscribe("c", &b);
+    let mut wakeups = Wakeups::default();
+    for text in ["1", "2", "3"] {
+        assert_eq!(hub.publish_deferred("c", &frame(text), &mut wakeups), 2);
+    }
+    assert!(!woken(&a) && !woken(&b), "nobody is woken mid-batch");
+    // One entry per writer: only the push onto an empty queue needs a wake.
+    assert_eq!(wakeups.0.len(), 2);
+    wakeups.wake_all();
+    assert!(woken(&a) && woken(&b));
+    let mut frames = std::collections::VecDeque::new();
+    assert_eq!(a.take_into(&mut frames), Taken::Frames(Vec::new()));
+    assert_eq!(frames, [frame("1"), frame("2"), frame("3")]);
+    assert_eq!(a.take_into(&mut frames), Taken::Empty);
+
+    // Dropped without `wake_all` (a batch cut short): still woken.
+    {
+        let mut wakeups = Wakeups::default();
+        hub.publish_deferred("c", &frame("4"), &mut wakeups);
+    }
+    assert!(woken(&a));
+    // Frames the writer has not emptied yet: the new ones are appended.
+    assert_eq!(a.take_into(&mut frames), Taken::Frames(Vec::new()));
+    assert_eq!(frames.len(), 4);
+    assert_eq!(frames[3], frame("4"));
+}
+
+#[test]
+fn a_deferred_push_that_closes_the_connection_wakes_its_writer() {
+    let slow = outbox(1, 1, FullPolicy::Close);
+    assert_eq!(slow.push_quiet(frame("1")), (Pushed::Queued, true));
+    assert!(!woken(&slow));
+    assert_eq!(slow.push_quiet(frame("2")), (Pushed::Closed, true));
+    assert_eq!(slow.push_quiet(frame("3")), (Pushed::Closed, false));
 }

@@ -12,7 +12,7 @@ mod stages;
 mod watch;
 
 pub use inbound::{Inbound, Sender};
-pub use parts::stages;
+pub use parts::{load_plugin, stages};
 pub use record_path::{DeadLetter, PathStats, RecordPath, StageSender};
 pub use reload::{ReloadOutcome, Reloads, Trigger};
 pub use runner::{Running, start};

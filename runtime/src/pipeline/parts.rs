@@ -209,6 +209,17 @@ fn subscription(source: &Source) -> Subscription {
     subscription
 }
 
+/// Loads one of `pipeline`'s plugins, a component or a built-in, its calls
+/// charged to `budget` if given (what `sluice test` shares with a run).
+pub fn load_plugin(
+    host: &PluginHost,
+    pipeline: &Pipeline,
+    plugin: &PluginConfig,
+    budget: Option<&Arc<CpuBudget>>,
+) -> anyhow::Result<LoadedPlugin> {
+    load(&Budgeted { host, budget }, pipeline, plugin)
+}
+
 /// The plugin host, and the budget of the tenant whose plugins it loads.
 struct Budgeted<'a> {
     host: &'a PluginHost,
@@ -220,14 +231,11 @@ fn load(
     pipeline: &Pipeline,
     plugin: &PluginConfig,
 ) -> anyhow::Result<LoadedPlugin> {
-    let spec = crate::plugin::PluginSpec {
-        id: plugin.id(&pipeline.name, &pipeline.tenant),
-        role: plugin.role,
-        bytes: plugin.bytes.clone(),
-        config_json: plugin.config_json.clone(),
-        limits: plugin.limits,
-    };
-    Ok(host.host.load_within(spec, host.budget.cloned())?)
+    let spec = plugin.spec(&pipeline.name, &pipeline.tenant);
+    Ok(match plugin.native() {
+        Some(native) => LoadedPlugin::native_within(native, spec, host.budget.cloned())?,
+        None => host.host.load_within(spec, host.budget.cloned())?,
+    })
 }
 
 /// The sink: its producer and its own transform instances (in pools:

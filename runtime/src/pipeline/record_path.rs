@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::stages::{Outlet, Poison, Stages};
 use crate::config::{Format, PoisonPolicy};
-use crate::hub::{Frame, Hub};
+use crate::hub::{Frame, Hub, Wakeups};
 use crate::kafka::BatchVerdict as Verdict;
 use crate::plugin::PluginInstance;
 use crate::record::Record;
@@ -46,6 +46,9 @@ pub struct RecordPath {
 struct Fanout {
     pipeline: String,
     hub: Arc<Hub>,
+    /// Writers to wake once the batch is queued (one wake-up per batch,
+    /// not per record).
+    wakeups: Wakeups,
     poison: PoisonPolicy,
     dead_letter: Option<DeadLetter>,
     stats: Arc<PathStats>,
@@ -73,6 +76,7 @@ impl RecordPath {
             fanout: Fanout {
                 pipeline: pipeline.to_owned(),
                 hub,
+                wakeups: Wakeups::default(),
                 poison,
                 dead_letter,
                 stats: Arc::default(),
@@ -120,13 +124,18 @@ impl RecordPath {
             .stats
             .records
             .fetch_add(records.len() as u64, Ordering::Relaxed);
-        self.stages.run(records, &mut self.fanout)
+        let result = self.stages.run(records, &mut self.fanout);
+        self.fanout.wakeups.wake_all();
+        result
     }
 }
 
 impl Outlet for Fanout {
     fn deliver(&mut self, _record: &Record, frame: &Frame, channels: &[&str]) {
-        let taken: usize = channels.iter().map(|c| self.hub.publish(c, frame)).sum();
+        let taken: usize = channels
+            .iter()
+            .map(|c| self.hub.publish_deferred(c, frame, &mut self.wakeups))
+            .sum();
         if taken > 0 {
             self.stats.delivered.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -142,6 +151,8 @@ impl Outlet for Fanout {
 
     /// Applies the poison policy to one record; `Err` is the reason to stop.
     fn poisoned(&mut self, record: &Record, why: Poison<'_>) -> Result<(), String> {
+        // A dead-letter send may block: deliver what is queued first.
+        self.wakeups.wake_all();
         self.stats.poison.fetch_add(1, Ordering::Relaxed);
         let reason = why.to_string();
         let (pipeline, topic, partition, offset) = (

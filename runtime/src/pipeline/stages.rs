@@ -166,10 +166,7 @@ fn frame(format: Format, record: &Record) -> Result<Frame, Poison<'static>> {
         Format::Auto if utf8() => Kind::Text,
         Format::Auto => Kind::Binary,
     };
-    Ok(Frame {
-        kind,
-        payload: record.payload.clone(),
-    })
+    Ok(Frame::new(kind, record.payload.clone()))
 }
 
 fn message_of(record: &Record) -> Message {

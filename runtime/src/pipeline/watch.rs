@@ -91,7 +91,7 @@ fn watched_files(config: &Config) -> HashSet<PathBuf> {
         .flat_map(|p| p.plugins())
         .filter_map(|(_, plugin)| match &plugin.source {
             PluginSource::File(path) => Some(path.clone()),
-            PluginSource::Builtin(_) => None,
+            PluginSource::Builtin(_) | PluginSource::Native(_) => None,
         });
     std::iter::once(config.file.clone())
         .chain(plugin_files)

@@ -5,8 +5,9 @@ use wasmtime::Store;
 use super::bindings::{auth, routing, session, transform};
 use super::engine::TICK;
 use super::error::{FaultKind, PluginError};
+use super::native::NativeInstance;
 use super::state::PluginState;
-use super::{LoadedPlugin, Role};
+use super::{Body, LoadedPlugin, Role};
 
 /// The typed exports of an instance, by role.
 pub(crate) enum Guest {
@@ -25,17 +26,55 @@ struct Live {
 /// worker keeps its own.
 pub struct PluginInstance {
     plugin: LoadedPlugin,
-    /// `None` after a failed rebuild: the next call tries again.
+    /// `None` after a failed rebuild (the next call tries again), and for
+    /// a built-in plugin.
     live: Option<Live>,
+    /// A built-in plugin's state (it holds only its config: nothing to
+    /// rebuild after a failed call).
+    native: Option<NativeInstance>,
 }
 
 impl PluginInstance {
     pub(crate) fn new(plugin: LoadedPlugin) -> Result<Self, PluginError> {
-        let live = build(&plugin)?;
+        let (live, native) = match &plugin.inner.body {
+            Body::Wasm(_) => (Some(build(&plugin)?), None),
+            Body::Native(native) => {
+                let native =
+                    NativeInstance::new(*native, &plugin.inner.config_json).map_err(|reason| {
+                        PluginError::new(&plugin.inner.id, FaultKind::Init(reason))
+                    })?;
+                (None, Some(native))
+            }
+        };
         Ok(Self {
             plugin,
-            live: Some(live),
+            live,
+            native,
         })
+    }
+
+    /// For a built-in plugin, runs `f` on it and checks and counts the
+    /// result as [`Self::call`] does; `None` for a component.
+    pub(crate) fn call_native<R>(
+        &mut self,
+        f: impl FnOnce(&NativeInstance) -> R,
+        check: impl FnOnce(&R) -> Option<String>,
+    ) -> Option<Result<R, PluginError>> {
+        let native = self.native.as_ref()?;
+        let started = std::time::Instant::now();
+        let value = f(native);
+        let result = match check(&value) {
+            None => Ok(value),
+            Some(reason) => Err(PluginError::new(
+                &self.plugin.inner.id,
+                FaultKind::InvalidReturn(reason),
+            )),
+        };
+        self.plugin
+            .inner
+            .metrics
+            .call(started.elapsed().as_secs_f64(), result.is_ok());
+        Some(result)
     }
 
     /// The plugin this is an instance of.
@@ -137,8 +176,11 @@ fn build(plugin: &LoadedPlugin) -> Result<Live, PluginError> {
     let inner = &plugin.inner;
     let id = &inner.id;
     let limits = inner.limits;
+    let Body::Wasm(pre) = &inner.body else {
+        unreachable!("built-in plugins have no component to instantiate")
+    };
     let state = PluginState::new(id.clone(), inner.config_json.clone(), limits.memory_bytes);
-    let mut store = Store::new(inner.pre.engine(), state);
+    let mut store = Store::new(pre.engine(), state);
     store.limiter(|s| &mut s.memory);
     store.epoch_deadline_trap();
     store.set_epoch_deadline(ticks(limits.init_deadline()));
@@ -150,21 +192,21 @@ fn build(plugin: &LoadedPlugin) -> Result<Live, PluginError> {
         };
         PluginError::new(id, kind)
     };
-    let instance = match inner.pre.instantiate(&mut store) {
+    let instance = match pre.instantiate(&mut store) {
         Ok(instance) => instance,
         Err(error) => return Err(fail(&store, error)),
     };
     let loaded = match inner.role {
-        Role::Authenticator => auth::GuestIndices::new(&inner.pre)
+        Role::Authenticator => auth::GuestIndices::new(pre)
             .and_then(|i| i.load(&mut store, &instance))
             .map(Guest::Auth),
-        Role::Router => routing::GuestIndices::new(&inner.pre)
+        Role::Router => routing::GuestIndices::new(pre)
             .and_then(|i| i.load(&mut store, &instance))
             .map(Guest::Routing),
-        Role::Transformer => transform::GuestIndices::new(&inner.pre)
+        Role::Transformer => transform::GuestIndices::new(pre)
             .and_then(|i| i.load(&mut store, &instance))
             .map(Guest::Transform),
-        Role::Handler => session::GuestIndices::new(&inner.pre)
+        Role::Handler => session::GuestIndices::new(pre)
             .and_then(|i| i.load(&mut store, &instance))
             .map(Guest::Session),
     };

@@ -20,6 +20,7 @@ mod engine;
 mod error;
 mod instance;
 mod limits;
+mod native;
 mod pool;
 mod roles;
 mod state;
@@ -42,6 +43,7 @@ pub use engine::Allocator;
 pub use error::{FaultKind, PluginError, PluginId};
 pub use instance::PluginInstance;
 pub use limits::Limits;
+pub use native::{Native, PREFIX as NATIVE_PREFIX};
 pub use pool::{AffinePool, PluginPool, PoolError};
 
 use engine::EpochTicker;
@@ -251,7 +253,7 @@ impl PluginHost {
                 id,
                 role: spec.role,
                 hash,
-                pre,
+                body: Body::Wasm(pre),
                 config_json: Arc::from(spec.config_json),
                 limits: spec.limits,
                 metrics,
@@ -311,7 +313,7 @@ struct LoadedInner {
     id: Arc<PluginId>,
     role: Role,
     hash: String,
-    pre: InstancePre<PluginState>,
+    body: Body,
     config_json: Arc<str>,
     limits: Limits,
     metrics: crate::metrics::PluginMetrics,
@@ -319,7 +321,56 @@ struct LoadedInner {
     budget: Option<Arc<CpuBudget>>,
 }
 
+/// What runs a plugin's calls.
+enum Body {
+    /// A pre-linked component.
+    Wasm(InstancePre<PluginState>),
+    /// A built-in plugin.
+    Native(Native),
+}
+
 impl LoadedPlugin {
+    /// A built-in plugin (`plugin = "native:<name>"`) in place of `role`,
+    /// with its config checked as a component's `init` would. `spec.bytes`
+    /// are not read; its content hash is that of the name.
+    pub fn native(native: Native, spec: PluginSpec) -> Result<Self, PluginError> {
+        Self::native_within(native, spec, None)
+    }
+
+    /// [`Self::native`], with every call charged to `budget` (its tenant's
+    /// plugin CPU time), as [`PluginHost::load_within`] does for components.
+    pub fn native_within(
+        native: Native,
+        spec: PluginSpec,
+        budget: Option<Arc<CpuBudget>>,
+    ) -> Result<Self, PluginError> {
+        let id = Arc::new(spec.id);
+        if native.role() != spec.role {
+            return Err(PluginError::new(
+                &id,
+                FaultKind::WrongRole {
+                    called: spec.role.name(),
+                    actual: native.role().name(),
+                },
+            ));
+        }
+        let metrics = crate::metrics::global().plugin(&id.tenant, &id.pipeline, &id.plugin);
+        let plugin = LoadedPlugin {
+            inner: Arc::new(LoadedInner {
+                hash: content_hash(format!("{NATIVE_PREFIX}{}", native.name()).as_bytes()),
+                id,
+                role: spec.role,
+                body: Body::Native(native),
+                config_json: Arc::from(spec.config_json),
+                limits: spec.limits,
+                metrics,
+                budget,
+            }),
+        };
+        plugin.instantiate()?;
+        Ok(plugin)
+    }
+
     /// Who it is.
     pub fn id(&self) -> &PluginId {
         &self.inner.id

@@ -22,6 +22,12 @@ impl PluginInstance {
     ) -> Result<Vec<super::Route>, PluginError> {
         self.expect_role(Role::Router)?;
         let count = records.len();
+        let native = |n: &super::native::NativeInstance| n.route_batch(&records);
+        if let Some(result) = self.call_native(native, |routes| {
+            check_routes(routes.as_deref().expect("role checked"), count)
+        }) {
+            return result.map(|routes| routes.expect("role checked"));
+        }
         self.call(
             |store, guest| {
                 let Guest::Routing(guest) = guest else {
@@ -44,6 +50,12 @@ impl PluginInstance {
         request: &auth::Handshake,
     ) -> Result<auth::Decision, PluginError> {
         self.expect_role(Role::Authenticator)?;
+        let native = |n: &super::native::NativeInstance| n.authenticate(request);
+        if let Some(result) = self.call_native(native, |decision| {
+            check_decision(decision.as_ref().expect("role checked"))
+        }) {
+            return result.map(|decision| decision.expect("role checked"));
+        }
         self.call(
             |store, guest| {
                 let Guest::Auth(guest) = guest else {
@@ -51,10 +63,7 @@ impl PluginInstance {
                 };
                 guest.call_authenticate(store, request)
             },
-            |decision| match decision {
-                auth::Decision::Allow(principal) => check_principal(principal),
-                auth::Decision::Deny(denial) => check_denial(denial),
-            },
+            check_decision,
         )
     }
 
@@ -164,6 +173,13 @@ fn check_routes(routes: &[super::Route], count: usize) -> Option<String> {
             .iter()
             .find_map(|c| channel::validate(c).err())
     })
+}
+
+fn check_decision(decision: &auth::Decision) -> Option<String> {
+    match decision {
+        auth::Decision::Allow(principal) => check_principal(principal),
+        auth::Decision::Deny(denial) => check_denial(denial),
+    }
 }
 
 fn check_text(what: &str, text: &str) -> Option<String> {

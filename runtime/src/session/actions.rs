@@ -57,13 +57,11 @@ pub fn publish_topic<'a>(
 }
 
 fn frame(msg: Message) -> Frame {
-    Frame {
-        kind: match msg.kind {
-            FrameKind::Text => Kind::Text,
-            FrameKind::Binary => Kind::Binary,
-        },
-        payload: Bytes::from(msg.payload),
-    }
+    let kind = match msg.kind {
+        FrameKind::Text => Kind::Text,
+        FrameKind::Binary => Kind::Binary,
+    };
+    Frame::new(kind, msg.payload)
 }
 
 impl Sessions {

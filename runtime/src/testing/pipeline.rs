@@ -88,9 +88,7 @@ impl<'a> PipelineTests<'a> {
     }
 
     fn load(&self, pipeline: &Pipeline, plugin: &PluginConfig) -> anyhow::Result<LoadedPlugin> {
-        Ok(self
-            .host
-            .load(plugin.spec(&pipeline.name, &pipeline.tenant))?)
+        crate::pipeline::load_plugin(self.host, pipeline, plugin, None)
     }
 
     /// The gate of `pipeline`'s listener, with every pipeline on it.

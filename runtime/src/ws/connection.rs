@@ -1,15 +1,15 @@
 //! One upgraded WebSocket: a reader task (see [`super::reader`]) and a
 //! writer that drains the connection's outbox (everything queued at once,
-//! one flush), pings the peer and times it out, then the handler's
-//! `on-close` and the cleanup.
+//! one write, one flush: see [`super::writer`]), pings the peer and times
+//! it out, then the handler's `on-close` and the cleanup.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use fastwebsockets::{Frame, OpCode, Payload, WebSocket, WebSocketError};
+use fastwebsockets::{Frame, OpCode, WebSocket, WebSocketError};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncWrite, BufWriter};
+use tokio::io::AsyncWrite;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -18,14 +18,11 @@ use super::deflate;
 use super::handshake::{Admitted, Gate};
 use super::reader::{Dispatch, Rules, close_code, read_loop};
 use super::registry::ConnInfo;
+use super::writer::Writer;
 use crate::config::ListenerLimits;
 use crate::hub::{Kind, Outbox, Taken};
 use crate::pipeline::Sender;
 use crate::plugin::Connection;
-
-/// Bytes gathered before a write reaches the socket (a batch is flushed as
-/// soon as it is written, whatever its size).
-const WRITE_BUFFER: usize = 16 * 1024;
 
 /// Subscribes a connection before its upgrade response is sent, so a record
 /// published once the client sees `101` is never missed.
@@ -58,11 +55,12 @@ fn welcome(id: u64) -> crate::hub::Frame {
         "clientId": format!("{nonce:016x}-{id}"),
         "timestamp": crate::time::now_rfc3339(),
     });
-    crate::hub::Frame {
-        kind: Kind::Text,
-        payload: Bytes::from(body.to_string()),
-    }
+    crate::hub::Frame::new(Kind::Text, body.to_string())
 }
+
+/// Frame slots a writer keeps between batches (a burst's larger buffer is
+/// given back).
+const SPARE_FRAMES: usize = 64;
 
 /// Replies to client messages (ACK/ERROR) waiting for the writer.
 const REPLY_QUEUE: usize = 1024;
@@ -106,18 +104,18 @@ pub async fn serve(
     ws.set_max_message_size(endpoint.policy.max_message_size + 1);
     ws.set_auto_close(true);
     ws.set_auto_pong(true);
-    // Frames are written into a buffer and flushed once per drained batch:
-    // one syscall for everything queued, not one per message.
-    // The compression shims sit right under fastwebsockets (above the
-    // buffer), where frame boundaries are still visible.
-    let (read, write) = ws.split(|stream| {
+    // fastwebsockets reads; our writer writes (frames encoded once per
+    // record, one write per drained batch), so fastwebsockets' own write
+    // half gets a sink. The read shim sits right under fastwebsockets,
+    // where frame boundaries are still visible; the writer sets RSV1 itself.
+    let socket = std::cell::Cell::new(None);
+    let (read, _unused_write) = ws.split(|stream| {
         let (read, write) = tokio::io::split(stream);
-        (
-            compression.read_shim(read),
-            compression.write_shim(BufWriter::with_capacity(WRITE_BUFFER, write)),
-        )
+        socket.set(Some(write));
+        (compression.read_shim(read), tokio::io::sink())
     });
-    let (inflate, mut outbound) = compression.into_codecs(endpoint.policy.max_message_size);
+    let socket = socket.take().expect("split hands over the write half");
+    let (inflate, outbound) = compression.into_codecs(endpoint.policy.max_message_size);
     let (control, mut control_rx) = mpsc::channel::<Frame<'static>>(8);
     // Replies to client messages (ACK/ERROR) are never dropped: the reader
     // waits when they back up, which slows a client that sends too fast.
@@ -157,26 +155,28 @@ pub async fn serve(
         (activity.clone(), info.clone()),
     ));
 
-    let mut write = write;
-    write.set_writev(false);
+    let mut write = Writer::new(socket, outbound);
     let mut timers = Timers::new(&gate.limits, &activity);
     // How the connection ended, for a handler's `on-close` (1006: no close
     // frame was exchanged).
     let mut ended = (1006, String::from("connection lost"));
+    // Swapped with the outbox's queue at each wakeup: no copy, no allocation.
+    let mut frames = std::collections::VecDeque::new();
     let outcome: Result<(), WebSocketError> = async {
         loop {
-            match outbox.take() {
-                Taken::Frames(frames) => {
-                    write_frames(&mut write, &mut outbound, &frames, &info).await?;
+            match outbox.take_into(&mut frames) {
+                Taken::Frames(_) => {
+                    write_frames(&mut write, frames.iter(), &info).await?;
+                    frames.clear();
+                    if frames.capacity() > SPARE_FRAMES {
+                        frames.shrink_to(SPARE_FRAMES);
+                    }
                     activity.messaged();
                     continue;
                 }
                 Taken::Close(request) => {
                     ended = (request.code, request.reason.to_string());
-                    write
-                        .write_frame(Frame::close(request.code, request.reason.as_bytes()))
-                        .await?;
-                    write.flush().await?;
+                    write_close(&mut write, request.code, &request.reason).await?;
                     return Ok(());
                 }
                 Taken::Empty => {}
@@ -185,7 +185,7 @@ pub async fn serve(
             tokio::select! {
                 () = outbox.wait() => {}
                 Some(reply) = replies_rx.recv() => {
-                    outbound.write(&mut write, OpCode::Text, &reply).await?;
+                    write.message(OpCode::Text, &reply)?;
                     write.flush().await?;
                     info.sent(reply.len());
                     activity.messaged();
@@ -197,10 +197,10 @@ pub async fn serve(
                             ended = close_code(&frame.payload);
                             // What `on-close` queued goes out before the echo.
                             if let Taken::Frames(frames) = outbox.take() {
-                                write_frames(&mut write, &mut outbound, &frames, &info).await?;
+                                write_frames(&mut write, frames.iter(), &info).await?;
                             }
                         }
-                        write.write_frame(frame).await?;
+                        write.control(frame.opcode, &frame.payload);
                         write.flush().await?;
                         if closing {
                             return Ok(());
@@ -213,7 +213,7 @@ pub async fn serve(
                     match timers.fire(&activity) {
                         Due::Nothing => {}
                         Due::Ping(payload) => {
-                            write.write_frame(Frame::new(true, OpCode::Ping, None, Payload::Owned(payload))).await?;
+                            write.control(OpCode::Ping, &payload);
                             write.flush().await?;
                         }
                         Due::Dead => {
@@ -225,8 +225,7 @@ pub async fn serve(
                         }
                         Due::Idle => {
                             ended = (1000, "idle timeout".into());
-                            write.write_frame(Frame::close(1000, b"idle timeout")).await?;
-                            write.flush().await?;
+                            write_close(&mut write, 1000, "idle timeout").await?;
                             return Ok(());
                         }
                     }
@@ -234,8 +233,7 @@ pub async fn serve(
                 _ = shutdown.changed() => {
                     let (code, reason) = gate.limits.on_shutdown.close();
                     ended = (code, reason.into());
-                    write.write_frame(Frame::close(code, reason.as_bytes())).await?;
-                    write.flush().await?;
+                    write_close(&mut write, code, reason).await?;
                     return Ok(());
                 }
             }
@@ -342,20 +340,28 @@ impl Timers {
     }
 }
 
-/// Writes frames into the buffer and flushes once.
-async fn write_frames<S: AsyncWrite + Unpin>(
-    write: &mut fastwebsockets::WebSocketWrite<S>,
-    outbound: &mut deflate::Outbound,
-    frames: &[crate::hub::Frame],
+/// Encodes frames into the buffer, then writes and flushes once.
+async fn write_frames<'a, S: AsyncWrite + Unpin>(
+    write: &mut Writer<S>,
+    frames: impl Iterator<Item = &'a crate::hub::Frame>,
     info: &ConnInfo,
 ) -> Result<(), WebSocketError> {
     for frame in frames {
         info.sent(frame.payload.len());
-        let opcode = match frame.kind {
-            Kind::Text => OpCode::Text,
-            Kind::Binary => OpCode::Binary,
-        };
-        outbound.write(write, opcode, &frame.payload).await?;
+        write.data(frame)?;
     }
+    write.flush().await
+}
+
+/// Sends a close frame (code, then reason) and flushes.
+async fn write_close<S: AsyncWrite + Unpin>(
+    write: &mut Writer<S>,
+    code: u16,
+    reason: &str,
+) -> Result<(), WebSocketError> {
+    let mut payload = Vec::with_capacity(2 + reason.len());
+    payload.extend_from_slice(&code.to_be_bytes());
+    payload.extend_from_slice(reason.as_bytes());
+    write.control(OpCode::Close, &payload);
     write.flush().await
 }

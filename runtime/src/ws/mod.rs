@@ -13,6 +13,8 @@ mod reader;
 mod registry;
 mod sink;
 mod tls;
+mod wire;
+mod writer;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -55,6 +55,12 @@ impl Compressor {
         }
     }
 
+    /// Whether later messages refer back to earlier ones (so each
+    /// connection's output differs).
+    pub fn takes_over(&self) -> bool {
+        self.takeover
+    }
+
     /// The payload of a compressed frame carrying `message`.
     pub fn compress(&mut self, message: &[u8]) -> Result<Vec<u8>, DeflateError> {
         let make = || Compress::new(level(), false);

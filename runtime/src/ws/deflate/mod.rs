@@ -1,8 +1,9 @@
 //! permessage-deflate (RFC 7692) on top of fastwebsockets, which has none:
-//! [`negotiate`] answers the client's offer, the shims under each half of
-//! the stream move RSV1 between the wire and two queues (fastwebsockets
-//! refuses the bit on read and cannot set it on write), and [`Inbound`] /
-//! [`Outbound`] decompress and compress whole messages.
+//! [`negotiate`] answers the client's offer, the shim under the read half
+//! of the stream moves RSV1 from the wire to a queue (fastwebsockets
+//! refuses the bit on read), [`Inbound`] decompresses whole messages and
+//! [`Outbound`] encodes whole frames, compressed, RSV1 set, for the
+//! connection's own writer (fastwebsockets' write half is not used).
 //!
 //! Wiring, per connection (a [`Session::off`] one when nothing was agreed,
 //! so the types never change):
@@ -16,16 +17,16 @@
 //!     // Some(value): insert `Sec-WebSocket-Extensions: value` into `response`;
 //!     // hand `session` to connection::serve.
 //! connection::serve:
-//!     let (read, write) = ws.split(|stream| {
+//!     let (read, _) = ws.split(|stream| {
 //!         let (read, write) = tokio::io::split(stream);
-//!         (session.read_shim(read),
-//!          session.write_shim(BufWriter::with_capacity(WRITE_BUFFER, write)))
+//!         // keep `write` for the writer
+//!         (session.read_shim(read), tokio::io::sink())
 //!     });
 //!     let (inbound, outbound) = session.into_codecs(max_message_size);
 //! reader, once a message is whole (`text` from its first frame's opcode):
 //!     let (text, data) = inbound.message(text, data)?; // Err(e): close with e.close()
-//! writer: every text/binary message via outbound.write(&mut write, opcode, payload);
-//!     control frames are written directly, as before.
+//! writer (ws::writer): every hub frame via outbound.encode(frame, &mut buf),
+//!     replies via outbound.encode_message; control frames uncompressed.
 //! ```
 
 mod codec;
@@ -34,14 +35,13 @@ mod shim;
 #[cfg(test)]
 mod tests;
 
-use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, WebSocketWrite};
+use fastwebsockets::OpCode;
 use hyper::HeaderMap;
-use tokio::io::AsyncWrite;
 
 use codec::{Compressor, Decompressor};
 use negotiate::Params;
 pub use negotiate::Policy;
-pub use shim::{DeflateMarkWrite, InflateMarkRead};
+pub use shim::InflateMarkRead;
 use shim::{Mark, Queue};
 
 /// Why a compressed message could not be read or written.
@@ -94,19 +94,17 @@ pub fn negotiate(headers: &HeaderMap, policy: &Policy) -> Option<(String, Sessio
     let session = Session {
         agreed: Some((params, policy.min_size)),
         read: Queue::default(),
-        write: Queue::default(),
     };
     Some((response, session))
 }
 
-/// One connection's compression: the shims for its stream halves, then
-/// the codecs for its reader and writer.
+/// One connection's compression: the shim for its read half, then the
+/// codecs for its reader and writer.
 pub struct Session {
     /// The agreed parameters and the smallest message worth compressing;
     /// `None`: nothing agreed, everything passes through.
     agreed: Option<(Params, usize)>,
     read: Queue<Mark>,
-    write: Queue<bool>,
 }
 
 impl Session {
@@ -115,7 +113,6 @@ impl Session {
         Self {
             agreed: None,
             read: Queue::default(),
-            write: Queue::default(),
         }
     }
 
@@ -128,11 +125,6 @@ impl Session {
     /// Wraps the read half of the upgraded stream, under fastwebsockets.
     pub fn read_shim<R>(&self, read: R) -> InflateMarkRead<R> {
         InflateMarkRead::new(read, self.agreed.map(|_| self.read.clone()))
-    }
-
-    /// Wraps the write half, under fastwebsockets and above any buffer.
-    pub fn write_shim<W>(&self, write: W) -> DeflateMarkWrite<W> {
-        DeflateMarkWrite::new(write, self.agreed.map(|_| self.write.clone()))
     }
 
     /// The reader's and the writer's codecs; `max_message` bounds a
@@ -148,7 +140,7 @@ impl Session {
                 deflate: Some((self.read, inbound)),
             },
             Outbound {
-                deflate: Some((self.write, outbound, min_size)),
+                deflate: Some((outbound, min_size)),
             },
         )
     }
@@ -182,38 +174,65 @@ impl Inbound {
     }
 }
 
-/// The writer's side: compresses messages worth it and tells the write
-/// shim which frames carry RSV1.
+/// The writer's side: encodes whole frames, compressing the messages worth
+/// it (RSV1 set on their frames).
 pub struct Outbound {
-    deflate: Option<(Queue<bool>, Compressor, usize)>,
+    /// The compressor and the smallest message worth compressing.
+    deflate: Option<(Compressor, usize)>,
 }
 
 impl Outbound {
-    /// Writes one text or binary message as a single frame, compressed when
-    /// agreed and at least the policy's `min_size` long. Every data frame
-    /// written through a shimmed half should go through here (a frame
-    /// written directly goes uncompressed, which is fine, as long as the
-    /// shim sits above any buffer).
-    pub async fn write<S: AsyncWrite + Unpin>(
+    /// Appends `frame` to `out` as one whole frame, compressed when agreed
+    /// and at least the policy's `min_size` long. Its encoding is shared by
+    /// every receiver: made once per record, and compressed once per record
+    /// too when no context is taken over (the output then depends on the
+    /// message alone). With context takeover it is compressed here, for
+    /// this connection.
+    pub fn encode(
         &mut self,
-        write: &mut WebSocketWrite<S>,
+        frame: &crate::hub::Frame,
+        out: &mut Vec<u8>,
+    ) -> Result<(), DeflateError> {
+        use crate::hub::{Encoding, Kind};
+        let opcode = match frame.kind {
+            Kind::Text => OpCode::Text,
+            Kind::Binary => OpCode::Binary,
+        };
+        let encoded = match &mut self.deflate {
+            Some((compressor, min_size)) if frame.payload.len() >= *min_size => {
+                if compressor.takes_over() {
+                    let packed = compressor.compress(&frame.payload)?;
+                    super::wire::put_frame(out, true, opcode, &packed);
+                    return Ok(());
+                }
+                frame.encoded(Encoding::Deflated, |f| {
+                    let packed = compressor.compress(&f.payload)?;
+                    Ok::<_, DeflateError>(super::wire::frame_bytes(true, opcode, &packed))
+                })?
+            }
+            _ => frame.encoded(Encoding::Plain, |f| {
+                Ok::<_, DeflateError>(super::wire::frame_bytes(false, opcode, &f.payload))
+            })?,
+        };
+        out.extend_from_slice(encoded);
+        Ok(())
+    }
+
+    /// Appends a message only this connection sends (a reply), compressed
+    /// under the same rule as [`Outbound::encode`].
+    pub fn encode_message(
+        &mut self,
         opcode: OpCode,
         payload: &[u8],
-    ) -> Result<(), WebSocketError> {
-        let frame = match &mut self.deflate {
-            Some((marks, compressor, min_size)) if payload.len() >= *min_size => {
-                let packed = compressor
-                    .compress(payload)
-                    .map_err(|error| WebSocketError::IoError(std::io::Error::other(error)))?;
-                marks.push(true);
-                Frame::new(true, opcode, None, Payload::Owned(packed))
+        out: &mut Vec<u8>,
+    ) -> Result<(), DeflateError> {
+        match &mut self.deflate {
+            Some((compressor, min_size)) if payload.len() >= *min_size => {
+                let packed = compressor.compress(payload)?;
+                super::wire::put_frame(out, true, opcode, &packed);
             }
-            Some((marks, ..)) => {
-                marks.push(false);
-                Frame::new(true, opcode, None, Payload::Borrowed(payload))
-            }
-            None => Frame::new(true, opcode, None, Payload::Borrowed(payload)),
-        };
-        write.write_frame(frame).await
+            _ => super::wire::put_frame(out, false, opcode, payload),
+        }
+        Ok(())
     }
 }

@@ -1,6 +1,7 @@
-//! RSV1 under fastwebsockets, which rejects it on read and never sets it on
-//! write: byte-stream adapters that follow the frame boundaries, move the
-//! bit between the wire and a queue, and leave everything else untouched.
+//! RSV1 under fastwebsockets, which rejects it on read: a byte-stream
+//! adapter under the read half that follows the frame boundaries, moves the
+//! bit from the wire to a queue, and leaves everything else untouched.
+//! (Writes need no shim: the connection's writer sets RSV1 itself.)
 
 use std::collections::VecDeque;
 use std::io;
@@ -8,7 +9,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, ReadBuf};
 
 const RSV1: u8 = 0x40;
 const OPCODE: u8 = 0x0f;
@@ -17,7 +18,7 @@ const BINARY: u8 = 0x2;
 /// The longest frame header: 2 bytes, a 64-bit length, a mask key.
 const MAX_HEADER: usize = 14;
 
-/// A FIFO shared by a shim and the reader or writer beside it (both run
+/// A FIFO shared by the shim and the reader beside it (both run
 /// in the same task, so the lock is never contended).
 pub struct Queue<T>(Arc<Mutex<VecDeque<T>>>);
 
@@ -188,84 +189,9 @@ impl<R: AsyncRead + Unpin> AsyncRead for InflateMarkRead<R> {
     }
 }
 
-/// Under fastwebsockets' write half: sets RSV1 on the first frame of each
-/// data message the writer queued `true` for (one entry per text or binary
-/// frame; continuation and control frames take none, and a missing entry
-/// means uncompressed). Writes stop at frame boundaries, so put it above
-/// the `BufWriter`, where that costs a memcpy, not a syscall.
-pub struct DeflateMarkWrite<W> {
-    inner: W,
-    marks: Option<Queue<bool>>,
-    frames: Frames,
-    /// RSV1 decided for the frame whose first byte is not yet written (kept
-    /// across `Pending` so an entry is popped once).
-    pending: Option<bool>,
-}
-
-impl<W> DeflateMarkWrite<W> {
-    /// Wraps `inner`, taking entries from `marks` (passing through if `None`).
-    pub fn new(inner: W, marks: Option<Queue<bool>>) -> Self {
-        Self {
-            inner,
-            marks,
-            frames: Frames::default(),
-            pending: None,
-        }
-    }
-}
-
-impl<W: AsyncWrite + Unpin> AsyncWrite for DeflateMarkWrite<W> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let inner = Pin::new(&mut this.inner);
-        let Some(marks) = &this.marks else {
-            return inner.poll_write(cx, buf);
-        };
-        let Some(&first) = buf.first() else {
-            return inner.poll_write(cx, buf);
-        };
-        if this.frames.at_start() && this.pending.is_none() {
-            let opcode = first & OPCODE;
-            let data = opcode == TEXT || opcode == BINARY;
-            this.pending = Some(data && marks.pop().unwrap_or(false));
-        }
-        let mut probe = this.frames;
-        let end = probe.advance(buf);
-        let written = if this.pending == Some(true) {
-            // Only the header is copied to carry the bit.
-            let mut head = [0; MAX_HEADER];
-            let n = end.min(MAX_HEADER);
-            head[..n].copy_from_slice(&buf[..n]);
-            head[0] |= RSV1;
-            ready!(inner.poll_write(cx, &head[..n]))?
-        } else {
-            ready!(inner.poll_write(cx, &buf[..end]))?
-        };
-        if written > 0 {
-            this.pending = None;
-        }
-        this.frames.advance(&buf[..written]);
-        Poll::Ready(Ok(written))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::io::Cursor;
-
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncReadExt;
     use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
     use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
@@ -284,18 +210,6 @@ mod tests {
         let mut out = Vec::new();
         header.format(len as u64, &mut out).unwrap();
         out.extend((0..len).map(|i| (i * 7) as u8 | RSV1));
-        out
-    }
-
-    /// The header of each frame in `bytes`: (first byte, rsv1).
-    fn headers(bytes: &[u8]) -> Vec<(OpCode, bool)> {
-        let mut cursor = Cursor::new(bytes);
-        let mut out = Vec::new();
-        while (cursor.position() as usize) < bytes.len() {
-            let (header, len) = FrameHeader::parse(&mut cursor).unwrap().unwrap();
-            cursor.set_position(cursor.position() + len);
-            out.push((header.opcode, header.rsv1));
-        }
         out
     }
 
@@ -326,37 +240,6 @@ mod tests {
             let at = self.at;
             buf.put_slice(&self.data[at..at + n]);
             self.at += n;
-            Poll::Ready(Ok(()))
-        }
-    }
-
-    /// Takes one byte per write, and is not ready every other poll.
-    #[derive(Default)]
-    struct OneByte {
-        out: Vec<u8>,
-        stall: bool,
-    }
-
-    impl AsyncWrite for OneByte {
-        fn poll_write(
-            mut self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            self.stall = !self.stall;
-            if self.stall {
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
-            }
-            self.out.extend_from_slice(&buf[..buf.len().min(1)]);
-            Poll::Ready(Ok(buf.len().min(1)))
-        }
-
-        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-
-        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
             Poll::Ready(Ok(()))
         }
     }
@@ -446,67 +329,5 @@ mod tests {
     async fn without_marks_reads_pass_through() {
         let input = frame(TEXT_OP, true, true, true, 10);
         assert_eq!(read_through(input.clone(), 3, None).await, input);
-    }
-
-    #[tokio::test]
-    async fn writes_set_rsv1_where_asked_over_any_split() {
-        // Server frames: unmasked; control frames and continuations take no
-        // entry.
-        let plain = [
-            frame(TEXT_OP, true, false, false, 5),
-            frame(PING, true, false, false, 2),
-            frame(BINARY_OP, false, false, false, 300),
-            frame(CONTINUE, false, false, false, 0),
-            frame(CLOSE, true, false, false, 2),
-            frame(CONTINUE, true, false, false, 70_000),
-            frame(TEXT_OP, true, false, false, 1),
-            frame(BINARY_OP, true, false, false, 126),
-        ];
-        let expected = [
-            (TEXT_OP, true),
-            (PING, false),
-            (BINARY_OP, false),
-            (CONTINUE, false),
-            (CLOSE, false),
-            (CONTINUE, false),
-            (TEXT_OP, true),
-            // No entry left: uncompressed.
-            (BINARY_OP, false),
-        ];
-        for whole in [true, false] {
-            let marks = Queue::default();
-            for compressed in [true, false, true] {
-                marks.push(compressed);
-            }
-            let mut shim = DeflateMarkWrite::new(OneByte::default(), Some(marks));
-            if whole {
-                shim.write_all(&plain.concat()).await.unwrap();
-            } else {
-                // Header and payload apart, as fastwebsockets may write them.
-                for frame in &plain {
-                    let split = frame.len().min(2 + (frame[1] & 0x7f == 126) as usize * 2);
-                    shim.write_all(&frame[..split]).await.unwrap();
-                    shim.write_all(&frame[split..]).await.unwrap();
-                }
-            }
-            let out = shim.inner.out;
-            assert_eq!(headers(&out), expected);
-            // Only the RSV1 bits changed.
-            let mut cleared = out.clone();
-            let mut at = 0;
-            for frame in &plain {
-                cleared[at] &= !RSV1;
-                at += frame.len();
-            }
-            assert!(cleared == plain.concat());
-        }
-    }
-
-    #[tokio::test]
-    async fn without_marks_writes_pass_through() {
-        let mut shim = DeflateMarkWrite::new(OneByte::default(), None);
-        let input = frame(TEXT_OP, true, false, false, 10);
-        shim.write_all(&input).await.unwrap();
-        assert_eq!(shim.inner.out, input);
     }
 }

@@ -6,17 +6,19 @@
 use std::convert::Infallible;
 use std::io::Cursor;
 
-use fastwebsockets::{Frame, OpCode, Payload, Role, WebSocketError};
+use fastwebsockets::{Frame, OpCode, Role, WebSocketError};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use futures_util::{SinkExt, StreamExt};
 use hyper::HeaderMap;
 use hyper::header::SEC_WEBSOCKET_EXTENSIONS;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter, DuplexStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode as WireOp};
 use tokio_tungstenite::tungstenite::protocol::frame::{Frame as WireFrame, FrameHeader};
 use tokio_tungstenite::tungstenite::{Message, protocol::Role as WireRole};
 
 use super::{DeflateError, Policy, Session, negotiate};
+use crate::hub::{Frame as HubFrame, Kind};
+use crate::ws::writer::Writer;
 
 /// The server's limit on a decompressed message.
 const LIMIT: usize = 64 * 1024;
@@ -36,16 +38,17 @@ enum Ended {
     Socket(WebSocketError),
 }
 
-/// Echoes every message, wired as the connection is: shims under
-/// fastwebsockets' halves (the writer's above its buffer), fragments joined
-/// by the reader, codecs around.
+/// Echoes every message, wired as the connection is: the read shim under
+/// fastwebsockets' read half, fragments joined by the reader, codecs
+/// around, and the connection's own writer.
 async fn echo(io: DuplexStream, session: Session) -> Ended {
     let (read, write) = tokio::io::split(io);
     let read = session.read_shim(read);
-    let write = session.write_shim(BufWriter::new(write));
-    let (mut read, mut write) = fastwebsockets::after_handshake_split(read, write, Role::Server);
+    let (mut read, _) =
+        fastwebsockets::after_handshake_split(read, tokio::io::sink(), Role::Server);
     read.set_max_message_size(LIMIT + 1);
-    let (mut inbound, mut outbound) = session.into_codecs(LIMIT);
+    let (mut inbound, outbound) = session.into_codecs(LIMIT);
+    let mut write = Writer::new(write, outbound);
     let mut partial: Option<(bool, Vec<u8>)> = None;
     loop {
         let mut obliged = Vec::new();
@@ -55,8 +58,7 @@ async fn echo(io: DuplexStream, session: Session) -> Ended {
         };
         let result = read.read_frame(&mut send).await;
         for (opcode, payload) in obliged {
-            let frame = Frame::new(true, opcode, None, Payload::Owned(payload));
-            write.write_frame(frame).await.unwrap();
+            write.control(opcode, &payload);
         }
         write.flush().await.unwrap();
         let frame = match result {
@@ -79,16 +81,16 @@ async fn echo(io: DuplexStream, session: Session) -> Ended {
         }
         match inbound.message(text, data) {
             Ok((text, data)) => {
-                let opcode = if text { OpCode::Text } else { OpCode::Binary };
-                outbound.write(&mut write, opcode, &data).await.unwrap();
+                // Sent as the hub sends records (shared encodings).
+                let kind = if text { Kind::Text } else { Kind::Binary };
+                write.data(&HubFrame::new(kind, data)).unwrap();
                 write.flush().await.unwrap();
             }
             Err(error) => {
                 let (code, reason) = error.close();
-                write
-                    .write_frame(Frame::close(code, reason.as_bytes()))
-                    .await
-                    .unwrap();
+                let mut payload = code.to_be_bytes().to_vec();
+                payload.extend_from_slice(reason.as_bytes());
+                write.control(OpCode::Close, &payload);
                 write.flush().await.unwrap();
                 return Ended::Deflate(error);
             }

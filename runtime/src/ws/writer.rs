@@ -1,0 +1,67 @@
+//! A connection's outgoing side: frames are encoded into one buffer and
+//! sent with one write and one flush per wakeup. Data frames come
+//! pre-encoded from the hub (shared by every receiver of a record); this
+//! replaces fastwebsockets' write half, which would copy and format each
+//! frame again for every connection.
+
+use fastwebsockets::{OpCode, WebSocketError};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use super::deflate::{DeflateError, Outbound};
+use super::wire::put_frame;
+
+/// Bytes of buffer a writer keeps between wakeups (a burst's larger buffer
+/// is given back).
+const SPARE_BUFFER: usize = 16 * 1024;
+
+/// Encodes frames and writes them to the socket's write half.
+pub struct Writer<W> {
+    io: W,
+    buf: Vec<u8>,
+    outbound: Outbound,
+}
+
+impl<W: AsyncWrite + Unpin> Writer<W> {
+    /// A writer over `io`, compressing as `outbound` agreed.
+    pub fn new(io: W, outbound: Outbound) -> Self {
+        Self {
+            io,
+            buf: Vec::new(),
+            outbound,
+        }
+    }
+
+    /// Queues a message from the outbox.
+    pub fn data(&mut self, frame: &crate::hub::Frame) -> Result<(), WebSocketError> {
+        self.outbound.encode(frame, &mut self.buf).map_err(failed)
+    }
+
+    /// Queues a message of this connection's own (a reply).
+    pub fn message(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), WebSocketError> {
+        self.outbound
+            .encode_message(opcode, payload, &mut self.buf)
+            .map_err(failed)
+    }
+
+    /// Queues a control frame (ping, pong, close): never compressed.
+    pub fn control(&mut self, opcode: OpCode, payload: &[u8]) {
+        put_frame(&mut self.buf, false, opcode, payload);
+    }
+
+    /// Sends everything queued with one write, and flushes.
+    pub async fn flush(&mut self) -> Result<(), WebSocketError> {
+        if !self.buf.is_empty() {
+            self.io.write_all(&self.buf).await?;
+            self.buf.clear();
+            if self.buf.capacity() > SPARE_BUFFER {
+                self.buf.shrink_to(SPARE_BUFFER);
+            }
+        }
+        self.io.flush().await?;
+        Ok(())
+    }
+}
+
+fn failed(error: DeflateError) -> WebSocketError {
+    WebSocketError::IoError(std::io::Error::other(error))
+}
