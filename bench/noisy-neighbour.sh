@@ -28,6 +28,8 @@ if [[ -z "${SLUICE_BIN:-}" ]]; then
 fi
 bin="${SLUICE_BIN:-$target/release}"
 faults=$(find "$target/wasm-plugins" -path '*/release/faults.wasm' | head -1)
+# The pipeline file lives in the results folder: plugin paths must be absolute.
+[[ -n "$faults" ]] && faults=$(realpath "$faults")
 [[ -f "$faults" ]] || { echo "no faults.wasm under $target/wasm-plugins (build the runtime first)" >&2; exit 1; }
 
 pids=()
