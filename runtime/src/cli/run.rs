@@ -35,7 +35,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .thread_name("sluice-io")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(&config, &host, args))?;
+    let served = runtime.block_on(serve(&config, &host, args));
+    // A consumer thread still waiting for an unreachable broker must not
+    // hold the exit (dropping the runtime would wait for it).
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 

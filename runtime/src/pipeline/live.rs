@@ -28,6 +28,9 @@ use crate::session::Sessions;
 use crate::tenant::{TenantState, Tenants};
 use crate::ws::{self, Endpoint, Gate, Health, Registry, Routes};
 
+/// How long a shutdown waits for the consumers' last commits.
+const SHUTDOWN_COMMIT: Duration = Duration::from_secs(10);
+
 /// How long a new consumer may take to be assigned partitions.
 const ASSIGNMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -532,9 +535,18 @@ impl Live {
     }
 
     /// Stops every consumer, committing what was handled.
+    /// Stops every consumer, committing what was handled, for at most
+    /// [`SHUTDOWN_COMMIT`]: with the broker gone a commit would wait for it
+    /// (librdkafka retries for minutes). Records handled but not committed
+    /// are read again after a restart (at least once), never lost.
     pub async fn shutdown(&mut self) {
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_COMMIT;
         for active in std::mem::take(&mut self.active) {
-            stop_feed(&active.config, active.feed).await;
+            let name = active.config.name.clone();
+            let stopped = stop_feed(&active.config, active.feed);
+            if tokio::time::timeout_at(deadline, stopped).await.is_err() {
+                tracing::warn!(pipeline = %name, "Consumer did not close in time (is the broker reachable?); exiting without its last commit: records since the previous commit will be read again.");
+            }
         }
     }
 }
