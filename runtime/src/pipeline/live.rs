@@ -17,7 +17,6 @@ use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
 use super::parts::{self, Feed};
-use super::record_path::PathStats;
 use super::stages::Stages;
 use crate::config::{Brokers, Config, Kafka, Pipeline};
 use crate::hub::{CloseRequest, Hub};
@@ -142,14 +141,6 @@ impl Live {
         self.active
             .iter()
             .map(|a| (a.config.name.clone(), a.hub.clone()))
-            .collect()
-    }
-
-    /// Each pipeline's record-path counters.
-    pub fn stats(&self) -> Vec<(String, Arc<PathStats>)> {
-        self.active
-            .iter()
-            .filter_map(|a| Some((a.config.name.clone(), a.feed.as_ref()?.stats.clone())))
             .collect()
     }
 

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use bytes::Bytes;
 
 use super::inbound::Inbound;
-use super::record_path::{DeadLetter, PathStats, RecordPath, StageSender};
+use super::record_path::{DeadLetter, RecordPath, StageSender};
 use super::stages::Stages;
 use crate::config::{Pipeline, PluginConfig, PoisonPolicy, Source, SourceMode};
 use crate::hub::Hub;
@@ -143,8 +143,6 @@ pub struct Feed {
     pub handle: ConsumerHandle,
     /// Where the next [`Stages`] go.
     pub stages: StageSender,
-    /// Its record path's counters.
-    pub stats: Arc<PathStats>,
     /// The consumer group it joined (generated in broadcast mode).
     pub group_id: String,
 }
@@ -173,7 +171,6 @@ pub fn feed(
     )
     .with_metrics(metrics);
     let next = path.swappable();
-    let stats = path.stats();
     let mut subscription = subscription(source);
     if let Some(group_id) = group_id {
         subscription.group_id = group_id;
@@ -189,7 +186,6 @@ pub fn feed(
     Ok(Feed {
         handle,
         stages: next,
-        stats,
         group_id,
     })
 }

@@ -12,7 +12,6 @@ use tokio::sync::{Mutex, mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::live::{Live, wants_embedded};
-use super::record_path::PathStats;
 use super::reload::{self, Reloads, Request};
 use crate::config::Config;
 use crate::kafka::EmbeddedBroker;
@@ -36,11 +35,6 @@ impl Running {
     pub async fn embedded_broker(&self) -> Option<String> {
         let live = self.live.lock().await;
         live.embedded().map(|b| b.bootstrap_servers().to_owned())
-    }
-
-    /// Each pipeline's record-path counters.
-    pub async fn stats(&self) -> Vec<(String, Arc<PathStats>)> {
-        self.live.lock().await.stats()
     }
 
     /// The way to ask for a live reload.
