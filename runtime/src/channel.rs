@@ -1,5 +1,9 @@
 //! Channel names: what a router may return and a client may subscribe to.
 
+/// The channel a connection subscribes to when its path template has no
+/// `{channel}` parameter: every record routed to `*` reaches it.
+pub const BROADCAST_CHANNEL: &str = "*";
+
 /// Longest channel name, in bytes.
 pub const MAX_CHANNEL_LEN: usize = 255;
 

@@ -106,16 +106,17 @@ fn describe(config: &Config) -> String {
             "pipeline {} tenant={} listener={} path={}{}",
             p.name,
             p.tenant,
-            p.listener,
-            p.path,
-            p.host
+            p.serving.listener,
+            p.serving.path,
+            p.serving
+                .host
                 .as_ref()
                 .map_or_else(String::new, |h| format!(" host={h}"))
         )
         .unwrap();
         writeln!(out, "  source {:?}", p.source).unwrap();
-        writeln!(out, "  sink {:?}", p.sink).unwrap();
-        if let Some(tick) = p.tick {
+        writeln!(out, "  sink {:?}", p.serving.sink).unwrap();
+        if let Some(tick) = p.serving.tick {
             writeln!(out, "  tick {tick:?}").unwrap();
         }
         for (slot, plugin) in p.plugins() {

@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use sluice_runtime::builtin;
+use sluice_runtime::config::FullPolicy;
 use sluice_runtime::config::{Format, PoisonPolicy};
-use sluice_runtime::hub::{Frame, FullPolicy, Hub, Kind, Outbox, Taken};
+use sluice_runtime::hub::{Frame, Hub, Kind, Outbox, Taken};
 use sluice_runtime::kafka::BatchVerdict as Verdict;
 use sluice_runtime::pipeline::RecordPath;
 use sluice_runtime::plugin::{

@@ -10,12 +10,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use sluice_runtime::builtin;
+use sluice_runtime::config::FullPolicy;
 use sluice_runtime::config::{ConnectionPolicy, ListenerLimits, OutboxDef, RateDef, RouteTemplate};
-use sluice_runtime::hub::{Frame, FullPolicy, Hub, Kind};
+use sluice_runtime::connections::Slots;
+use sluice_runtime::hub::{Frame, Hub, Kind};
 use sluice_runtime::plugin::{
     HostOptions, Limits, PluginHost, PluginId, PluginPool, PluginSpec, Role,
 };
-use sluice_runtime::ws::{self, Endpoint, Gate, PerIpLimit, Routes, Slots};
+use sluice_runtime::ws::{self, Endpoint, Gate, PerIpLimit, Routes};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};

@@ -1,5 +1,5 @@
 //! `/connections`: list, inspect, message and close open WebSocket
-//! connections (from the [`Registry`](crate::ws::Registry)).
+//! connections (from the [`Registry`](crate::connections::Registry)).
 
 use std::borrow::Cow;
 
@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use super::State;
 use super::auth::Caller;
 use super::http::{self, ApiError, Reply};
+use crate::connections::ConnInfo;
 use crate::hub::{CloseRequest, Pushed};
-use crate::ws::ConnInfo;
 
 /// The longest close reason a close frame can carry, in bytes.
 const MAX_REASON: usize = 123;

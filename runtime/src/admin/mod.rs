@@ -26,6 +26,7 @@ mod connections;
 mod http;
 mod pipelines;
 mod reload;
+mod reload_queue;
 mod tenants;
 
 use std::convert::Infallible;
@@ -41,18 +42,18 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 use arc_swap::ArcSwap;
 
 use crate::config::Config;
+use crate::connections::Registry;
 use crate::hub::Hub;
-use crate::pipeline::Reloads;
 use crate::plugin::Limits;
-use crate::ws::Registry;
+use crate::tenant::TenantState;
 
 pub use auth::{Caller, Tokens};
 pub use http::MAX_BODY;
+pub use reload_queue::{ReloadOutcome, ReloadRequest, Reloads, Trigger};
 
 /// How long a client has to send a request head.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -73,6 +74,17 @@ pub struct Catalog {
     pub tokens: Tokens,
 }
 
+/// A running pipeline's live parts, by name: what a [`Catalog`] is built
+/// from besides the config.
+pub struct Served {
+    /// The pipeline.
+    pub name: String,
+    /// Its channels.
+    pub hub: Arc<Hub>,
+    /// Its tenant's live quotas and usage.
+    pub tenant: Arc<TenantState>,
+}
+
 /// One pipeline as the admin API sees it.
 #[derive(Debug)]
 pub struct PipelineEntry {
@@ -86,6 +98,8 @@ pub struct PipelineEntry {
     pub path: String,
     /// Its channels, to broadcast into.
     pub hub: Arc<Hub>,
+    /// Its tenant's live quotas and usage.
+    pub tenant_state: Arc<TenantState>,
     /// Its plugins, in pipeline order.
     pub plugins: Vec<PluginEntry>,
 }
@@ -104,26 +118,26 @@ pub struct PluginEntry {
 }
 
 impl State {
-    /// The state for `config`'s pipelines (each with its hub from `hubs`,
+    /// The state for `config`'s pipelines (each with its live parts from `served`,
     /// by pipeline name; a pipeline without one is left out), its tokens,
     /// and the open connections in `registry`. `reloads` serves
     /// `/reload` (`None`: 404, the process cannot reload).
     pub fn new(
         config: &Config,
         registry: Arc<Registry>,
-        hubs: &[(String, Arc<Hub>)],
+        served: &[Served],
         reloads: Option<Reloads>,
     ) -> Self {
         Self {
             registry,
-            catalog: ArcSwap::from_pointee(Catalog::new(config, hubs)),
+            catalog: ArcSwap::from_pointee(Catalog::new(config, served)),
             reloads,
         }
     }
 
     /// Serves a reloaded config's pipelines and tokens from now on.
-    pub fn update(&self, config: &Config, hubs: &[(String, Arc<Hub>)]) {
-        self.catalog.store(Arc::new(Catalog::new(config, hubs)));
+    pub fn update(&self, config: &Config, served: &[Served]) {
+        self.catalog.store(Arc::new(Catalog::new(config, served)));
     }
 
     /// The pipelines and tokens now.
@@ -133,18 +147,19 @@ impl State {
 }
 
 impl Catalog {
-    fn new(config: &Config, hubs: &[(String, Arc<Hub>)]) -> Self {
+    fn new(config: &Config, served: &[Served]) -> Self {
         let pipelines = config
             .pipelines
             .iter()
             .filter_map(|p| {
-                let (_, hub) = hubs.iter().find(|(name, _)| *name == p.name)?;
+                let live = served.iter().find(|s| s.name == p.name)?;
                 Some(PipelineEntry {
                     name: p.name.clone(),
                     tenant: p.tenant.clone(),
-                    listener: p.listener.clone(),
-                    path: p.path.to_string(),
-                    hub: hub.clone(),
+                    listener: p.serving.listener.clone(),
+                    path: p.serving.path.to_string(),
+                    hub: live.hub.clone(),
+                    tenant_state: live.tenant.clone(),
                     plugins: p
                         .plugins()
                         .into_iter()
@@ -166,23 +181,11 @@ impl Catalog {
 }
 
 /// Serves the admin API on `listener` until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, state: Arc<State>, mut shutdown: watch::Receiver<bool>) {
-    let mut tasks = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    tasks.spawn(connection(stream, peer, state.clone()));
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "Admin API: accepting a connection failed.");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            _ = shutdown.changed() => break,
-        }
-    }
+pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: watch::Receiver<bool>) {
+    let mut tasks = crate::listen::accept_until(listener, "admin", shutdown, |stream, peer| {
+        connection(stream, peer, state.clone())
+    })
+    .await;
     // Admin requests are short; whatever is still open is dropped.
     tasks.shutdown().await;
 }

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::State;
 use super::auth::Caller;
 use super::http::{self, ApiError, Reply};
-use crate::pipeline::Trigger;
+use super::reload_queue::{Reloads, Trigger};
 
 /// `POST /reload`: 200 with the outcome when the new config runs, 422 with
 /// the reasons when it was refused (and nothing changed).
@@ -38,10 +38,7 @@ pub fn last(state: &State, caller: &Caller) -> Result<Reply, ApiError> {
     }
 }
 
-fn allowed<'s>(
-    state: &'s State,
-    caller: &Caller,
-) -> Result<&'s crate::pipeline::Reloads, ApiError> {
+fn allowed<'s>(state: &'s State, caller: &Caller) -> Result<&'s Reloads, ApiError> {
     if *caller != Caller::Operator {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

@@ -15,10 +15,9 @@ use crate::tenant::TenantState;
 pub fn list(state: &State, caller: &Caller) -> Result<Reply, ApiError> {
     let mut tenants: BTreeMap<String, std::sync::Arc<TenantState>> = BTreeMap::new();
     for pipeline in &state.catalog().pipelines {
-        if let Some(tenant) = pipeline.hub.tenant()
-            && caller.may_access(&tenant.name)
-        {
-            tenants.insert(tenant.name.clone(), tenant);
+        let tenant = &pipeline.tenant_state;
+        if caller.may_access(&tenant.name) {
+            tenants.insert(tenant.name.clone(), tenant.clone());
         }
     }
     let tenants: Vec<Value> = tenants.values().map(|t| describe(t)).collect();

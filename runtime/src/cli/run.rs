@@ -9,9 +9,10 @@ use std::process::ExitCode;
 
 use super::checked;
 use anyhow::Context as _;
+use sluice_runtime::admin::{Reloads, Trigger};
 use sluice_runtime::config::Config;
-use sluice_runtime::pipeline;
 use sluice_runtime::plugin::PluginHost;
+use sluice_runtime::server;
 
 /// Arguments of `sluice run`.
 #[derive(Debug, clap::Args)]
@@ -44,7 +45,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(config: &Config, host: &PluginHost, args: &Args) -> anyhow::Result<()> {
-    let running = pipeline::start(config, host).await?;
+    let running = server::start(config, host).await?;
     let broker = running.embedded_broker().await;
     // Listening for SIGHUP and watching before `ready`: a change made after
     // it is never missed (and a SIGHUP never kills the process).
@@ -53,7 +54,7 @@ async fn serve(config: &Config, host: &PluginHost, args: &Args) -> anyhow::Resul
     let watch = if args.no_watch {
         None
     } else {
-        match pipeline::FileWatch::start(config, running.reloads()) {
+        match server::FileWatch::start(config, running.reloads()) {
             Ok(watch) => Some(watch),
             Err(error) => {
                 tracing::warn!(%error, "Cannot watch the pipeline file; reload with SIGHUP or the admin API.");
@@ -69,22 +70,26 @@ async fn serve(config: &Config, host: &PluginHost, args: &Args) -> anyhow::Resul
         )?;
     }
     for p in &config.pipelines {
-        if let Some((_, address)) = running.bound.iter().find(|(name, _)| *name == p.listener) {
+        if let Some((_, address)) = running
+            .bound
+            .iter()
+            .find(|(name, _)| *name == p.serving.listener)
+        {
             let mut flows = Vec::new();
             if let Some(source) = &p.source {
                 flows.push(format!("<- topics {}", source.topics.join(", ")));
             }
-            if let Some(sink) = &p.sink {
+            if let Some(sink) = &p.serving.sink {
                 flows.push(format!("-> topic {}", sink.topic));
             }
-            if let Some(handler) = &p.handler {
+            if let Some(handler) = &p.serving.handler {
                 flows.push(format!("handler {}", handler.name));
             }
             writeln!(
                 out,
                 "pipeline `{}`: ws://{address}{} {}",
                 p.name,
-                p.path,
+                p.serving.path,
                 flows.join(", ")
             )?;
         }
@@ -118,7 +123,7 @@ async fn serve(config: &Config, host: &PluginHost, args: &Args) -> anyhow::Resul
 /// Says loudly when a pipeline's consumer ends (a `stop` poison policy, a
 /// fatal client error), once per pipeline; the other pipelines keep going.
 /// Never returns.
-async fn watch_consumers(running: &pipeline::Running) {
+async fn watch_consumers(running: &server::Running) {
     let mut reported = std::collections::HashSet::new();
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -131,10 +136,10 @@ async fn watch_consumers(running: &pipeline::Running) {
 }
 
 /// Asks for a reload on every SIGHUP. Never returns.
-async fn hangups(mut hangup: tokio::signal::unix::Signal, reloads: pipeline::Reloads) {
+async fn hangups(mut hangup: tokio::signal::unix::Signal, reloads: Reloads) {
     while hangup.recv().await.is_some() {
         tracing::info!("SIGHUP: reloading the pipeline file.");
-        reloads.ask(pipeline::Trigger::Signal);
+        reloads.ask(Trigger::Signal);
     }
     std::future::pending().await
 }

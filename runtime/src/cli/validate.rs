@@ -37,10 +37,10 @@ fn summary(config: &Config) -> String {
     let mut out = String::new();
     for pipeline in &config.pipelines {
         let url = config
-            .listener(&pipeline.listener)
+            .listener(&pipeline.serving.listener)
             .map_or_else(String::new, |l| {
                 let scheme = if l.tls.is_some() { "wss" } else { "ws" };
-                format!(" at {scheme}://{}{}", l.address, pipeline.path)
+                format!(" at {scheme}://{}{}", l.address, pipeline.serving.path)
             });
         let _ = writeln!(
             out,
@@ -67,9 +67,9 @@ fn plugins(pipeline: &Pipeline) -> String {
         .router
         .iter()
         .map(|p| ("router", p))
-        .chain(pipeline.auth.iter().map(|p| ("auth", p)))
+        .chain(pipeline.serving.auth.iter().map(|p| ("auth", p)))
         .chain(pipeline.transforms.iter().map(|p| ("transform", p)))
-        .chain(pipeline.handler.iter().map(|p| ("handler", p)));
+        .chain(pipeline.serving.handler.iter().map(|p| ("handler", p)));
     for (slot, plugin) in slots {
         let name = match &plugin.source {
             PluginSource::Builtin(name) => name.clone(),

@@ -4,7 +4,7 @@ use std::ops::RangeInclusive;
 
 use serde_spanned::Spanned;
 
-use super::diagnostics::{Problem, Sink};
+use super::diagnostics::{Problem, Report};
 
 /// `value` if it is in `range`, `default` if absent; `None` (reported) if
 /// out of range.
@@ -13,7 +13,7 @@ pub(super) fn number(
     key: &str,
     range: RangeInclusive<u64>,
     default: u64,
-    sink: &mut Sink<'_>,
+    report: &mut Report<'_>,
 ) -> Option<u64> {
     let Some(value) = value else {
         return Some(default);
@@ -22,7 +22,7 @@ pub(super) fn number(
     if range.contains(&n) {
         return Some(n);
     }
-    sink.error(
+    report.error(
         value.span(),
         Problem::Invalid(format!(
             "{key} {n} is out of range: it must be from {} to {}",
@@ -39,11 +39,11 @@ pub(super) fn millis_or_never(
     key: &str,
     range: RangeInclusive<u64>,
     default: u64,
-    sink: &mut Sink<'_>,
+    report: &mut Report<'_>,
 ) -> Option<Option<std::time::Duration>> {
     match value {
         Some(v) if *v.get_ref() == 0 => Some(None),
-        _ => number(value, key, range, default, sink)
+        _ => number(value, key, range, default, report)
             .map(|ms| (ms > 0).then(|| std::time::Duration::from_millis(ms))),
     }
 }

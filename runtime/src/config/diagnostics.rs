@@ -4,8 +4,6 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use crate::plugin::FaultKind;
-
 use super::template::TemplateError;
 
 /// A 1-based line and column (columns count characters, not bytes).
@@ -122,8 +120,8 @@ pub enum Problem {
     Plugin {
         /// The plugin as written.
         plugin: String,
-        /// What went wrong.
-        fault: FaultKind,
+        /// What went wrong, as the plugin host says it.
+        fault: String,
     },
 }
 
@@ -179,14 +177,14 @@ impl fmt::Display for Position {
 }
 
 /// Collects diagnostics for one file, turning byte spans into positions.
-pub(crate) struct Sink<'a> {
+pub(crate) struct Report<'a> {
     file: PathBuf,
     text: &'a str,
     line_starts: Vec<usize>,
     found: Vec<Diagnostic>,
 }
 
-impl<'a> Sink<'a> {
+impl<'a> Report<'a> {
     pub fn new(file: &Path, text: &'a str) -> Self {
         let line_starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
@@ -261,12 +259,12 @@ mod tests {
 
     #[test]
     fn positions_are_one_based_and_count_characters() {
-        let sink = Sink::new(Path::new("f"), "ab\nçd = 1\n\nx");
-        assert_eq!(sink.position(0), Position { line: 1, column: 1 });
-        assert_eq!(sink.position(3), Position { line: 2, column: 1 });
+        let report = Report::new(Path::new("f"), "ab\nçd = 1\n\nx");
+        assert_eq!(report.position(0), Position { line: 1, column: 1 });
+        assert_eq!(report.position(3), Position { line: 2, column: 1 });
         // `ç` is two bytes, one column.
-        assert_eq!(sink.position(5), Position { line: 2, column: 2 });
-        assert_eq!(sink.position(12), Position { line: 4, column: 1 });
-        assert_eq!(sink.position(99), Position { line: 4, column: 2 });
+        assert_eq!(report.position(5), Position { line: 2, column: 2 });
+        assert_eq!(report.position(12), Position { line: 4, column: 1 });
+        assert_eq!(report.position(99), Position { line: 4, column: 2 });
     }
 }

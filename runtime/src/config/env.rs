@@ -12,7 +12,7 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_spanned::Spanned;
 
-use super::diagnostics::{Problem, Sink};
+use super::diagnostics::{Problem, Report};
 
 /// Looks up an environment variable, as [`std::env::var`] does.
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Result<String, std::env::VarError>;
@@ -71,31 +71,31 @@ fn lookup(
     value: &Spanned<ConfigValue>,
     name: &str,
     env: EnvLookup<'_>,
-    sink: &mut Sink<'_>,
+    report: &mut Report<'_>,
 ) -> Option<String> {
     match env(name) {
         Ok(v) => Some(v),
         Err(std::env::VarError::NotPresent) => {
-            sink.error(value.span(), Problem::EnvMissing(name.to_owned()));
+            report.error(value.span(), Problem::EnvMissing(name.to_owned()));
             None
         }
         Err(std::env::VarError::NotUnicode(_)) => {
-            sink.error(value.span(), Problem::EnvNotUnicode(name.to_owned()));
+            report.error(value.span(), Problem::EnvNotUnicode(name.to_owned()));
             None
         }
     }
 }
 
 /// Converts a value to JSON, replacing every `{ env = "NAME" }` table with
-/// the variable's value. Problems are reported to `sink`; `None` if any.
+/// the variable's value. Problems are reported to `report`; `None` if any.
 pub(crate) fn to_json(
     value: &Spanned<ConfigValue>,
     env: EnvLookup<'_>,
-    sink: &mut Sink<'_>,
+    report: &mut Report<'_>,
 ) -> Option<serde_json::Value> {
     use serde_json::Value as J;
     if let Some(name) = value.get_ref().env_reference() {
-        return lookup(value, name, env, sink).map(J::String);
+        return lookup(value, name, env, report).map(J::String);
     }
     Some(match value.get_ref() {
         ConfigValue::String(s) | ConfigValue::Datetime(s) => J::String(s.clone()),
@@ -104,7 +104,7 @@ pub(crate) fn to_json(
         ConfigValue::Float(f) => match serde_json::Number::from_f64(*f) {
             Some(n) => J::Number(n),
             None => {
-                sink.error(
+                report.error(
                     value.span(),
                     Problem::Invalid(format!(
                         "{f} cannot be passed to a plugin (JSON has no NaN or infinity)"
@@ -115,13 +115,13 @@ pub(crate) fn to_json(
         },
         ConfigValue::Array(items) => {
             // Convert every element so each problem is reported.
-            let items: Vec<_> = items.iter().map(|v| to_json(v, env, sink)).collect();
+            let items: Vec<_> = items.iter().map(|v| to_json(v, env, report)).collect();
             J::Array(items.into_iter().collect::<Option<_>>()?)
         }
         ConfigValue::Table(entries) => {
             let entries: Vec<_> = entries
                 .iter()
-                .map(|(k, v)| to_json(v, env, sink).map(|v| (k.clone(), v)))
+                .map(|(k, v)| to_json(v, env, report).map(|v| (k.clone(), v)))
                 .collect();
             J::Object(entries.into_iter().collect::<Option<_>>()?)
         }
@@ -133,10 +133,10 @@ pub(crate) fn to_json(
 pub(crate) fn to_property(
     value: &Spanned<ConfigValue>,
     env: EnvLookup<'_>,
-    sink: &mut Sink<'_>,
+    report: &mut Report<'_>,
 ) -> Option<String> {
     if let Some(name) = value.get_ref().env_reference() {
-        return lookup(value, name, env, sink);
+        return lookup(value, name, env, report);
     }
     match value.get_ref() {
         ConfigValue::String(s) => Some(s.clone()),
@@ -144,7 +144,7 @@ pub(crate) fn to_property(
         ConfigValue::Float(f) => Some(f.to_string()),
         ConfigValue::Boolean(b) => Some(b.to_string()),
         other => {
-            sink.error(
+            report.error(
                 value.span(),
                 Problem::Schema(format!(
                     "a Kafka property must be a string, number, boolean or {{ env = \"NAME\" }}, not {}",
@@ -162,15 +162,15 @@ pub(crate) fn to_text(
     value: &Spanned<ConfigValue>,
     key: &str,
     env: EnvLookup<'_>,
-    sink: &mut Sink<'_>,
+    report: &mut Report<'_>,
 ) -> Option<String> {
     if let Some(name) = value.get_ref().env_reference() {
-        return lookup(value, name, env, sink);
+        return lookup(value, name, env, report);
     }
     match value.get_ref() {
         ConfigValue::String(s) => Some(s.clone()),
         other => {
-            sink.error(
+            report.error(
                 value.span(),
                 Problem::Schema(format!(
                     "`{key}` must be a string or {{ env = \"NAME\" }}, not {}",
@@ -260,9 +260,9 @@ mod tests {
         let value =
             Spanned::<ConfigValue>::deserialize(toml::de::ValueDeserializer::parse(text).unwrap())
                 .unwrap();
-        let mut sink = Sink::new(Path::new("f"), text);
-        let json = to_json(&value, &env, &mut sink);
-        (json, sink.finish().to_string())
+        let mut report = Report::new(Path::new("f"), text);
+        let json = to_json(&value, &env, &mut report);
+        (json, report.finish().to_string())
     }
 
     #[test]

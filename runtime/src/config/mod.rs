@@ -23,41 +23,48 @@
 //!
 //! - [`load`] checks the file against the schema and its own rules, and
 //!   reads every plugin's bytes; it compiles nothing.
-//! - [`validate`] also hands each plugin to a [`PluginHost`]: it must be a
-//!   component, export the role its place needs, and accept its config.
+//! - [`validate`] also hands each plugin to a [`PluginCheck`] (the plugin
+//!   host): it must be a component, export the role its place needs, and
+//!   accept its config.
 //!
 //! [`schema`] documents every key.
 
 mod bounds;
 mod diagnostics;
 mod env;
+pub mod fixture;
+mod limits;
 mod model;
+mod names;
 mod parse;
 mod pipeline;
+mod pipeline_tests;
 mod plugins;
+mod role;
 pub mod schema;
 mod settings;
 mod template;
 mod tenants;
-mod tests;
 mod validate;
 
 use std::path::Path;
 
 pub use diagnostics::{Diagnostic, Diagnostics, Position, Problem};
 pub use env::{ConfigValue, EnvLookup};
+pub use limits::Limits;
 pub use model::{
     Admin, Config, ConnectionPolicy, Kafka, Listener, ListenerLimits, MessageRate, Pipeline,
-    PipelineTest, PluginConfig, PluginSettings, PluginSource, Secret, Sink, Source, Tenant, Tls,
+    PipelineTest, PluginConfig, PluginSettings, PluginSource, Secret, Serving, Sink, Source,
+    Tenant, Tls,
 };
+pub use plugins::{PluginCheck, content_hash};
+pub use role::{NATIVE_PREFIX, Native, Role};
 pub use schema::{
-    Accept, Brokers, Format, OnShutdown, OutboxDef, PoisonPolicy, RateDef, ReplyFormat, SinkKey,
-    SourceMode, StartFrom, WhenExceeded,
+    Accept, Brokers, Format, FullPolicy, OnShutdown, OutboxDef, PoisonPolicy, RateDef, ReplyFormat,
+    SinkKey, SourceMode, StartFrom, WhenExceeded,
 };
 pub use template::{ParamType, RouteTemplate, Segment, TemplateError};
 pub use tenants::{Namespace, Quotas, TopicRule};
-
-use crate::plugin::PluginHost;
 
 /// Checks a pipeline file against the schema; reads plugin files but
 /// compiles nothing.
@@ -67,7 +74,7 @@ pub fn load(path: impl AsRef<Path>) -> Result<Config, Diagnostics> {
 
 /// Checks a pipeline file and every plugin in it: each must compile,
 /// export the role its place needs, and accept its config in `init`.
-pub fn validate(path: impl AsRef<Path>, host: &PluginHost) -> Result<Config, Diagnostics> {
+pub fn validate(path: impl AsRef<Path>, host: &dyn PluginCheck) -> Result<Config, Diagnostics> {
     Loader::new().plugins(host).load(path.as_ref())
 }
 
@@ -80,7 +87,7 @@ fn process_env(name: &str) -> Result<String, std::env::VarError> {
 #[derive(Clone, Copy)]
 pub struct Loader<'a> {
     env: EnvLookup<'a>,
-    host: Option<&'a PluginHost>,
+    host: Option<&'a dyn PluginCheck>,
 }
 
 impl Default for Loader<'_> {
@@ -105,7 +112,7 @@ impl<'a> Loader<'a> {
     }
 
     /// Also checks every plugin with `host`.
-    pub fn plugins(mut self, host: &'a PluginHost) -> Self {
+    pub fn plugins(mut self, host: &'a dyn PluginCheck) -> Self {
         self.host = Some(host);
         self
     }
@@ -120,15 +127,15 @@ impl<'a> Loader<'a> {
     /// Checks `text` as if read from `path` (relative plugin and TLS paths
     /// are resolved against `path`'s directory).
     pub fn load_str(&self, path: &Path, text: &str) -> Result<Config, Diagnostics> {
-        let mut sink = diagnostics::Sink::new(path, text);
-        let config = parse::parse(text, &mut sink)
-            .and_then(|doc| validate::check(path, &doc, self.env, self.host, &mut sink));
+        let mut report = diagnostics::Report::new(path, text);
+        let config = parse::parse(text, &mut report)
+            .and_then(|doc| validate::check(path, &doc, self.env, self.host, &mut report));
         match config {
-            Some(config) if !sink.has_errors() => {
+            Some(config) if !report.has_errors() => {
                 tracing::debug!(file = %path.display(), pipelines = config.pipelines.len(), "Pipeline file is valid.");
                 Ok(config)
             }
-            _ => Err(sink.finish()),
+            _ => Err(report.finish()),
         }
     }
 }

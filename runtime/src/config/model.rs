@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::plugin::{Limits, Native, PluginId, PluginSpec, Role};
+use super::limits::Limits;
+use super::role::{Native, Role};
 
 use super::schema::{
     Accept, Brokers, Format, OnShutdown, OutboxDef, PoisonPolicy, RateDef, ReplyFormat, SinkKey,
@@ -42,7 +43,7 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct PipelineTest {
     /// The case.
-    pub case: crate::testing::Case,
+    pub case: super::fixture::Case,
     /// The pipeline it runs through (resolved when left out).
     pub pipeline: String,
     /// Where it is in the file.
@@ -206,29 +207,41 @@ pub struct Tenant {
 }
 
 /// A checked pipeline. Two are equal when they would run the same way (a
-/// live reload leaves such a pipeline alone).
+/// live reload leaves such a pipeline alone). A reload compares its parts
+/// whole: [`Serving`] (with `transforms`) decides whether the endpoint is
+/// rebuilt, `source` whether the consumer restarts, `router` and
+/// `transforms` whether the record path gets new stages; a new key belongs
+/// in one of them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pipeline {
     /// Its unique name.
     pub name: String,
     /// The tenant that owns it.
     pub tenant: String,
+    /// How it serves its WebSocket clients.
+    pub serving: Serving,
+    /// Where records come from, if anywhere.
+    pub source: Option<Source>,
+    /// Router plugin.
+    pub router: Option<PluginConfig>,
+    /// Transformer plugins, in order (records and client messages both).
+    pub transforms: Vec<PluginConfig>,
+}
+
+/// How a pipeline serves its WebSocket clients: where, to whom, and what
+/// it does with their messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Serving {
     /// The listener it is served on.
     pub listener: String,
     /// The `Host` it answers (its tenant's; `None`: any).
     pub host: Option<String>,
     /// The WebSocket path it serves.
     pub path: RouteTemplate,
-    /// Where records come from, if anywhere.
-    pub source: Option<Source>,
     /// Where client messages go, if anywhere.
     pub sink: Option<Sink>,
     /// Authenticator plugin.
     pub auth: Option<PluginConfig>,
-    /// Router plugin.
-    pub router: Option<PluginConfig>,
-    /// Transformer plugins, in order.
-    pub transforms: Vec<PluginConfig>,
     /// Handler plugin.
     pub handler: Option<PluginConfig>,
     /// Each connection's outgoing queue.
@@ -282,7 +295,8 @@ pub enum PluginSource {
     Native(Native),
 }
 
-/// A plugin ready for [`crate::plugin::PluginHost::load`].
+/// A plugin as its pipeline names it: bytes, role, config and limits,
+/// ready for the plugin host.
 #[derive(Clone)]
 pub struct PluginConfig {
     /// The `plugin = "..."` value as written.
@@ -336,7 +350,7 @@ impl Pipeline {
     /// Every plugin with its slot (`auth`, `router`, `transforms[0]`, ..., `handler`).
     pub fn plugins(&self) -> Vec<(String, &PluginConfig)> {
         let mut all = Vec::new();
-        all.extend(self.auth.iter().map(|p| ("auth".to_owned(), p)));
+        all.extend(self.serving.auth.iter().map(|p| ("auth".to_owned(), p)));
         all.extend(self.router.iter().map(|p| ("router".to_owned(), p)));
         all.extend(
             self.transforms
@@ -344,7 +358,12 @@ impl Pipeline {
                 .enumerate()
                 .map(|(i, p)| (format!("transforms[{i}]"), p)),
         );
-        all.extend(self.handler.iter().map(|p| ("handler".to_owned(), p)));
+        all.extend(
+            self.serving
+                .handler
+                .iter()
+                .map(|p| ("handler".to_owned(), p)),
+        );
         all
     }
 }
@@ -365,31 +384,11 @@ impl fmt::Debug for PluginConfig {
 }
 
 impl PluginConfig {
-    /// Its identity in this pipeline.
-    pub fn id(&self, pipeline: &str, tenant: &str) -> PluginId {
-        PluginId {
-            plugin: self.name.clone(),
-            pipeline: pipeline.to_owned(),
-            tenant: tenant.to_owned(),
-        }
-    }
-
     /// The built-in plugin it names, if it is one.
     pub fn native(&self) -> Option<Native> {
         match self.source {
             PluginSource::Native(native) => Some(native),
             _ => None,
-        }
-    }
-
-    /// What the plugin host needs to load it.
-    pub fn spec(&self, pipeline: &str, tenant: &str) -> PluginSpec {
-        PluginSpec {
-            id: self.id(pipeline, tenant),
-            role: self.role,
-            bytes: self.bytes.clone(),
-            config_json: self.config_json.clone(),
-            limits: self.limits,
         }
     }
 }

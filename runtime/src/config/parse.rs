@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_spanned::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-use super::diagnostics::{Problem, Sink};
+use super::diagnostics::{Problem, Report};
 use super::schema::{
     AdminDef, KafkaDef, ListenerDef, PipelineDef, PluginsDef, TOP_LEVEL_KEYS, TenantDef, TestDef,
 };
@@ -41,28 +41,28 @@ pub(crate) struct Document<'i> {
 
 /// Parses the file. `None` if it is not valid TOML (every syntax error is
 /// reported; schema checks on a half-parsed file would only add noise).
-pub(crate) fn parse<'i>(text: &'i str, sink: &mut Sink<'_>) -> Option<Document<'i>> {
+pub(crate) fn parse<'i>(text: &'i str, report: &mut Report<'_>) -> Option<Document<'i>> {
     let (root, errors) = DeTable::parse_recoverable(text);
     if !errors.is_empty() {
         for error in &errors {
-            sink.toml(error, true);
+            report.toml(error, true);
         }
         return None;
     }
     let mut doc = Document::default();
     for (key, value) in root.into_inner() {
         match key.get_ref().as_ref() {
-            "listeners" => doc.listeners = entries(key, value, sink),
-            "tenants" => doc.tenants = entries(key, value, sink),
-            "pipelines" => doc.pipelines = entries(key, value, sink),
-            "tests" => doc.tests = entries(key, value, sink),
-            "kafka" => doc.kafka = table(&key, value, sink),
-            "plugins" => doc.plugins = table(&key, value, sink),
+            "listeners" => doc.listeners = entries(key, value, report),
+            "tenants" => doc.tenants = entries(key, value, report),
+            "pipelines" => doc.pipelines = entries(key, value, report),
+            "tests" => doc.tests = entries(key, value, report),
+            "kafka" => doc.kafka = table(&key, value, report),
+            "plugins" => doc.plugins = table(&key, value, report),
             "admin" => {
                 doc.admin_declared = true;
-                doc.admin = table(&key, value, sink);
+                doc.admin = table(&key, value, report);
             }
-            other => sink.error(
+            other => report.error(
                 key.span(),
                 Problem::Schema(format!(
                     "unknown top-level key `{other}`, expected one of {}",
@@ -78,10 +78,10 @@ pub(crate) fn parse<'i>(text: &'i str, sink: &mut Sink<'_>) -> Option<Document<'
 fn table<'i, T: Deserialize<'i>>(
     key: &Spanned<std::borrow::Cow<'i, str>>,
     value: Spanned<DeValue<'i>>,
-    sink: &mut Sink<'_>,
+    report: &mut Report<'_>,
 ) -> Option<T> {
     if !value.get_ref().is_table() {
-        sink.error(
+        report.error(
             value.span(),
             Problem::Schema(format!(
                 "`{}` must be a table: write `[{}]`",
@@ -92,7 +92,7 @@ fn table<'i, T: Deserialize<'i>>(
         return None;
     }
     T::deserialize(ValueDeserializer::from(value))
-        .map_err(|e| sink.toml(&e, false))
+        .map_err(|e| report.toml(&e, false))
         .ok()
 }
 
@@ -100,11 +100,11 @@ fn table<'i, T: Deserialize<'i>>(
 fn entries<'i, T: Deserialize<'i>>(
     key: Spanned<std::borrow::Cow<'i, str>>,
     value: Spanned<DeValue<'i>>,
-    sink: &mut Sink<'_>,
+    report: &mut Report<'_>,
 ) -> Vec<Entry<'i, T>> {
     let span = value.span();
     let DeValue::Array(items) = value.into_inner() else {
-        sink.error(
+        report.error(
             span,
             Problem::Schema(format!(
                 "`{}` must be an array of tables: write `[[{}]]`",
@@ -120,14 +120,14 @@ fn entries<'i, T: Deserialize<'i>>(
             let parsed = if raw.get_ref().is_table() {
                 T::deserialize(ValueDeserializer::from(raw.clone()))
                     .map_err(|e| match e.span() {
-                        Some(_) => sink.toml(&e, false),
+                        Some(_) => report.toml(&e, false),
                         // A check of the whole element (`try_from`) has no
                         // span of its own: point at the element.
-                        None => sink.error(raw.span(), Problem::Schema(e.message().to_owned())),
+                        None => report.error(raw.span(), Problem::Schema(e.message().to_owned())),
                     })
                     .ok()
             } else {
-                sink.error(
+                report.error(
                     raw.span(),
                     Problem::Schema(format!(
                         "each element of `{}` must be a table, not a {}",

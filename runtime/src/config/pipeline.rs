@@ -5,15 +5,17 @@ use serde_spanned::Spanned;
 use toml::de::DeValue;
 
 use super::bounds;
-use super::diagnostics::{Problem, Sink};
-use super::model::{ConnectionPolicy, MessageRate, Pipeline, Sink as SinkConfig, Source, Tenant};
+use super::diagnostics::{Problem, Report};
+use super::model::{
+    ConnectionPolicy, MessageRate, Pipeline, Serving, Sink as SinkConfig, Source, Tenant,
+};
+use super::names::Names;
 use super::parse::Entry;
 use super::plugins::{self, PluginContext, Slot};
+use super::role::Role;
 use super::schema::{OutboxDef, PipelineDef, PluginRef, PoisonPolicy, SinkDef, SinkKey, SourceDef};
 use super::template::RouteTemplate;
 use super::tenants::{self, Namespace};
-use super::validate::Names;
-use crate::plugin::Role;
 
 /// What a pipeline may refer to.
 pub(super) struct References<'a> {
@@ -34,14 +36,14 @@ pub(super) fn pipeline(
     names: &mut Names,
     refs: &References<'_>,
     ctx: &mut PluginContext<'_>,
-    sink: &mut Sink<'_>,
+    report: &mut Report<'_>,
 ) -> Option<Pipeline> {
     let name = def.name.get_ref().clone();
-    let mut ok = names.declare(&def.name, sink);
+    let mut ok = names.declare(&def.name, report);
 
     let tenant = match &def.tenant {
         Some(t) => {
-            ok &= refs.tenants.resolve(t, sink);
+            ok &= refs.tenants.resolve(t, report);
             t.get_ref().clone()
         }
         None if refs.tenants.contains("default") => "default".to_owned(),
@@ -50,7 +52,7 @@ pub(super) fn pipeline(
                 "pipeline `{name}` names no `tenant`, and there is no tenant `default` (declared: {})",
                 refs.tenants.known()
             );
-            sink.error(entry.raw.span(), Problem::Invalid(message));
+            report.error(entry.raw.span(), Problem::Invalid(message));
             ok = false;
             String::new()
         }
@@ -58,7 +60,7 @@ pub(super) fn pipeline(
 
     let listener = match (&def.listener, refs.listener_count, refs.first_listener) {
         (Some(l), _, _) => {
-            ok &= refs.listeners.resolve(l, sink);
+            ok &= refs.listeners.resolve(l, report);
             l.get_ref().clone()
         }
         (None, 1, Some(only)) => {
@@ -78,7 +80,7 @@ pub(super) fn pipeline(
                     refs.listeners.known()
                 )
             };
-            sink.error(entry.raw.span(), Problem::Listener(message));
+            report.error(entry.raw.span(), Problem::Listener(message));
             ok = false;
             String::new()
         }
@@ -87,16 +89,16 @@ pub(super) fn pipeline(
     let owner = refs.declared.iter().find(|t| t.name == tenant);
     let namespace = owner.map(|t| (t.name.as_str(), &t.namespace));
     let path = RouteTemplate::parse(def.path.get_ref())
-        .map_err(|e| sink.error(def.path.span(), e))
+        .map_err(|e| report.error(def.path.span(), e))
         .ok();
     if let (Some(path), Some(owner)) = (&path, owner) {
-        ok &= inside_namespace(def, path, owner, refs.declared, sink);
+        ok &= inside_namespace(def, path, owner, refs.declared, report);
     }
     let source = def
         .source
         .as_ref()
-        .map(|src| source(def, src, namespace, sink));
-    let sink_config = def.sink.as_ref().map(|s| sink_config(s, namespace, sink));
+        .map(|src| source(def, src, namespace, report));
+    let sink_config = def.sink.as_ref().map(|s| sink_config(s, namespace, report));
     let caps = owner.map_or((None, None), |t| {
         (t.quotas.plugin_memory_bytes, t.quotas.plugin_deadline_ms)
     });
@@ -112,7 +114,7 @@ pub(super) fn pipeline(
             tenant: &tenant,
             caps,
         };
-        let resolved = plugins::resolve(&slot, r, raw, ctx, sink);
+        let resolved = plugins::resolve(&slot, r, raw, ctx, report);
         ok &= resolved.is_some();
         resolved
     };
@@ -144,7 +146,7 @@ pub(super) fn pipeline(
         .and_then(|r| plugin("handler", Role::Handler, r, raw.get("handler")));
 
     if def.source.is_none() && def.sink.is_none() && def.handler.is_none() {
-        sink.error(
+        report.error(
             entry.raw.span(),
             Problem::Invalid(format!(
                 "pipeline `{name}` does nothing: give it a `[pipelines.source]`, a `[pipelines.sink]` or a `[pipelines.handler]`"
@@ -153,7 +155,7 @@ pub(super) fn pipeline(
         ok = false;
     }
     if let (None, Some(r)) = (&def.source, &def.router) {
-        sink.error(
+        report.error(
             r.span(),
             Problem::Invalid(
                 "a router routes consumed records: this pipeline has no `[pipelines.source]`"
@@ -162,8 +164,8 @@ pub(super) fn pipeline(
         );
         ok = false;
     }
-    let tick = tick(def, sink);
-    let policy = policy(def, sink);
+    let tick = tick(def, report);
+    let policy = policy(def, report);
     let path = path?;
     let source = match source {
         Some(None) => return None,
@@ -176,7 +178,7 @@ pub(super) fn pipeline(
     };
     let outbox = match &def.outbox {
         Some(o) if !(1..=1_000_000).contains(&o.get_ref().capacity) => {
-            sink.error(
+            report.error(
                 o.span(),
                 Problem::Invalid(format!(
                     "outbox capacity {} is out of range: it must be from 1 to 1000000",
@@ -187,16 +189,13 @@ pub(super) fn pipeline(
             *o.get_ref()
         }
         Some(o) => *o.get_ref(),
-        None => OutboxDef {
-            capacity: crate::hub::DEFAULT_CAPACITY,
-            when_full: crate::hub::FullPolicy::default(),
-        },
+        None => OutboxDef::default(),
     };
     if let Some(src) = &def.source
         && let PoisonPolicy::DeadLetter(topic) = &src.on_poison
     {
         if !is_topic(topic) {
-            sink.error(
+            report.error(
                 src.topics.span(),
                 Problem::Invalid(format!(
                     "dead-letter topic {topic:?} is not a valid topic name"
@@ -205,33 +204,35 @@ pub(super) fn pipeline(
             ok = false;
         }
         let spanned = Spanned::new(src.topics.span(), topic.clone());
-        ok &= tenants::check_topic(namespace, &spanned, "dead-letters to", sink);
+        ok &= tenants::check_topic(namespace, &spanned, "dead-letters to", report);
     }
     ok.then_some(Pipeline {
         name,
         tenant,
-        listener,
-        host: owner.and_then(|t| t.namespace.host.clone()),
-        path,
+        serving: Serving {
+            listener,
+            host: owner.and_then(|t| t.namespace.host.clone()),
+            path,
+            sink: sink_config,
+            auth,
+            handler,
+            outbox,
+            welcome: def.welcome,
+            tick,
+            policy,
+        },
         source,
-        sink: sink_config,
-        auth,
         router,
         transforms,
-        handler,
-        outbox,
-        welcome: def.welcome,
-        tick,
-        policy,
     })
 }
 
 /// What clients may do; `None` if anything was reported.
-fn policy(def: &PipelineDef, sink: &mut Sink<'_>) -> Option<ConnectionPolicy> {
+fn policy(def: &PipelineDef, report: &mut Report<'_>) -> Option<ConnectionPolicy> {
     let default = ConnectionPolicy::default();
     let max_connections = match &def.max_connections {
         None => Some(None),
-        Some(n) => bounds::number(Some(n), "max_connections", 1..=10_000_000, 0, sink)
+        Some(n) => bounds::number(Some(n), "max_connections", 1..=10_000_000, 0, report)
             .map(|n| Some(n as usize)),
     };
     let max_message_size = bounds::number(
@@ -239,14 +240,14 @@ fn policy(def: &PipelineDef, sink: &mut Sink<'_>) -> Option<ConnectionPolicy> {
         "max_message_size",
         16..=(64 << 20),
         default.max_message_size as u64,
-        sink,
+        report,
     );
     let mut ok = true;
     let message_rate = def.message_rate.as_ref().map(|rate| {
         let r = rate.get_ref();
         let burst = r.burst.unwrap_or(r.per_second);
         if r.per_second == 0 || burst == 0 {
-            sink.error(
+            report.error(
                 rate.span(),
                 Problem::Invalid("`per_second` and `burst` must be at least 1".into()),
             );
@@ -265,7 +266,7 @@ fn policy(def: &PipelineDef, sink: &mut Sink<'_>) -> Option<ConnectionPolicy> {
         .map(|p| {
             let token = |c: char| c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?={}".contains(c);
             if p.get_ref().is_empty() || !p.get_ref().chars().all(token) {
-                sink.error(
+                report.error(
                     p.span(),
                     Problem::Invalid(format!(
                         "subprotocol {:?} is not an HTTP token (letters, digits and !#$%&'*+-.^_`|~)",
@@ -278,7 +279,7 @@ fn policy(def: &PipelineDef, sink: &mut Sink<'_>) -> Option<ConnectionPolicy> {
         })
         .collect();
     if def.require_subprotocol && subprotocols.is_empty() {
-        sink.error(
+        report.error(
             def.name.span(),
             Problem::Invalid("`require_subprotocol = true` needs a list of `subprotocols`".into()),
         );
@@ -297,19 +298,19 @@ fn policy(def: &PipelineDef, sink: &mut Sink<'_>) -> Option<ConnectionPolicy> {
 }
 
 /// The handler's tick: 1 s by default, only with a handler. `None` if reported.
-fn tick(def: &PipelineDef, sink: &mut Sink<'_>) -> Option<Option<std::time::Duration>> {
+fn tick(def: &PipelineDef, report: &mut Report<'_>) -> Option<Option<std::time::Duration>> {
     match (&def.tick_ms, &def.handler) {
         (None, None) => Some(None),
         (None, Some(_)) => Some(Some(std::time::Duration::from_secs(1))),
         (Some(t), None) => {
-            sink.error(
+            report.error(
                 t.span(),
                 Problem::Invalid("`tick_ms` needs a `[pipelines.handler]` to call".into()),
             );
             None
         }
         (Some(t), Some(_)) if !(10..=3_600_000).contains(t.get_ref()) => {
-            sink.error(
+            report.error(
                 t.span(),
                 Problem::Invalid(format!(
                     "tick_ms {} is out of range: it must be from 10 to 3600000",
@@ -326,22 +327,22 @@ fn source(
     def: &PipelineDef,
     src: &SourceDef,
     namespace: Option<(&str, &Namespace)>,
-    sink: &mut Sink<'_>,
+    report: &mut Report<'_>,
 ) -> Option<Source> {
     let mut ok = true;
     if src.topics.get_ref().is_empty() {
-        sink.error(
+        report.error(
             src.topics.span(),
             Problem::Invalid("`topics` must name at least one topic".into()),
         );
         ok = false;
     }
     for topic in src.topics.get_ref() {
-        ok &= check_topic(topic, sink) && tenants::check_topic(namespace, topic, "reads", sink);
+        ok &= check_topic(topic, report) && tenants::check_topic(namespace, topic, "reads", report);
     }
     let group_id = match &src.group_id {
         Some(g) if g.get_ref().trim().is_empty() => {
-            sink.error(
+            report.error(
                 g.span(),
                 Problem::Invalid("`group_id` must not be empty".into()),
             );
@@ -367,14 +368,14 @@ fn source(
     })
 }
 
-fn check_topic(topic: &Spanned<String>, sink: &mut Sink<'_>) -> bool {
+fn check_topic(topic: &Spanned<String>, report: &mut Report<'_>) -> bool {
     let valid = is_topic(topic.get_ref());
     if !valid {
         let message = format!(
             "invalid topic name {:?}: use 1 to 249 letters, digits, `.`, `_` or `-`",
             topic.get_ref()
         );
-        sink.error(topic.span(), Problem::Invalid(message));
+        report.error(topic.span(), Problem::Invalid(message));
     }
     valid
 }
@@ -382,10 +383,10 @@ fn check_topic(topic: &Spanned<String>, sink: &mut Sink<'_>) -> bool {
 fn sink_config(
     def: &SinkDef,
     namespace: Option<(&str, &Namespace)>,
-    sink: &mut Sink<'_>,
+    report: &mut Report<'_>,
 ) -> Option<SinkConfig> {
-    let mut ok = check_topic(&def.topic, sink)
-        && tenants::check_topic(namespace, &def.topic, "writes", sink);
+    let mut ok = check_topic(&def.topic, report)
+        && tenants::check_topic(namespace, &def.topic, "writes", report);
     if let Some(key) = &def.key
         && let SinkKey::Json(pointer) = key.get_ref()
         && !pointer.is_empty()
@@ -393,12 +394,12 @@ fn sink_config(
     {
         let message =
             format!("JSON pointer {pointer:?} must be empty or start with `/` (e.g. \"/user/id\")");
-        sink.error(key.span(), Problem::Invalid(message));
+        report.error(key.span(), Problem::Invalid(message));
         ok = false;
     }
     for topic in &def.extra_topics {
-        ok &= check_topic(topic, sink)
-            && tenants::check_topic(namespace, topic, "lets its handler publish to", sink);
+        ok &= check_topic(topic, report)
+            && tenants::check_topic(namespace, topic, "lets its handler publish to", report);
     }
     ok.then(|| SinkConfig {
         topic: def.topic.get_ref().clone(),
@@ -429,7 +430,7 @@ fn inside_namespace(
     path: &RouteTemplate,
     owner: &Tenant,
     declared: &[Tenant],
-    sink: &mut Sink<'_>,
+    report: &mut Report<'_>,
 ) -> bool {
     if !owner.namespace.holds_path(path) {
         let message = format!(
@@ -437,7 +438,7 @@ fn inside_namespace(
             owner.name,
             owner.namespace.prefix_text()
         );
-        sink.error(def.path.span(), Problem::Invalid(message));
+        report.error(def.path.span(), Problem::Invalid(message));
         return false;
     }
     let others = declared
@@ -449,7 +450,7 @@ fn inside_namespace(
             "path `{path}` lies inside tenant `{other}`'s namespace, but the pipeline belongs to tenant `{}`",
             owner.name
         );
-        sink.error(def.path.span(), Problem::Invalid(message));
+        report.error(def.path.span(), Problem::Invalid(message));
         return false;
     }
     true

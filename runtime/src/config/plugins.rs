@@ -10,32 +10,48 @@ use std::sync::Arc;
 use serde_spanned::Spanned;
 use toml::de::DeValue;
 
-use super::diagnostics::{Problem, Sink};
+use super::diagnostics::{Problem, Report};
 use super::env::{self, ConfigValue, EnvLookup};
+use super::limits::Limits;
 use super::model::{PluginConfig, PluginSource};
+use super::role::{NATIVE_PREFIX, Native, Role};
 use super::schema::PluginRef;
 use crate::builtin;
-use crate::plugin::{
-    FaultKind, Limits, LoadedPlugin, NATIVE_PREFIX, Native, PluginHost, PluginId, Role,
-    content_hash,
-};
 
-/// Bounds on `limits`: below 4 MiB a Rust guest cannot even start (its
-/// stack and data take over 1 MiB); above 4 GiB is
-/// past what a 32-bit guest can address.
-pub(super) const MEMORY_BYTES: std::ops::RangeInclusive<u64> = (4 << 20)..=(4 << 30);
-/// Bounds on `deadline_ms`: a call of a minute would stall a pipeline.
-pub(super) const DEADLINE_MS: std::ops::RangeInclusive<u64> = 1..=60_000;
+/// What checking plugins needs from a plugin host (`sluice validate`, a
+/// live reload): the host implements it, so the pipeline file's checks
+/// never depend on the engine. Errors are the host's own words.
+pub trait PluginCheck {
+    /// The roles `plugin`'s component exports; `Err` when it is not a
+    /// component or does not compile.
+    fn exported_roles(
+        &self,
+        plugin: &PluginConfig,
+        pipeline: &str,
+        tenant: &str,
+    ) -> Result<Vec<Role>, String>;
+
+    /// Loads `plugin` (a component or a built-in) in its place and runs its
+    /// `init`, so a config it refuses is an error here.
+    fn init(&self, plugin: &PluginConfig, pipeline: &str, tenant: &str) -> Result<(), String>;
+}
+
+/// The hex SHA-256 of a plugin's bytes: its identity in logs, the admin
+/// API, reloads and the compile cache.
+pub fn content_hash(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
 
 /// What resolving plugins needs from the rest of the check.
 pub(crate) struct PluginContext<'a> {
     /// The pipeline file's directory.
     pub base: &'a Path,
     pub env: EnvLookup<'a>,
-    pub host: Option<&'a PluginHost>,
+    pub host: Option<&'a dyn PluginCheck>,
     /// Exported roles by content hash, so a component used many times is
     /// inspected once.
-    pub roles: HashMap<String, Result<Vec<Role>, FaultKind>>,
+    pub roles: HashMap<String, Result<Vec<Role>, String>>,
 }
 
 /// Where a plugin sits: the pipeline's key (`auth`, `transforms`, ...),
@@ -57,14 +73,14 @@ pub(crate) fn resolve(
     plugin: &Spanned<PluginRef>,
     raw: Option<&Spanned<DeValue<'_>>>,
     ctx: &mut PluginContext<'_>,
-    sink: &mut Sink<'_>,
+    report: &mut Report<'_>,
 ) -> Option<PluginConfig> {
     let name = plugin.get_ref().plugin.get_ref().clone();
     let name_span = plugin.get_ref().plugin.span();
-    let source = source_and_bytes(&name, name_span.clone(), ctx.base, sink);
-    let config_json = config_json(plugin.get_ref().config.as_ref(), ctx.env, sink);
-    let limits = limits(plugin.get_ref().limits.as_ref(), raw, sink)
-        .and_then(|l| within_caps(slot, l, raw, sink));
+    let source = source_and_bytes(&name, name_span.clone(), ctx.base, report);
+    let config_json = config_json(plugin.get_ref().config.as_ref(), ctx.env, report);
+    let limits = limits(plugin.get_ref().limits.as_ref(), raw, report)
+        .and_then(|l| within_caps(slot, l, raw, report));
     let (source, bytes) = source?;
     // Whether the config and limits are usable: only then is `init` run.
     let usable = config_json.is_some() && limits.is_some();
@@ -80,24 +96,19 @@ pub(crate) fn resolve(
         };
         // Like a component's, its role and config are checked only when
         // plugins are (a plugin host is given).
-        if ctx.host.is_none() {
+        let Some(host) = ctx.host else {
             return usable.then_some(resolved);
-        }
+        };
         return native_checked(
             slot,
-            native,
+            (native, host),
             (name_span, plugin.span()),
             resolved,
             usable,
-            sink,
+            report,
         );
     }
     let hash = content_hash(&bytes);
-    let id = PluginId {
-        plugin: name.clone(),
-        pipeline: slot.pipeline.to_owned(),
-        tenant: slot.tenant.to_owned(),
-    };
     let resolved = PluginConfig {
         name,
         source,
@@ -108,13 +119,13 @@ pub(crate) fn resolve(
         limits: limits.unwrap_or_default(),
     };
     if let Some(host) = ctx.host {
-        let roles = ctx.roles.entry(resolved.hash.clone()).or_insert_with(|| {
-            host.exported_roles(&id, &resolved.bytes)
-                .map_err(|e| e.kind)
-        });
+        let roles = ctx
+            .roles
+            .entry(resolved.hash.clone())
+            .or_insert_with(|| host.exported_roles(&resolved, slot.pipeline, slot.tenant));
         match roles {
             Err(fault) => {
-                sink.error(
+                report.error(
                     name_span,
                     Problem::Plugin {
                         plugin: resolved.name.clone(),
@@ -124,41 +135,38 @@ pub(crate) fn resolve(
                 return None;
             }
             Ok(roles) if !roles.contains(&slot.role) => {
-                sink.error(name_span, wrong_role(slot, &resolved.name, roles));
+                report.error(name_span, wrong_role(slot, &resolved.name, roles));
                 return None;
             }
             Ok(_) => {}
         }
         // Run `init` only with a config and limits that are themselves valid.
-        if usable {
-            let spec = resolved.spec(slot.pipeline, slot.tenant);
-            if let Err(e) = host.load(spec) {
-                sink.error(
-                    plugin.span(),
-                    Problem::Plugin {
-                        plugin: resolved.name.clone(),
-                        fault: e.kind,
-                    },
-                );
-                return None;
-            }
+        if usable && let Err(fault) = host.init(&resolved, slot.pipeline, slot.tenant) {
+            report.error(
+                plugin.span(),
+                Problem::Plugin {
+                    plugin: resolved.name.clone(),
+                    fault,
+                },
+            );
+            return None;
         }
     }
     usable.then_some(resolved)
 }
 
-/// A built-in plugin needs no host: its role is known, and its config is
-/// read here, as a component's `init` would.
+/// A built-in plugin's role is known without a host; its config is read by
+/// the host's [`PluginCheck::init`], as a component's `init` would.
 fn native_checked(
     slot: &Slot<'_>,
-    native: Native,
+    (native, host): (Native, &dyn PluginCheck),
     (name_span, span): (Range<usize>, Range<usize>),
     resolved: PluginConfig,
     usable: bool,
-    sink: &mut Sink<'_>,
+    report: &mut Report<'_>,
 ) -> Option<PluginConfig> {
     if native.role() != slot.role {
-        sink.error(
+        report.error(
             name_span,
             wrong_role(slot, &resolved.name, &[native.role()]),
         );
@@ -167,14 +175,14 @@ fn native_checked(
     if !usable {
         return None;
     }
-    match LoadedPlugin::native(native, resolved.spec(slot.pipeline, slot.tenant)) {
-        Ok(_) => Some(resolved),
-        Err(e) => {
-            sink.error(
+    match host.init(&resolved, slot.pipeline, slot.tenant) {
+        Ok(()) => Some(resolved),
+        Err(fault) => {
+            report.error(
                 span,
                 Problem::Plugin {
                     plugin: resolved.name.clone(),
-                    fault: e.kind,
+                    fault,
                 },
             );
             None
@@ -191,7 +199,7 @@ fn source_and_bytes(
     name: &str,
     span: Range<usize>,
     base: &Path,
-    sink: &mut Sink<'_>,
+    report: &mut Report<'_>,
 ) -> Option<(PluginSource, Arc<[u8]>)> {
     if name.starts_with(NATIVE_PREFIX) {
         match Native::from_plugin_name(name) {
@@ -201,7 +209,7 @@ fn source_and_bytes(
                     .iter()
                     .map(|n| format!("`{NATIVE_PREFIX}{}`", n.name()))
                     .collect::<Vec<_>>();
-                sink.error(
+                report.error(
                     span,
                     Problem::UnknownNative {
                         name: name.to_owned(),
@@ -216,7 +224,7 @@ fn source_and_bytes(
         match std::fs::read(&path) {
             Ok(bytes) => Some((PluginSource::File(path), bytes.into())),
             Err(e) => {
-                sink.error(
+                report.error(
                     span,
                     Problem::PluginUnreadable {
                         path,
@@ -233,7 +241,7 @@ fn source_and_bytes(
             .iter()
             .map(|(n, _)| format!("`{n}`"))
             .collect::<Vec<_>>();
-        sink.error(
+        report.error(
             span,
             Problem::UnknownPlugin {
                 name: name.to_owned(),
@@ -248,7 +256,7 @@ fn source_and_bytes(
 fn config_json(
     config: Option<&Spanned<ConfigValue>>,
     env: EnvLookup<'_>,
-    sink: &mut Sink<'_>,
+    report: &mut Report<'_>,
 ) -> Option<String> {
     let Some(config) = config else {
         return Some("{}".to_owned());
@@ -261,20 +269,20 @@ fn config_json(
         } else {
             config.get_ref().type_name()
         };
-        sink.error(
+        report.error(
             config.span(),
             Problem::Schema(format!("`config` must be a table, not {what}")),
         );
         return None;
     }
-    env::to_json(config, env, sink).map(|json| json.to_string())
+    env::to_json(config, env, report).map(|json| json.to_string())
 }
 
 /// Checks `limits` against its bounds; defaults when absent.
 fn limits(
     limits: Option<&Spanned<Limits>>,
     raw: Option<&Spanned<DeValue<'_>>>,
-    sink: &mut Sink<'_>,
+    report: &mut Report<'_>,
 ) -> Option<Limits> {
     let Some(limits) = limits else {
         return Some(Limits::default());
@@ -286,25 +294,25 @@ fn limits(
     };
     let mut ok = true;
     let memory = limits.get_ref().memory_bytes as u64;
-    if !MEMORY_BYTES.contains(&memory) {
-        sink.error(
+    if !Limits::MEMORY_BYTES.contains(&memory) {
+        report.error(
             value_span("memory_bytes"),
             Problem::Invalid(format!(
                 "memory_bytes = {memory} is out of range: it must be from {} (4 MiB) to {} (4 GiB)",
-                MEMORY_BYTES.start(),
-                MEMORY_BYTES.end()
+                Limits::MEMORY_BYTES.start(),
+                Limits::MEMORY_BYTES.end()
             )),
         );
         ok = false;
     }
     let deadline = limits.get_ref().deadline_ms;
-    if !DEADLINE_MS.contains(&deadline) {
-        sink.error(
+    if !Limits::DEADLINE_MS.contains(&deadline) {
+        report.error(
             value_span("deadline_ms"),
             Problem::Invalid(format!(
                 "deadline_ms = {deadline} is out of range: it must be from {} to {}",
-                DEADLINE_MS.start(),
-                DEADLINE_MS.end()
+                Limits::DEADLINE_MS.start(),
+                Limits::DEADLINE_MS.end()
             )),
         );
         ok = false;
@@ -346,7 +354,7 @@ fn within_caps(
     slot: &Slot<'_>,
     mut limits: Limits,
     raw: Option<&Spanned<DeValue<'_>>>,
-    sink: &mut Sink<'_>,
+    report: &mut Report<'_>,
 ) -> Option<Limits> {
     let written = |key: &str| {
         raw.and_then(|r| r.get_ref().get("limits"))
@@ -360,7 +368,7 @@ fn within_caps(
     {
         match written("memory_bytes") {
             Some(span) => {
-                sink.error(
+                report.error(
                     span,
                     Problem::Invalid(format!(
                         "memory_bytes = {} is above tenant `{}`'s plugin_memory_bytes = {cap}",
@@ -377,7 +385,7 @@ fn within_caps(
     {
         match written("deadline_ms") {
             Some(span) => {
-                sink.error(
+                report.error(
                     span,
                     Problem::Invalid(format!(
                         "deadline_ms = {} is above tenant `{}`'s plugin_deadline_ms = {cap}",

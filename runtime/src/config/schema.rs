@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_spanned::Spanned;
 
 use super::env::ConfigValue;
-use crate::plugin::Limits;
+use super::limits::Limits;
 
 /// The top-level keys a pipeline file may have.
 pub const TOP_LEVEL_KEYS: [&str; 7] = [
@@ -31,7 +31,7 @@ pub const TOP_LEVEL_KEYS: [&str; 7] = [
 /// left out when there is one pipeline), one input (`record = { ... }`, or
 /// `handshake = { ... }` and, for a handler, `message = { ... }` and
 /// `close = { ... }`) and `expect = { ... }`. See docs/testing-pipelines.md.
-pub type TestDef = crate::testing::Case;
+pub type TestDef = super::fixture::Case;
 
 /// `[[listeners]]`: an address WebSocket clients connect to.
 #[derive(Debug, Clone, Deserialize)]
@@ -268,11 +268,38 @@ pub struct OutboxDef {
     pub capacity: usize,
     /// `when_full = "drop-oldest"` (default) or `"close"`
     #[serde(default)]
-    pub when_full: crate::hub::FullPolicy,
+    pub when_full: FullPolicy,
+}
+
+impl OutboxDef {
+    /// Frames a connection may have queued by default: a few seconds of a
+    /// busy channel, and a bound on memory per slow client.
+    pub const DEFAULT_CAPACITY: usize = 1024;
+}
+
+impl Default for OutboxDef {
+    fn default() -> Self {
+        Self {
+            capacity: Self::DEFAULT_CAPACITY,
+            when_full: FullPolicy::default(),
+        }
+    }
 }
 
 fn default_outbox_capacity() -> usize {
-    crate::hub::DEFAULT_CAPACITY
+    OutboxDef::DEFAULT_CAPACITY
+}
+
+/// What to do when a connection's queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FullPolicy {
+    /// Drop the oldest queued frame to make room (counted).
+    #[default]
+    DropOldest,
+    /// Close the connection with 1008 (policy violation): for consumers
+    /// that must not miss a message and would rather reconnect.
+    Close,
 }
 
 /// What happens to a record that cannot be delivered as it is: no or

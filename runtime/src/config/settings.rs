@@ -9,22 +9,22 @@ use std::time::Duration;
 use serde_spanned::Spanned;
 
 use super::bounds;
-use super::diagnostics::{Problem, Sink};
+use super::diagnostics::{Problem, Report};
 use super::env::{self, ConfigValue, EnvLookup};
 use super::model::{Admin, Kafka, Listener, ListenerLimits, Secret, Tls};
+use super::names::Names;
 use super::parse::Document;
 use super::schema::{AdminDef, Brokers, KafkaDef, ListenerDef, RateDef};
-use super::validate::Names;
 
 pub(super) fn kafka(
     def: Option<&KafkaDef>,
     base: Option<&Kafka>,
     env: EnvLookup<'_>,
-    sink: &mut Sink<'_>,
+    report: &mut Report<'_>,
 ) -> Kafka {
     let brokers = match def.and_then(|d| d.brokers.as_ref()) {
         Some(text) => Brokers::parse(text.get_ref()).unwrap_or_else(|message| {
-            sink.error(text.span(), Problem::Invalid(message));
+            report.error(text.span(), Problem::Invalid(message));
             Brokers::Embedded
         }),
         None => base.map_or(Brokers::Embedded, |b| b.brokers.clone()),
@@ -41,13 +41,13 @@ pub(super) fn kafka(
             _ => None,
         };
         if let Some(hint) = hint {
-            sink.error(
+            report.error(
                 value.span(),
                 Problem::Invalid(format!(
                     "Kafka property `{key}` is managed by Sluice: {hint}"
                 )),
             );
-        } else if let Some(text) = env::to_property(value, env, sink) {
+        } else if let Some(text) = env::to_property(value, env, report) {
             properties.insert(key, text);
         }
     }
@@ -78,12 +78,12 @@ pub(super) fn listeners(
     doc: &Document<'_>,
     base: &Path,
     names: &mut Names,
-    sink: &mut Sink<'_>,
+    report: &mut Report<'_>,
 ) -> Vec<Listener> {
     let mut addresses: BTreeMap<SocketAddr, String> = BTreeMap::new();
     let mut listeners = Vec::new();
     for def in doc.listeners.iter().filter_map(|e| e.parsed.as_ref()) {
-        let mut ok = names.declare(&def.name, sink);
+        let mut ok = names.declare(&def.name, report);
         let address = match def.address.get_ref().parse::<SocketAddr>() {
             Ok(address) => Some(address),
             Err(_) => {
@@ -91,7 +91,7 @@ pub(super) fn listeners(
                     "address {:?} must be an IP address and port, like \"0.0.0.0:8080\" or \"[::1]:8080\"",
                     def.address.get_ref()
                 );
-                sink.error(def.address.span(), Problem::Invalid(message));
+                report.error(def.address.span(), Problem::Invalid(message));
                 ok = false;
                 None
             }
@@ -99,7 +99,7 @@ pub(super) fn listeners(
         if let Some(address) = address {
             if let Some(other) = addresses.get(&address) {
                 let message = format!("address {address} is already used by listener `{other}`");
-                sink.error(def.address.span(), Problem::Invalid(message));
+                report.error(def.address.span(), Problem::Invalid(message));
                 ok = false;
             } else {
                 addresses.insert(address, def.name.get_ref().clone());
@@ -109,7 +109,7 @@ pub(super) fn listeners(
             let mut file = |path: &Spanned<String>, what: &str| {
                 let resolved = base.join(path.get_ref());
                 if !resolved.is_file() {
-                    sink.error(
+                    report.error(
                         path.span(),
                         Problem::Invalid(format!(
                             "TLS {what} file `{}` does not exist",
@@ -132,7 +132,7 @@ pub(super) fn listeners(
                     !scheme.is_empty() && !host.is_empty() && !host.contains('/')
                 });
             if !valid {
-                sink.error(origin.span(), Problem::Invalid(format!("origin {text:?} must look like `https://app.example.com` (scheme and host, no path)")));
+                report.error(origin.span(), Problem::Invalid(format!("origin {text:?} must look like `https://app.example.com` (scheme and host, no path)")));
                 ok = false;
             }
         }
@@ -141,7 +141,7 @@ pub(super) fn listeners(
             .as_ref()
             .map_or_else(RateDef::default, |r| {
                 if r.get_ref().per_second == 0 || r.get_ref().burst == 0 {
-                    sink.error(
+                    report.error(
                         r.span(),
                         Problem::Invalid("`per_second` and `burst` must be at least 1".into()),
                     );
@@ -149,7 +149,7 @@ pub(super) fn listeners(
                 }
                 *r.get_ref()
             });
-        let limits = listener_limits(def, sink);
+        let limits = listener_limits(def, report);
         ok &= limits.is_some();
         if let (true, Some(address), Some(limits)) = (ok, address, limits) {
             listeners.push(Listener {
@@ -169,7 +169,7 @@ pub(super) fn listeners(
 }
 
 /// A listener's limits and timers, defaults filled in; `None` if reported.
-fn listener_limits(def: &ListenerDef, sink: &mut Sink<'_>) -> Option<ListenerLimits> {
+fn listener_limits(def: &ListenerDef, report: &mut Report<'_>) -> Option<ListenerLimits> {
     let default = ListenerLimits::default();
     let ms = |d: Duration| d.as_millis() as u64;
     let max_connections = bounds::number(
@@ -177,35 +177,35 @@ fn listener_limits(def: &ListenerDef, sink: &mut Sink<'_>) -> Option<ListenerLim
         "max_connections",
         1..=10_000_000,
         default.max_connections as u64,
-        sink,
+        report,
     );
     let handshake = bounds::number(
         def.handshake_timeout_ms.as_ref(),
         "handshake_timeout_ms",
         100..=600_000,
         ms(default.handshake_timeout),
-        sink,
+        report,
     );
     let ping_interval = bounds::millis_or_never(
         def.ping_interval_ms.as_ref(),
         "ping_interval_ms",
         100..=3_600_000,
         default.ping_interval.map_or(0, ms),
-        sink,
+        report,
     );
     let ping_timeout = bounds::number(
         def.ping_timeout_ms.as_ref(),
         "ping_timeout_ms",
         100..=3_600_000,
         ms(default.ping_timeout),
-        sink,
+        report,
     );
     let idle_timeout = bounds::millis_or_never(
         def.idle_timeout_ms.as_ref(),
         "idle_timeout_ms",
         100..=86_400_000,
         0,
-        sink,
+        report,
     );
     Some(ListenerLimits {
         max_connections: max_connections? as usize,
@@ -228,7 +228,7 @@ pub(super) fn admin(
     def: &AdminDef,
     listeners: &[Listener],
     env: EnvLookup<'_>,
-    sink: &mut Sink<'_>,
+    report: &mut Report<'_>,
 ) -> Option<Admin> {
     let address = match def.address.get_ref().parse::<SocketAddr>() {
         Ok(address) => Some(address),
@@ -237,7 +237,7 @@ pub(super) fn admin(
                 "address {:?} must be an IP address and port, like \"127.0.0.1:9090\"",
                 def.address.get_ref()
             );
-            sink.error(def.address.span(), Problem::Invalid(message));
+            report.error(def.address.span(), Problem::Invalid(message));
             None
         }
     };
@@ -250,11 +250,11 @@ pub(super) fn admin(
                 "address {address} is already used by listener `{}`: the admin API needs its own",
                 listener.name
             );
-            sink.error(def.address.span(), Problem::Invalid(message));
+            report.error(def.address.span(), Problem::Invalid(message));
         }
         taken.is_none()
     });
-    let token = token(&def.token, "token", env, sink);
+    let token = token(&def.token, "token", env, report);
     Some(Admin {
         address: address?,
         token: token?,
@@ -268,9 +268,9 @@ pub(super) fn token(
     value: &Spanned<ConfigValue>,
     key: &str,
     env: EnvLookup<'_>,
-    sink: &mut Sink<'_>,
+    report: &mut Report<'_>,
 ) -> Option<Secret> {
-    let text = env::to_text(value, key, env, sink)?;
+    let text = env::to_text(value, key, env, report)?;
     let what = match value.get_ref().env_reference() {
         Some(name) => format!("`{key}` (environment variable `{name}`)"),
         None => format!("`{key}`"),
@@ -297,7 +297,7 @@ pub(super) fn token(
     };
     match problem {
         Some(message) => {
-            sink.error(value.span(), Problem::Invalid(message));
+            report.error(value.span(), Problem::Invalid(message));
             None
         }
         None => Some(Secret::new(text)),

@@ -6,7 +6,7 @@
 
 use serde_spanned::Spanned;
 
-use super::diagnostics::{Problem, Sink};
+use super::diagnostics::{Problem, Report};
 use super::schema::{QuotasDef, TenantDef};
 use super::template::{RouteTemplate, Segment};
 
@@ -104,7 +104,7 @@ fn starts_with(template: &RouteTemplate, prefix: &[String]) -> bool {
 
 /// Checks a tenant's `host`, `path_prefix` and `topics`; what was invalid
 /// is reported and left out.
-pub(super) fn namespace(def: &TenantDef, sink: &mut Sink<'_>) -> Namespace {
+pub(super) fn namespace(def: &TenantDef, report: &mut Report<'_>) -> Namespace {
     let host = def.host.as_ref().and_then(|h| {
         let text = h.get_ref().to_ascii_lowercase();
         let valid = !text.is_empty()
@@ -115,7 +115,7 @@ pub(super) fn namespace(def: &TenantDef, sink: &mut Sink<'_>) -> Namespace {
                     && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             });
         if !valid {
-            sink.error(
+            report.error(
                 h.span(),
                 Problem::Invalid(format!(
                     "host {:?} is not a host name (letters, digits, `-` and `.`; no port)",
@@ -139,7 +139,7 @@ pub(super) fn namespace(def: &TenantDef, sink: &mut Sink<'_>) -> Namespace {
             Err(_) => None,
         };
         if literal.is_none() {
-            sink.error(
+            report.error(
                 p.span(),
                 Problem::Invalid(format!(
                     "path_prefix {:?} must be literal path segments such as \"/acme\" (no parameters, not `/` alone)",
@@ -152,7 +152,7 @@ pub(super) fn namespace(def: &TenantDef, sink: &mut Sink<'_>) -> Namespace {
     let topics = def.topics.as_ref().map(|entries| {
         entries
             .iter()
-            .filter_map(|entry| topic_rule(entry, sink))
+            .filter_map(|entry| topic_rule(entry, report))
             .collect()
     });
     Namespace {
@@ -162,7 +162,7 @@ pub(super) fn namespace(def: &TenantDef, sink: &mut Sink<'_>) -> Namespace {
     }
 }
 
-fn topic_rule(entry: &Spanned<String>, sink: &mut Sink<'_>) -> Option<TopicRule> {
+fn topic_rule(entry: &Spanned<String>, report: &mut Report<'_>) -> Option<TopicRule> {
     let text = entry.get_ref();
     let (rule, name) = match text.strip_suffix('*') {
         Some(prefix) => (TopicRule::Prefix(prefix.to_owned()), prefix),
@@ -176,7 +176,7 @@ fn topic_rule(entry: &Spanned<String>, sink: &mut Sink<'_>) -> Option<TopicRule>
         TopicRule::Prefix(_) => valid_chars && name.len() < 249,
     };
     if !valid {
-        sink.error(
+        report.error(
             entry.span(),
             Problem::Invalid(format!(
                 "topics entry {text:?} must be a topic name, or a prefix ending in `*` (letters, digits, `.`, `_`, `-`)"
@@ -187,7 +187,7 @@ fn topic_rule(entry: &Spanned<String>, sink: &mut Sink<'_>) -> Option<TopicRule>
 }
 
 /// Checks `[tenants.quotas]`; what was invalid is reported and left out.
-pub(super) fn quotas(def: Option<&Spanned<QuotasDef>>, sink: &mut Sink<'_>) -> Quotas {
+pub(super) fn quotas(def: Option<&Spanned<QuotasDef>>, report: &mut Report<'_>) -> Quotas {
     let Some(def) = def else {
         return Quotas::default();
     };
@@ -195,7 +195,7 @@ pub(super) fn quotas(def: Option<&Spanned<QuotasDef>>, sink: &mut Sink<'_>) -> Q
     let mut number = |value: &Option<Spanned<u64>>, key: &str, range| {
         value
             .as_ref()
-            .and_then(|v| super::bounds::number(Some(v), key, range, 0, sink))
+            .and_then(|v| super::bounds::number(Some(v), key, range, 0, report))
     };
     let rate = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
     let quotas = Quotas {
@@ -216,13 +216,13 @@ pub(super) fn quotas(def: Option<&Spanned<QuotasDef>>, sink: &mut Sink<'_>) -> Q
         plugin_memory_bytes: number(
             &def.plugin_memory_bytes,
             "plugin_memory_bytes",
-            super::plugins::MEMORY_BYTES,
+            super::limits::Limits::MEMORY_BYTES,
         )
         .map(|n| n as usize),
         plugin_deadline_ms: number(
             &def.plugin_deadline_ms,
             "plugin_deadline_ms",
-            super::plugins::DEADLINE_MS,
+            super::limits::Limits::DEADLINE_MS,
         ),
         plugin_cpu_share: None,
     };
@@ -231,7 +231,7 @@ pub(super) fn quotas(def: Option<&Spanned<QuotasDef>>, sink: &mut Sink<'_>) -> Q
         if CPU_SHARE.contains(&value) {
             return Some(value);
         }
-        sink.error(
+        report.error(
             share.span(),
             Problem::Invalid(format!(
                 "plugin_cpu_share {value} is out of range: it must be from {} to {} (a fraction of the machine's CPU time)",
@@ -284,7 +284,7 @@ pub(super) fn check_topic(
     tenant: Option<(&str, &Namespace)>,
     topic: &Spanned<String>,
     what: &str,
-    sink: &mut Sink<'_>,
+    report: &mut Report<'_>,
 ) -> bool {
     let Some((name, ns)) = tenant else {
         return true;
@@ -299,7 +299,7 @@ pub(super) fn check_topic(
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ");
-    sink.error(
+    report.error(
         topic.span(),
         Problem::Invalid(format!(
             "this pipeline {what} topic `{}`, outside tenant `{name}`'s topics ({allowed})",

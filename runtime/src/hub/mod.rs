@@ -10,9 +10,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-pub use outbox::{
-    CloseRequest, DEFAULT_CAPACITY, Encoding, Frame, FullPolicy, Kind, Outbox, Pushed, Taken,
-};
+pub use outbox::{CloseRequest, Encoding, Frame, Kind, Outbox, Pushed, Taken};
 
 /// Counters the hub keeps for metrics.
 #[derive(Debug, Default)]
@@ -33,7 +31,14 @@ pub struct Hub {
     channels: RwLock<HashMap<Arc<str>, Vec<Arc<Outbox>>>>,
     stats: HubStats,
     metrics: std::sync::OnceLock<Arc<crate::metrics::PipelineMetrics>>,
-    tenant: arc_swap::ArcSwapOption<crate::tenant::TenantState>,
+    quota: arc_swap::ArcSwapOption<Arc<dyn DeliveryQuota>>,
+}
+
+/// A limit on how many deliveries may be queued now: the tenant's
+/// outbound quota (`crate::tenant` implements it).
+pub trait DeliveryQuota: Send + Sync + std::fmt::Debug {
+    /// How many of `wanted` deliveries may go now; the caller drops the rest.
+    fn admit_deliveries(&self, wanted: usize) -> usize;
 }
 
 impl Hub {
@@ -48,16 +53,11 @@ impl Hub {
         let _ = self.metrics.set(metrics);
     }
 
-    /// Takes every delivery from this tenant's outbound rate (set when the
-    /// pipeline is built, replaced when a reload changes the quotas);
-    /// deliveries over it are dropped and counted as `tenant_quota`.
-    pub fn limit_deliveries_by(&self, tenant: Arc<crate::tenant::TenantState>) {
-        self.tenant.store(Some(tenant));
-    }
-
-    /// The tenant whose outbound rate limits it, if set.
-    pub fn tenant(&self) -> Option<Arc<crate::tenant::TenantState>> {
-        self.tenant.load_full()
+    /// Takes every delivery from this quota (its tenant's outbound rate:
+    /// set when the pipeline is built, replaced when a reload changes the
+    /// quotas); deliveries over it are dropped and counted as `tenant_quota`.
+    pub fn limit_deliveries_by(&self, quota: Arc<dyn DeliveryQuota>) {
+        self.quota.store(Some(Arc::new(quota)));
     }
 
     /// The hub's counters.
@@ -109,7 +109,7 @@ impl Hub {
             return 0;
         };
         let allowed = self
-            .tenant
+            .quota
             .load()
             .as_ref()
             .map_or(subscribers.len(), |t| t.admit_deliveries(subscribers.len()));

@@ -9,9 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-/// Frames a connection may have queued by default: a few seconds of a busy
-/// channel, and a bound on memory per slow client.
-pub const DEFAULT_CAPACITY: usize = 1024;
+use crate::config::FullPolicy;
 
 /// Text or binary, as the frame goes on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,18 +85,6 @@ impl Frame {
         let bytes = encode(self)?;
         Ok(slot.get_or_init(|| bytes))
     }
-}
-
-/// What to do when a connection's queue is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FullPolicy {
-    /// Drop the oldest queued frame to make room (counted).
-    #[default]
-    DropOldest,
-    /// Close the connection with 1008 (policy violation): for consumers
-    /// that must not miss a message and would rather reconnect.
-    Close,
 }
 
 /// Why the hub closed a connection.

@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::*;
+use crate::config::FullPolicy;
 
 fn frame(text: &'static str) -> Frame {
     Frame::new(Kind::Text, Bytes::from_static(text.as_bytes()))

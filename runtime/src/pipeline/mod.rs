@@ -1,21 +1,14 @@
-//! Running pipelines: the record path (transforms, router, fanout), the
-//! wiring of consumers, plugins, hubs and listeners, and live reload.
+//! The flows of a pipeline's data: the record path (transforms, router,
+//! fanout to the hub, poison policy) and the inbound path (client
+//! messages through transforms to the sink topic, with replies). Built and
+//! swapped by [`crate::server`].
 
-mod inbound;
-mod live;
-mod parts;
+mod inbound_path;
 mod record_path;
-mod reload;
-mod runner;
 mod sink_prep;
 mod stages;
-mod watch;
 
-pub use inbound::{Inbound, Sender};
-pub use parts::{load_plugin, stages};
+pub use inbound_path::InboundPath;
 pub use record_path::{DeadLetter, PathStats, RecordPath, StageSender};
-pub use reload::{ReloadOutcome, Reloads, Trigger};
-pub use runner::{Running, start};
-pub use sink_prep::SinkPrep;
+pub use sink_prep::{Sender, SinkPrep};
 pub use stages::{Outlet, Poison, Stages};
-pub use watch::FileWatch;

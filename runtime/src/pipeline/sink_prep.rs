@@ -1,13 +1,21 @@
 //! What a client message becomes before a sink's producer: the pipeline's
 //! transforms (inbound direction), then the record key by the sink's rule.
-//! [`super::Inbound`] produces the result; `sluice test` shows it.
+//! [`super::InboundPath`] produces the result; `sluice test` shows it.
 
 use bytes::Bytes;
 use serde_json::Value;
 
-use super::inbound::Sender;
 use crate::config::SinkKey;
 use crate::plugin::{Direction, FrameKind, Message, Outcome, PluginPool, TransformContext};
+
+/// Who sent a message.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    /// The channel the connection is subscribed to.
+    pub channel: String,
+    /// Its principal's id, when the pipeline authenticates.
+    pub principal: Option<String>,
+}
 
 /// A sink's transforms and key rule.
 pub struct SinkPrep {

@@ -7,13 +7,13 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::channel::BROADCAST_CHANNEL;
 use crate::config::Format;
 use crate::hub::{Frame, Kind};
 use crate::plugin::{
     Direction, FrameKind, Header, Message, Outcome, PluginError, PluginInstance, TransformContext,
 };
 use crate::record::Record;
-use crate::ws::BROADCAST_CHANNEL;
 
 /// Why a record cannot be delivered as it is.
 #[derive(Debug, Clone, Copy)]

@@ -6,15 +6,8 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
-
-/// The hex SHA-256 of a component's bytes: its identity in logs, the admin
-/// API and the cache.
-pub fn content_hash(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
 
 /// A directory of `<content-hash>-<engine-hash>.cwasm` files.
 #[derive(Debug, Clone)]

@@ -38,60 +38,18 @@ pub use bindings::session::{Action, Publish};
 pub use bindings::transform::{Context as TransformContext, Direction, Outcome};
 pub use bindings::types::{Connection, FrameKind, Header, Message, Principal};
 pub use budget::CpuBudget;
-pub use cache::{CompileCache, content_hash};
+// The plugin vocabulary is the pipeline file's: a file names roles, limits
+// and built-ins, and config checks them without depending on this host.
+pub use crate::config::{Limits, NATIVE_PREFIX, Native, Role, content_hash};
+pub use cache::CompileCache;
 pub use engine::Allocator;
 pub use error::{FaultKind, PluginError, PluginId};
 pub use instance::PluginInstance;
-pub use limits::Limits;
-pub use native::{Native, PREFIX as NATIVE_PREFIX};
 pub use pool::{AffinePool, PluginPool, PoolError};
 
+use crate::config::{PluginCheck, PluginConfig};
 use engine::EpochTicker;
 use state::PluginState;
-
-/// What a plugin does in its pipeline; each role is one WIT world.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Role {
-    /// Decides who may open a WebSocket (world `authenticator`).
-    Authenticator,
-    /// Decides which channels a record goes to (world `router`).
-    Router,
-    /// Changes, filters or validates messages (world `transformer`).
-    Transformer,
-    /// Drives interactive endpoints (world `handler`).
-    Handler,
-}
-
-impl Role {
-    /// Every role.
-    pub const ALL: [Role; 4] = [
-        Role::Authenticator,
-        Role::Router,
-        Role::Transformer,
-        Role::Handler,
-    ];
-
-    /// The role's name, which is also its world's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Authenticator => "authenticator",
-            Role::Router => "router",
-            Role::Transformer => "transformer",
-            Role::Handler => "handler",
-        }
-    }
-
-    /// The interface a component of this role exports.
-    pub fn export(self) -> &'static str {
-        match self {
-            Role::Authenticator => "sluice:plugin/auth@0.1.0",
-            Role::Router => "sluice:plugin/routing@0.1.0",
-            Role::Transformer => "sluice:plugin/transform@0.1.0",
-            Role::Handler => "sluice:plugin/session@0.1.0",
-        }
-    }
-}
 
 /// Settings of the plugin host.
 #[derive(Debug, Clone)]
@@ -124,6 +82,23 @@ pub struct PluginSpec {
     pub config_json: String,
     /// Its limits.
     pub limits: Limits,
+}
+
+impl PluginSpec {
+    /// What loading `plugin`, as `pipeline` of `tenant` names it, takes.
+    pub fn of(plugin: &PluginConfig, pipeline: &str, tenant: &str) -> Self {
+        Self {
+            id: PluginId {
+                plugin: plugin.name.clone(),
+                pipeline: pipeline.to_owned(),
+                tenant: tenant.to_owned(),
+            },
+            role: plugin.role,
+            bytes: plugin.bytes.clone(),
+            config_json: plugin.config_json.clone(),
+            limits: plugin.limits,
+        }
+    }
 }
 
 /// The process's plugin host.
@@ -265,9 +240,43 @@ impl PluginHost {
         Ok(plugin)
     }
 
+    /// Loads a plugin as a pipeline names it: a component, or a built-in
+    /// (`native:`), its calls charged to `budget` if given.
+    pub fn load_configured(
+        &self,
+        plugin: &PluginConfig,
+        (pipeline, tenant): (&str, &str),
+        budget: Option<Arc<CpuBudget>>,
+    ) -> Result<LoadedPlugin, PluginError> {
+        let spec = PluginSpec::of(plugin, pipeline, tenant);
+        match plugin.native() {
+            Some(native) => LoadedPlugin::native_within(native, spec, budget),
+            None => self.load_within(spec, budget),
+        }
+    }
+
     /// The engine (for benchmarks and diagnostics).
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+}
+
+/// The checks of `sluice validate` and of every reload.
+impl PluginCheck for PluginHost {
+    fn exported_roles(
+        &self,
+        plugin: &PluginConfig,
+        pipeline: &str,
+        tenant: &str,
+    ) -> Result<Vec<Role>, String> {
+        let spec = PluginSpec::of(plugin, pipeline, tenant);
+        PluginHost::exported_roles(self, &spec.id, &spec.bytes).map_err(|e| e.kind.to_string())
+    }
+
+    fn init(&self, plugin: &PluginConfig, pipeline: &str, tenant: &str) -> Result<(), String> {
+        self.load_configured(plugin, (pipeline, tenant), None)
+            .map(drop)
+            .map_err(|e| e.kind.to_string())
     }
 }
 

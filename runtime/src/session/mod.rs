@@ -17,11 +17,11 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::connections::ConnInfo;
 use crate::hub::{CloseRequest, Hub, Outbox};
 use crate::plugin::{
     Action, AffinePool, Connection, LoadedPlugin, Message, PluginError, PoolError,
 };
-use crate::ws::ConnInfo;
 
 pub use actions::{Publisher, publish_topic};
 

@@ -14,9 +14,16 @@ use std::sync::Arc;
 use governor::{DefaultDirectRateLimiter, Quota as Rate, RateLimiter};
 
 use crate::config::{Config, Quotas, Tenant};
+use crate::connections::{Slot, Slots};
 use crate::metrics::{Quota, TenantMetrics};
 use crate::plugin::CpuBudget;
-use crate::ws::{Slot, Slots};
+
+/// The hub takes its deliveries from the tenant's outbound rate.
+impl crate::hub::DeliveryQuota for TenantState {
+    fn admit_deliveries(&self, wanted: usize) -> usize {
+        TenantState::admit_deliveries(self, wanted)
+    }
+}
 
 /// One tenant's live quotas.
 pub struct TenantState {

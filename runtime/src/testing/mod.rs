@@ -10,7 +10,7 @@
 //! expect = { channels = ["channel1"] }
 //! ```
 //!
-//! - [`fixture`]: the cases as written (records, handshakes, handler
+//! - [`fixture`] (config's): the cases as written (records, handshakes, handler
 //!   connections and messages).
 //! - [`run_case`]: one case on one plugin; [`PipelineTests`]: a pipeline
 //!   file's `[[tests]]` through its real plugins. Both go through the host
@@ -21,14 +21,14 @@
 //! docs/testing-pipelines.md describes the format and every outcome field.
 
 mod diff;
-pub mod fixture;
 mod outcome;
 mod pipeline;
 mod report;
 mod run;
 
 pub use diff::{Mismatch, compare};
-pub use fixture::{Case, Fixtures, Input};
+// The cases are part of the pipeline file's schema (`[[tests]]`).
+pub use crate::config::fixture::{self, Case, Fixtures, Input};
 pub use pipeline::PipelineTests;
 pub use report::{Verdict, parse_fixtures, verdict};
 pub use run::{Unfit, check_fits, run_case};

@@ -17,10 +17,11 @@ use super::fixture::{CloseInput, HandshakeInput, Input, MessageInput};
 use super::outcome;
 use super::run::{request_of, run_record, session};
 use crate::config::{Config, Pipeline, PipelineTest, PluginConfig};
+use crate::connections::{Registry, Slots};
 use crate::hub::Hub;
 use crate::pipeline::{Sender, SinkPrep};
 use crate::plugin::{Action, Connection, LoadedPlugin, PluginHost, PluginPool};
-use crate::ws::{Admitted, Endpoint, Gate, Health, PerIpLimit, Registry, Routes, Slots};
+use crate::ws::{Admitted, Endpoint, Gate, Health, PerIpLimit, Routes};
 
 /// Handshakes an authenticator test may queue (one runs at a time).
 const AUTH_QUEUE: usize = 16;
@@ -69,7 +70,7 @@ impl<'a> PipelineTests<'a> {
             .with_context(|| format!("no pipeline `{}`", test.pipeline))?;
         match &test.case.input {
             Input::Record(record) => {
-                let mut stages = crate::pipeline::stages(pipeline, self.host, None)?;
+                let mut stages = crate::server::stages(pipeline, self.host, None)?;
                 Ok(run_record(&mut stages, record))
             }
             Input::Client(client) => {
@@ -88,23 +89,23 @@ impl<'a> PipelineTests<'a> {
     }
 
     fn load(&self, pipeline: &Pipeline, plugin: &PluginConfig) -> anyhow::Result<LoadedPlugin> {
-        crate::pipeline::load_plugin(self.host, pipeline, plugin, None)
+        crate::server::load_plugin(self.host, pipeline, plugin, None)
     }
 
     /// The gate of `pipeline`'s listener, with every pipeline on it.
     fn gate(&self, pipeline: &Pipeline) -> anyhow::Result<Gate> {
         let listener = self
             .config
-            .listener(&pipeline.listener)
-            .with_context(|| format!("no listener `{}`", pipeline.listener))?;
+            .listener(&pipeline.serving.listener)
+            .with_context(|| format!("no listener `{}`", pipeline.serving.listener))?;
         let mut routes = Routes::default();
         for p in self
             .config
             .pipelines
             .iter()
-            .filter(|p| p.listener == listener.name)
+            .filter(|p| p.serving.listener == listener.name)
         {
-            let auth = match &p.auth {
+            let auth = match &p.serving.auth {
                 Some(plugin) => Some(PluginPool::start(&self.load(p, plugin)?, 1, AUTH_QUEUE)?),
                 None => None,
             };
@@ -178,7 +179,7 @@ impl<'a> PipelineTests<'a> {
             .iter()
             .find(|p| p.name == admitted.endpoint.pipeline)
             .unwrap_or(pipeline);
-        if let (None, Some(sink)) = (&served.handler, &served.sink) {
+        if let (None, Some(sink)) = (&served.serving.handler, &served.serving.sink) {
             let sender = Sender {
                 channel: admitted.channel.clone(),
                 principal: admitted.principal.as_ref().map(|p| p.id.clone()),
@@ -186,7 +187,7 @@ impl<'a> PipelineTests<'a> {
             let produced = self.sink(served, sink, &sender, messages)?;
             out.insert("produced".into(), Value::Array(produced));
         }
-        if let Some(handler) = &served.handler {
+        if let Some(handler) = &served.serving.handler {
             let input = (messages, close);
             self.handler(served, handler, &admitted, input, &mut out)?;
         }
@@ -216,6 +217,7 @@ impl<'a> PipelineTests<'a> {
         // principal's channels, publishes the sink does not allow.
         let allowed = conn.principal.as_ref().and_then(|p| p.channels.clone());
         let sink = pipeline
+            .serving
             .sink
             .as_ref()
             .map(|s| (s.topic.as_str(), s.extra_topics.as_slice()));
@@ -266,6 +268,6 @@ impl<'a> PipelineTests<'a> {
 /// A test with no handshake connects to the pipeline's path, which then
 /// must have no parameters (checked when the file is loaded).
 fn default_handshake(pipeline: &Pipeline) -> anyhow::Result<HandshakeInput> {
-    let path = pipeline.path.to_string();
+    let path = pipeline.serving.path.to_string();
     Ok(serde_json::from_value(serde_json::json!({ "path": path }))?)
 }

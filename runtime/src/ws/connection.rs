@@ -17,9 +17,9 @@ use super::activity::Activity;
 use super::deflate;
 use super::handshake::{Admitted, Gate};
 use super::reader::{Dispatch, Rules, close_code, read_loop};
-use super::registry::ConnInfo;
 use super::writer::Writer;
 use crate::config::ListenerLimits;
+use crate::connections::ConnInfo;
 use crate::hub::{Kind, Outbox, Taken};
 use crate::pipeline::Sender;
 use crate::plugin::Connection;
@@ -139,7 +139,7 @@ pub async fn serve(
             channel: channel.clone(),
             principal: principal.as_ref().map(|p| p.id.clone()),
         };
-        let (messages, task) = super::sink::spawn(inbound, sender, replies);
+        let (messages, task) = super::inbound_task::spawn(inbound, sender, replies);
         sink_task = Some(task);
         Dispatch::Sink(messages)
     } else {

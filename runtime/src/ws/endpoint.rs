@@ -2,18 +2,15 @@
 
 use std::sync::Arc;
 
-use super::limit::Slots;
+use crate::channel::BROADCAST_CHANNEL;
 use crate::config::{ConnectionPolicy, OutboxDef, Pipeline, RouteTemplate};
+use crate::connections::Slots;
 use crate::hub::Hub;
 use crate::metrics::PipelineMetrics;
-use crate::pipeline::Inbound;
+use crate::pipeline::InboundPath;
 use crate::plugin::PluginPool;
 use crate::session::Sessions;
 use crate::tenant::TenantState;
-
-/// The channel a connection subscribes to when its path template has no
-/// `{channel}` parameter: every record routed to `*` reaches it.
-pub const BROADCAST_CHANNEL: &str = "*";
 
 /// One pipeline as the WebSocket side sees it.
 pub struct Endpoint {
@@ -30,7 +27,7 @@ pub struct Endpoint {
     /// Each connection's outgoing queue.
     pub outbox: OutboxDef,
     /// Where client messages go, if the pipeline has a sink.
-    pub inbound: Option<Arc<Inbound>>,
+    pub inbound: Option<Arc<InboundPath>>,
     /// Greet each client with its id on connect.
     pub welcome: bool,
     /// Its handler, which then gets every client message.
@@ -53,24 +50,24 @@ impl Endpoint {
         pipeline: &Pipeline,
         hub: Arc<Hub>,
         auth: Option<PluginPool>,
-        inbound: Option<Arc<Inbound>>,
+        inbound: Option<Arc<InboundPath>>,
         sessions: Option<Arc<Sessions>>,
         metrics: Arc<PipelineMetrics>,
     ) -> Self {
         Self {
             pipeline: pipeline.name.clone(),
             tenant: pipeline.tenant.clone(),
-            template: pipeline.path.clone(),
+            template: pipeline.serving.path.clone(),
             hub,
             auth,
-            outbox: pipeline.outbox,
+            outbox: pipeline.serving.outbox,
             inbound,
-            welcome: pipeline.welcome,
+            welcome: pipeline.serving.welcome,
             sessions,
-            policy: pipeline.policy.clone(),
-            slots: Slots::new(pipeline.policy.max_connections),
+            policy: pipeline.serving.policy.clone(),
+            slots: Slots::new(pipeline.serving.policy.max_connections),
             metrics,
-            host: pipeline.host.clone(),
+            host: pipeline.serving.host.clone(),
             tenant_state: TenantState::unlimited(&pipeline.tenant),
         }
     }

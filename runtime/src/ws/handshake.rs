@@ -15,8 +15,9 @@ use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
 
 use super::endpoint::{Endpoint, Params, Routes, channel_of};
-use super::limit::{PerIpLimit, Slot, Slots};
+use super::limit::PerIpLimit;
 use crate::config::ListenerLimits;
+use crate::connections::{Registry, Slot, Slots};
 use crate::plugin::{Decision, Denial, Handshake, Header, PoolError, Principal};
 use crate::tenant::TenantSlot;
 
@@ -56,7 +57,7 @@ pub struct Gate {
     /// What `/readyz` and `/health` report (a live reload swaps it).
     pub health: Arc<arc_swap::ArcSwap<super::health::Health>>,
     /// The process's open connections (shared by every listener).
-    pub registry: Arc<super::registry::Registry>,
+    pub registry: Arc<Registry>,
 }
 
 /// Why a handshake was refused (the metrics label) and the answer.

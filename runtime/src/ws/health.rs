@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::kafka::{ConsumerStatus, ConsumerWatch, Producer};
 
-use super::limit::Slots;
+use crate::connections::Slots;
 
 /// How long a broker has to answer.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);

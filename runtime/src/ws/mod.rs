@@ -8,10 +8,9 @@ mod deflate;
 mod endpoint;
 mod handshake;
 mod health;
+mod inbound_task;
 mod limit;
 mod reader;
-mod registry;
-mod sink;
 mod tls;
 mod wire;
 mod writer;
@@ -30,13 +29,13 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
-pub use endpoint::{BROADCAST_CHANNEL, Endpoint, Routes, channel_of};
+use crate::listen::accept_until;
+
+pub use endpoint::{Endpoint, Routes, channel_of};
 pub use handshake::{Admitted, Gate, denied, handshake_of, refuse};
 pub use health::{BrokerProbe, Health, PipelineHealth};
-pub use limit::{PerIpLimit, Slot, Slots};
-pub use registry::{ConnInfo, Listed, Registry};
+pub use limit::PerIpLimit;
 pub use tls::{Tls, TlsError, acceptor as tls_acceptor, reloading as tls_reloading};
 
 /// How long a shutdown waits for connections to finish their close handshake.
@@ -52,39 +51,25 @@ pub async fn serve(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     gate: Arc<Gate>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let (gate, shutdown) = (gate.clone(), shutdown.clone());
-                    // A client that has not finished its TLS handshake by then is dropped.
-                    let timeout = gate.limits.handshake_timeout;
-                    match tls.clone() {
-                        None => connections.spawn(http_connection(stream, peer, gate, shutdown)),
-                        Some(tls) => connections.spawn(async move {
-                            match tokio::time::timeout(timeout, tls.accept(stream)).await {
-                                Ok(Ok(stream)) => http_connection(stream, peer, gate, shutdown).await,
-                                Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed."),
-                                Err(_) => tracing::debug!(%peer, "TLS handshake timed out."),
-                            }
-                        }),
-                    };
-                }
-                Err(error) => {
-                    // Out of file descriptors and the like: back off, go on.
-                    tracing::warn!(%error, "Accepting a connection failed.");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            _ = shutdown.changed() => break,
+    let accepting = shutdown.clone();
+    let mut connections = accept_until(listener, "websocket", accepting, move |stream, peer| {
+        let (gate, shutdown, tls) = (gate.clone(), shutdown.clone(), tls.clone());
+        async move {
+            let Some(tls) = tls else {
+                return http_connection(stream, peer, gate, shutdown).await;
+            };
+            // A client that has not finished its TLS handshake by then is dropped.
+            let timeout = gate.limits.handshake_timeout;
+            match tokio::time::timeout(timeout, tls.accept(stream)).await {
+                Ok(Ok(stream)) => http_connection(stream, peer, gate, shutdown).await,
+                Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed."),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out."),
+            }
         }
-    }
-    drop(listener);
+    })
+    .await;
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
         while connections.join_next().await.is_some() {}
     })

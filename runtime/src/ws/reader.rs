@@ -13,9 +13,9 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
 
 use super::activity::Activity;
-use super::deflate::{Inbound, InflateMarkRead};
-use super::registry::ConnInfo;
+use super::deflate::{InflateMarkRead, MessageDecoder};
 use crate::config::{Accept, ConnectionPolicy, WhenExceeded};
+use crate::connections::ConnInfo;
 use crate::plugin::{FrameKind, Message};
 use crate::session::Sessions;
 use crate::tenant::TenantState;
@@ -82,7 +82,7 @@ pub async fn read_loop(
     mut read: ReadHalf,
     control: mpsc::Sender<Frame<'static>>,
     dispatch: Dispatch,
-    (rules, mut inflate): (Rules, Inbound),
+    (rules, mut inflate): (Rules, MessageDecoder),
     (activity, info): (Arc<Activity>, Arc<ConnInfo>),
 ) {
     // fastwebsockets hands us the close echo inside `read_frame`; it is

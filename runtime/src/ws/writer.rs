@@ -7,7 +7,7 @@
 use fastwebsockets::{OpCode, WebSocketError};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::deflate::{DeflateError, Outbound};
+use super::deflate::{DeflateError, FrameEncoder};
 use super::wire::put_frame;
 
 /// Bytes of buffer a writer keeps between wakeups (a burst's larger buffer
@@ -18,12 +18,12 @@ const SPARE_BUFFER: usize = 16 * 1024;
 pub struct Writer<W> {
     io: W,
     buf: Vec<u8>,
-    outbound: Outbound,
+    outbound: FrameEncoder,
 }
 
 impl<W: AsyncWrite + Unpin> Writer<W> {
     /// A writer over `io`, compressing as `outbound` agreed.
-    pub fn new(io: W, outbound: Outbound) -> Self {
+    pub fn new(io: W, outbound: FrameEncoder) -> Self {
         Self {
             io,
             buf: Vec::new(),

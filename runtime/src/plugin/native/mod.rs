@@ -10,53 +10,13 @@ mod key_router;
 
 use std::sync::Arc;
 
-use super::Role;
 use super::bindings::auth::{Decision, Handshake};
 use super::bindings::routing::Route;
+use crate::config::Native;
 use crate::record::Record;
 
 pub use basic_auth::BasicAuth;
 pub use key_router::KeyRouter;
-
-/// The prefix that selects a built-in plugin in `plugin = "..."`.
-pub const PREFIX: &str = "native:";
-
-/// A built-in plugin, by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Native {
-    /// `native:key-router`: the `key-router` plugin's routing.
-    KeyRouter,
-    /// `native:basic-auth`: the `basic-auth` plugin's authentication.
-    BasicAuth,
-}
-
-impl Native {
-    /// Every built-in plugin.
-    pub const ALL: [Native; 2] = [Native::KeyRouter, Native::BasicAuth];
-
-    /// The built-in named by a `plugin = "native:<name>"` value (`None`
-    /// when the value has no `native:` prefix or names none).
-    pub fn from_plugin_name(value: &str) -> Option<Self> {
-        let name = value.strip_prefix(PREFIX)?;
-        Self::ALL.into_iter().find(|n| n.name() == name)
-    }
-
-    /// Its name after `native:`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Native::KeyRouter => "key-router",
-            Native::BasicAuth => "basic-auth",
-        }
-    }
-
-    /// The role it plays.
-    pub fn role(self) -> Role {
-        match self {
-            Native::KeyRouter => Role::Router,
-            Native::BasicAuth => Role::Authenticator,
-        }
-    }
-}
 
 /// A live built-in plugin, configured.
 pub(crate) enum NativeInstance {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 
 use super::*;
-use crate::plugin::{Denial, Header};
+use crate::plugin::{Denial, Header, Role};
 
 fn router(config: &str) -> NativeInstance {
     NativeInstance::new(Native::KeyRouter, config).expect("router config")

@@ -1,8 +1,8 @@
 //! permessage-deflate (RFC 7692) on top of fastwebsockets, which has none:
 //! [`negotiate`] answers the client's offer, the shim under the read half
 //! of the stream moves RSV1 from the wire to a queue (fastwebsockets
-//! refuses the bit on read), [`Inbound`] decompresses whole messages and
-//! [`Outbound`] encodes whole frames, compressed, RSV1 set, for the
+//! refuses the bit on read), [`MessageDecoder`] decompresses whole messages and
+//! [`FrameEncoder`] encodes whole frames, compressed, RSV1 set, for the
 //! connection's own writer (fastwebsockets' write half is not used).
 //!
 //! Wiring, per connection (a [`Session::off`] one when nothing was agreed,
@@ -129,17 +129,20 @@ impl Session {
 
     /// The reader's and the writer's codecs; `max_message` bounds a
     /// decompressed message.
-    pub fn into_codecs(self, max_message: usize) -> (Inbound, Outbound) {
+    pub fn into_codecs(self, max_message: usize) -> (MessageDecoder, FrameEncoder) {
         let Some((params, min_size)) = self.agreed else {
-            return (Inbound { deflate: None }, Outbound { deflate: None });
+            return (
+                MessageDecoder { deflate: None },
+                FrameEncoder { deflate: None },
+            );
         };
         let inbound = Decompressor::new(!params.client_no_context_takeover, max_message);
         let outbound = Compressor::new(!params.server_no_context_takeover);
         (
-            Inbound {
+            MessageDecoder {
                 deflate: Some((self.read, inbound)),
             },
-            Outbound {
+            FrameEncoder {
                 deflate: Some((outbound, min_size)),
             },
         )
@@ -148,11 +151,11 @@ impl Session {
 
 /// The reader's side: turns each message fastwebsockets returns back into
 /// what the client sent.
-pub struct Inbound {
+pub struct MessageDecoder {
     deflate: Option<(Queue<Mark>, Decompressor)>,
 }
 
-impl Inbound {
+impl MessageDecoder {
     /// A whole message as the client sent it: (text, data), from the
     /// opcode of its first frame and all its payloads joined, as
     /// fastwebsockets delivered them. Call it exactly once per message, in
@@ -176,12 +179,12 @@ impl Inbound {
 
 /// The writer's side: encodes whole frames, compressing the messages worth
 /// it (RSV1 set on their frames).
-pub struct Outbound {
+pub struct FrameEncoder {
     /// The compressor and the smallest message worth compressing.
     deflate: Option<(Compressor, usize)>,
 }
 
-impl Outbound {
+impl FrameEncoder {
     /// Appends `frame` to `out` as one whole frame, compressed when agreed
     /// and at least the policy's `min_size` long. Its encoding is shared by
     /// every receiver: made once per record, and compressed once per record
@@ -219,7 +222,7 @@ impl Outbound {
     }
 
     /// Appends a message only this connection sends (a reply), compressed
-    /// under the same rule as [`Outbound::encode`].
+    /// under the same rule as [`FrameEncoder::encode`].
     pub fn encode_message(
         &mut self,
         opcode: OpCode,

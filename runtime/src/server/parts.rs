@@ -7,9 +7,6 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use bytes::Bytes;
 
-use super::inbound::Inbound;
-use super::record_path::{DeadLetter, RecordPath, StageSender};
-use super::stages::Stages;
 use crate::config::{Pipeline, PluginConfig, PoisonPolicy, Source, SourceMode};
 use crate::hub::Hub;
 use crate::kafka::{
@@ -17,6 +14,7 @@ use crate::kafka::{
     spawn_consumer,
 };
 use crate::metrics::PipelineMetrics;
+use crate::pipeline::{DeadLetter, InboundPath, RecordPath, StageSender, Stages};
 use crate::plugin::{CpuBudget, LoadedPlugin, PluginHost, PluginPool};
 use crate::session::{Publisher, Sessions};
 use crate::tenant::TenantState;
@@ -31,7 +29,7 @@ const POOL_WORKERS: usize = 2;
 /// Every topic a pipeline reads or writes (for the embedded broker).
 pub fn topics(pipeline: &Pipeline) -> Vec<&str> {
     let mut topics = Vec::new();
-    if let Some(sink) = &pipeline.sink {
+    if let Some(sink) = &pipeline.serving.sink {
         topics.push(sink.topic.as_str());
         topics.extend(sink.extra_topics.iter().map(String::as_str));
     }
@@ -60,33 +58,35 @@ pub fn endpoint(
         budget: Some(tenant.cpu()),
     };
     let kafka = || settings.context("a pipeline with a sink needs Kafka settings");
-    let auth = match &pipeline.auth {
+    let auth = match &pipeline.serving.auth {
         Some(plugin) => Some(
             PluginPool::start(&load(host, pipeline, plugin)?, POOL_WORKERS, POOL_QUEUE)
                 .context("cannot start its authenticator")?,
         ),
         None => None,
     };
-    let producer = match &pipeline.sink {
+    let producer = match &pipeline.serving.sink {
         Some(_) => Some(
             Producer::new(kafka()?, ProducerOptions::new(pipeline.name.clone()))
                 .context("cannot create the sink producer")?,
         ),
         None => None,
     };
-    let sessions = match &pipeline.handler {
+    let sessions = match &pipeline.serving.handler {
         Some(plugin) => {
-            let publisher = pipeline
-                .sink
-                .as_ref()
-                .zip(producer.clone())
-                .map(|(sink, p)| {
-                    Publisher::new(
-                        p,
-                        (sink.topic.clone(), sink.extra_topics.clone()),
-                        metrics.clone(),
-                    )
-                });
+            let publisher =
+                pipeline
+                    .serving
+                    .sink
+                    .as_ref()
+                    .zip(producer.clone())
+                    .map(|(sink, p)| {
+                        Publisher::new(
+                            p,
+                            (sink.topic.clone(), sink.extra_topics.clone()),
+                            metrics.clone(),
+                        )
+                    });
             Some(
                 Sessions::start(
                     &pipeline.name,
@@ -101,7 +101,7 @@ pub fn endpoint(
         None => None,
     };
     // A handler takes the client messages; otherwise the sink does.
-    let inbound = match (&pipeline.sink, producer, &sessions) {
+    let inbound = match (&pipeline.serving.sink, producer, &sessions) {
         (Some(sink), Some(producer), None) => Some(Arc::new(
             inbound(host, pipeline, producer, sink)?.with_metrics(metrics.clone()),
         )),
@@ -227,11 +227,10 @@ fn load(
     pipeline: &Pipeline,
     plugin: &PluginConfig,
 ) -> anyhow::Result<LoadedPlugin> {
-    let spec = plugin.spec(&pipeline.name, &pipeline.tenant);
-    Ok(match plugin.native() {
-        Some(native) => LoadedPlugin::native_within(native, spec, host.budget.cloned())?,
-        None => host.host.load_within(spec, host.budget.cloned())?,
-    })
+    let place = (pipeline.name.as_str(), pipeline.tenant.as_str());
+    Ok(host
+        .host
+        .load_configured(plugin, place, host.budget.cloned())?)
 }
 
 /// The sink: its producer and its own transform instances (in pools:
@@ -241,7 +240,7 @@ fn inbound(
     pipeline: &Pipeline,
     producer: Producer,
     sink: &crate::config::Sink,
-) -> anyhow::Result<Inbound> {
+) -> anyhow::Result<InboundPath> {
     let transforms = pipeline
         .transforms
         .iter()
@@ -253,7 +252,7 @@ fn inbound(
             )?)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(Inbound::new(
+    Ok(InboundPath::new(
         producer,
         sink.topic.clone(),
         sink.key.clone(),

@@ -12,23 +12,14 @@ use std::future::Future;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::sink_prep::SinkPrep;
+use super::sink_prep::{Sender, SinkPrep};
 use crate::config::{ReplyFormat, SinkKey};
 use crate::kafka::Producer;
 use crate::plugin::{Message, PluginPool};
 use crate::time::now_rfc3339;
 
-/// Who sent a message.
-#[derive(Debug, Clone)]
-pub struct Sender {
-    /// The channel the connection is subscribed to.
-    pub channel: String,
-    /// Its principal's id, when the pipeline authenticates.
-    pub principal: Option<String>,
-}
-
 /// A pipeline's sink.
-pub struct Inbound {
+pub struct InboundPath {
     producer: Producer,
     topic: String,
     reply: ReplyFormat,
@@ -36,7 +27,7 @@ pub struct Inbound {
     metrics: Option<std::sync::Arc<crate::metrics::PipelineMetrics>>,
 }
 
-impl Inbound {
+impl InboundPath {
     /// A sink producing to `topic` through `producer`, answering in `reply`.
     pub fn new(
         producer: Producer,

@@ -7,104 +7,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arc_swap::ArcSwapOption;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc};
 
 use super::live::{Live, wants_embedded};
+use crate::admin::{ReloadOutcome, ReloadRequest, Reloads};
 use crate::config::{self, Config};
 use crate::plugin::PluginHost;
-
-/// Requests waiting behind a running reload (more would only repeat it).
-const QUEUE: usize = 4;
-
-/// What asked for a reload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    /// SIGHUP.
-    Signal,
-    /// The pipeline file or a plugin file changed.
-    FileChange,
-    /// `POST /reload`.
-    Admin,
-}
-
-impl Trigger {
-    /// Its name in logs and in the admin API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Signal => "signal",
-            Trigger::FileChange => "file-change",
-            Trigger::Admin => "admin",
-        }
-    }
-}
-
-/// How one reload ended.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ReloadOutcome {
-    /// Successful reloads so far (this one included when it succeeded).
-    pub generation: u64,
-    /// What asked for it.
-    pub trigger: &'static str,
-    /// When it ended (RFC 3339).
-    pub at: String,
-    /// How long it took, validation and plugin compilation included.
-    pub took_ms: u64,
-    /// Whether the new config runs now.
-    pub ok: bool,
-    /// What changed, one line each (empty when nothing did).
-    pub changes: Vec<String>,
-    /// Why nothing changed, when it failed.
-    pub error: Option<String>,
-}
-
-/// One request: the trigger, and where to send the outcome.
-pub struct Request {
-    trigger: Trigger,
-    reply: Option<oneshot::Sender<Arc<ReloadOutcome>>>,
-}
-
-/// The way to ask for a reload and read the last outcome (cheap to clone).
-#[derive(Clone)]
-pub struct Reloads {
-    requests: mpsc::Sender<Request>,
-    last: Arc<ArcSwapOption<ReloadOutcome>>,
-}
-
-impl Reloads {
-    /// A handle, and the queue [`serve`] takes requests from.
-    pub fn channel() -> (Self, mpsc::Receiver<Request>) {
-        let (requests, queue) = mpsc::channel(QUEUE);
-        let last = Arc::new(ArcSwapOption::empty());
-        (Self { requests, last }, queue)
-    }
-
-    /// Asks for a reload and waits for its outcome (`None`: the process is
-    /// stopping).
-    pub async fn run(&self, trigger: Trigger) -> Option<Arc<ReloadOutcome>> {
-        let (reply, outcome) = oneshot::channel();
-        let request = Request {
-            trigger,
-            reply: Some(reply),
-        };
-        self.requests.send(request).await.ok()?;
-        outcome.await.ok()
-    }
-
-    /// Asks for a reload without waiting. When the queue is full, reloads
-    /// already waiting will read the file anyway.
-    pub fn ask(&self, trigger: Trigger) {
-        let _ = self.requests.try_send(Request {
-            trigger,
-            reply: None,
-        });
-    }
-
-    /// The last reload's outcome, if there was one.
-    pub fn last(&self) -> Option<Arc<ReloadOutcome>> {
-        self.last.load_full()
-    }
-}
 
 /// Runs the reloads asked for on `queue` against `live`, one at a time,
 /// reading `file` each time. Returns when every [`Reloads`] is dropped.
@@ -113,12 +21,12 @@ pub async fn serve(
     file: &Path,
     host: &PluginHost,
     reloads: &Reloads,
-    mut queue: mpsc::Receiver<Request>,
+    mut queue: mpsc::Receiver<ReloadRequest>,
     on_success: impl Fn(&Config),
 ) {
     let mut generation = 0;
     while let Some(request) = queue.recv().await {
-        let trigger = request.trigger;
+        let trigger = request.trigger();
         let started = std::time::Instant::now();
         let result = reload(live, file, host).await;
         let took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -147,10 +55,8 @@ pub async fn serve(
             changes,
             error,
         });
-        reloads.last.store(Some(outcome.clone()));
-        if let Some(reply) = request.reply {
-            let _ = reply.send(outcome);
-        }
+        reloads.record(outcome.clone());
+        request.answer(outcome);
     }
 }
 

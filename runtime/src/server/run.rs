@@ -12,7 +12,8 @@ use tokio::sync::{Mutex, mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::live::{Live, wants_embedded};
-use super::reload::{self, Reloads, Request};
+use super::reload;
+use crate::admin::{ReloadRequest, Reloads};
 use crate::config::Config;
 use crate::kafka::EmbeddedBroker;
 use crate::plugin::PluginHost;
@@ -25,7 +26,7 @@ pub struct Running {
     pub bound: Vec<(String, std::net::SocketAddr)>,
     live: Mutex<Live>,
     reloads: Reloads,
-    queue: std::sync::Mutex<Option<mpsc::Receiver<Request>>>,
+    queue: std::sync::Mutex<Option<mpsc::Receiver<ReloadRequest>>>,
     servers: JoinSet<()>,
     shutdown: watch::Sender<bool>,
 }
@@ -82,7 +83,7 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
         None
     };
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let registry = Arc::new(ws::Registry::default());
+    let registry = Arc::new(crate::connections::Registry::default());
     let mut live = Live::new(embedded, registry.clone(), shutdown_rx.clone());
     live.apply(config.clone(), host).await?;
 
@@ -112,7 +113,7 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
             per_ip: PerIpLimit::new(listener.connections_per_ip),
             routes: arc_swap::ArcSwap::from_pointee(live.routes(&listener.name)),
             limits: listener.limits,
-            slots: ws::Slots::new(Some(listener.limits.max_connections)),
+            slots: crate::connections::Slots::new(Some(listener.limits.max_connections)),
             health: live.health(),
             registry: registry.clone(),
         });
@@ -135,7 +136,7 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
         let state = Arc::new(crate::admin::State::new(
             config,
             registry.clone(),
-            &live.hubs(),
+            &live.served(),
             Some(reloads.clone()),
         ));
         admin_state = Some(state.clone());

@@ -10,7 +10,7 @@ use std::time::Duration;
 use notify::Watcher as _;
 use tokio::sync::mpsc;
 
-use super::reload::{Reloads, Trigger};
+use crate::admin::{Reloads, Trigger};
 use crate::config::{Config, PluginSource};
 
 /// Waits this long after the last change before reloading, so a file

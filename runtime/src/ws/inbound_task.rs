@@ -1,5 +1,6 @@
-//! A connection's task on a pipeline with a sink (and no handler): turns
-//! its messages into Kafka records and its replies (ACK/ERROR), in order.
+//! A connection's task on a pipeline with a sink (and no handler): feeds
+//! its messages through the pipeline's [`InboundPath`] to Kafka and
+//! sends the replies (ACK/ERROR) back, in order.
 
 use std::sync::Arc;
 
@@ -7,7 +8,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::pipeline::{Inbound, Sender};
+use crate::pipeline::{InboundPath, Sender};
 
 /// Client messages in flight per connection: produced concurrently, ACKed
 /// in the order they were sent.
@@ -15,7 +16,7 @@ const IN_FLIGHT: usize = 256;
 
 /// Starts the task; send it `(is_text, payload)`, read replies from `replies`.
 pub fn spawn(
-    inbound: Arc<Inbound>,
+    inbound: Arc<InboundPath>,
     sender: Sender,
     replies: mpsc::Sender<Bytes>,
 ) -> (mpsc::Sender<(bool, Bytes)>, tokio::task::JoinHandle<()>) {

@@ -5,20 +5,20 @@
 use serde_spanned::Spanned;
 use toml::de::DeValue;
 
-use super::diagnostics::{Problem, Sink};
+use super::diagnostics::{Problem, Report};
+use super::fixture::Input;
 use super::model::{Pipeline, PipelineTest};
+use super::names::Names;
 use super::parse::Entry;
 use super::schema::TestDef;
 use super::template::Segment;
-use super::validate::Names;
-use crate::testing::Input;
 
 /// The checked tests, in file order.
 pub(super) fn check(
     entries: &[Entry<'_, TestDef>],
     pipelines: &[Pipeline],
     names: &Names,
-    sink: &mut Sink<'_>,
+    report: &mut Report<'_>,
 ) -> Vec<PipelineTest> {
     let mut tests: Vec<PipelineTest> = Vec::new();
     for entry in entries {
@@ -26,19 +26,19 @@ pub(super) fn check(
         let raw = entry.raw.get_ref();
         let span_of = |key: &str| raw.get(key).map(Spanned::span);
         let here = span_of("name").unwrap_or_else(|| entry.raw.span());
-        let position = sink.position(entry.raw.span().start);
+        let position = report.position(entry.raw.span().start);
         if let Some(first) = tests.iter().find(|t| t.case.name == case.name) {
             let message = format!(
                 "duplicate test name `{}` (first at {})",
                 case.name, first.position
             );
-            sink.error(here.clone(), Problem::Invalid(message));
+            report.error(here.clone(), Problem::Invalid(message));
             continue;
         }
         let name = match &case.pipeline {
             Some(name) => {
                 let named = Spanned::new(span_of("pipeline").unwrap_or(here.clone()), name.clone());
-                if !names.resolve(&named, sink) {
+                if !names.resolve(&named, report) {
                     continue;
                 }
                 name.clone()
@@ -50,7 +50,7 @@ pub(super) fn check(
                     case.name,
                     names.known()
                 );
-                sink.error(here.clone(), Problem::Invalid(message));
+                report.error(here.clone(), Problem::Invalid(message));
                 continue;
             }
         };
@@ -60,7 +60,7 @@ pub(super) fn check(
         };
         if let Some((key, reason)) = unfit(&case.input, pipeline, raw) {
             let span = span_of(key).unwrap_or(here.clone());
-            sink.error(
+            report.error(
                 span,
                 Problem::Invalid(format!("test `{}`: {reason}", case.name)),
             );
@@ -103,7 +103,8 @@ fn unfit(input: &Input, pipeline: &Pipeline, raw: &DeValue<'_>) -> Option<(&'sta
                     "`params` come from the pipeline's path template; leave them out".into(),
                 ));
             }
-            let takes_messages = pipeline.handler.is_some() || pipeline.sink.is_some();
+            let takes_messages =
+                pipeline.serving.handler.is_some() || pipeline.serving.sink.is_some();
             if !messages.is_empty() && !takes_messages {
                 let key = if raw.get("message").is_some() {
                     "message"
@@ -117,13 +118,14 @@ fn unfit(input: &Input, pipeline: &Pipeline, raw: &DeValue<'_>) -> Option<(&'sta
                     ),
                 ));
             }
-            if close.is_some() && pipeline.handler.is_none() {
+            if close.is_some() && pipeline.serving.handler.is_none() {
                 return Some((
                     "close",
                     format!("pipeline `{name}` has no `[pipelines.handler]` to see the close"),
                 ));
             }
             let templated = pipeline
+                .serving
                 .path
                 .segments()
                 .iter()
@@ -133,7 +135,7 @@ fn unfit(input: &Input, pipeline: &Pipeline, raw: &DeValue<'_>) -> Option<(&'sta
                     "name",
                     format!(
                         "pipeline `{name}`'s path `{}` has parameters: give a `handshake = {{ path = \"...\" }}`",
-                        pipeline.path
+                        pipeline.serving.path
                     ),
                 ));
             }

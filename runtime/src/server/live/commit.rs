@@ -1,0 +1,220 @@
+//! Swapping a planned config in: consumers kept, given new stages,
+//! restarted or stopped; removed pipelines' connections closed with 1012;
+//! one line per change; and the wait until new consumers are positioned.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::super::parts::{self, Feed};
+use super::plan::{FeedPlan, Next};
+use super::{Active, Live, probes};
+use crate::config::{Config, Pipeline};
+use crate::hub::CloseRequest;
+use crate::pipeline::Stages;
+use crate::session::Sessions;
+
+/// How long a new consumer may take to be assigned partitions.
+const ASSIGNMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The close code for clients of a pipeline a reload removed: 1012 (service
+/// restart) tells them to reconnect, which may find another pipeline.
+const REMOVED: (u16, &str) = (1012, "pipeline removed by a reload");
+
+impl Live {
+    /// Swaps the prepared pipelines in. Only starting a consumer can still
+    /// fail here; that pipeline then serves its sockets without records
+    /// (`/readyz` says so) and the line says why.
+    pub(super) async fn commit(
+        &mut self,
+        config: Config,
+        next: Vec<Next>,
+        probes: Vec<probes::Probe>,
+    ) -> Vec<String> {
+        let mut changes = Vec::new();
+        let mut old: Vec<Option<Active>> = std::mem::take(&mut self.active)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut started = Vec::new();
+        let mut active = Vec::with_capacity(next.len());
+        for mut n in next {
+            let previous = n.old.and_then(|i| old[i].take());
+            n.hub.limit_deliveries_by(n.tenant.clone());
+            let name = n.config.name.clone();
+            let mut feed = previous.and_then(|a| a.feed);
+            let mut notes = Vec::new();
+            match std::mem::replace(&mut n.feed, FeedPlan::Keep) {
+                FeedPlan::Keep => {}
+                FeedPlan::Swap(stages) => {
+                    if let Some(feed) = &feed {
+                        // A consumer that ended has dropped its receiver;
+                        // `/readyz` already reports it.
+                        let _ = feed.stages.send(stages);
+                    }
+                    notes.push("router and transforms replaced");
+                }
+                FeedPlan::Stop => {
+                    stop_feed(&n.config, feed.take()).await;
+                    notes.push("consumer stopped");
+                }
+                FeedPlan::Start(stages) => {
+                    // A changed source keeps a broadcast-mode group, so the
+                    // new consumer resumes where the old one committed.
+                    let group = feed.as_ref().map(|f| f.group_id.clone()).filter(|_| {
+                        n.config
+                            .source
+                            .as_ref()
+                            .is_some_and(|s| s.mode == crate::config::SourceMode::Broadcast)
+                    });
+                    let had_feed = feed.is_some();
+                    stop_feed(&n.config, feed.take()).await;
+                    feed = self.start_feed(&n, stages, group, &mut changes);
+                    if let Some(f) = &feed {
+                        started.push(f.handle.watch());
+                    }
+                    notes.push(if had_feed {
+                        "consumer restarted"
+                    } else {
+                        "consumer started"
+                    });
+                }
+            }
+            if n.endpoint_rebuilt {
+                if let (Some(sessions), Some(every)) = (&n.endpoint.sessions, n.config.serving.tick)
+                {
+                    tokio::spawn(Sessions::run_ticker(
+                        Arc::downgrade(sessions),
+                        every,
+                        self.shutdown.clone(),
+                    ));
+                }
+                if n.old.is_some() {
+                    notes.push(
+                        "endpoint rebuilt (open connections keep the version they opened with)",
+                    );
+                }
+            }
+            match n.old {
+                None => changes.push(format!("pipeline `{name}` added")),
+                Some(_) if !notes.is_empty() => {
+                    changes.push(format!("pipeline `{name}`: {}", notes.join("; ")));
+                }
+                Some(_) => {}
+            }
+            active.push(Active {
+                config: n.config,
+                kafka: n.kafka,
+                hub: n.hub,
+                metrics: n.metrics,
+                tenant: n.tenant,
+                endpoint: n.endpoint,
+                feed,
+            });
+        }
+        for removed in old.into_iter().flatten() {
+            let closed = self.close_connections(&removed.config);
+            stop_feed(&removed.config, removed.feed).await;
+            changes.push(format!(
+                "pipeline `{}` removed ({closed} connection(s) closed with {})",
+                removed.config.name, REMOVED.0
+            ));
+        }
+        self.active = active;
+        self.probes = probes;
+        self.config = Some(config);
+        self.publish();
+        wait_for_assignments(&started).await;
+        changes
+    }
+
+    fn start_feed(
+        &self,
+        n: &Next,
+        stages: Stages,
+        group: Option<String>,
+        changes: &mut Vec<String>,
+    ) -> Option<Feed> {
+        let (source, settings) = (n.config.source.as_ref()?, n.settings.as_ref()?);
+        let started = parts::feed(
+            (&n.config, source),
+            stages,
+            (n.hub.clone(), n.metrics.clone()),
+            settings,
+            group,
+        );
+        match started {
+            Ok(feed) => {
+                let lag = crate::metrics::global().lag();
+                lag.remove(&n.config.tenant, &n.config.name);
+                lag.add(
+                    &n.config.tenant,
+                    &n.config.name,
+                    feed.handle.metrics().lag.clone(),
+                );
+                Some(feed)
+            }
+            Err(error) => {
+                tracing::error!(pipeline = %n.config.name, error = %format!("{error:#}"), "Consumer did not start.");
+                changes.push(format!(
+                    "pipeline `{}`: consumer did not start: {error:#}",
+                    n.config.name
+                ));
+                None
+            }
+        }
+    }
+
+    /// Closes the open connections of a removed pipeline; returns how many.
+    fn close_connections(&self, pipeline: &Pipeline) -> usize {
+        let mut closed = 0;
+        for conn in self.registry.all() {
+            if conn.tenant == pipeline.tenant && conn.pipeline == pipeline.name {
+                conn.outbox.close(CloseRequest {
+                    code: REMOVED.0,
+                    reason: REMOVED.1.into(),
+                });
+                closed += 1;
+            }
+        }
+        closed
+    }
+}
+
+/// Stops a consumer (it commits what it handled), off the async workers.
+pub(super) async fn stop_feed(pipeline: &Pipeline, feed: Option<Feed>) {
+    let Some(feed) = feed else { return };
+    crate::metrics::global()
+        .lag()
+        .remove(&pipeline.tenant, &pipeline.name);
+    let name = pipeline.name.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        let exit = feed.handle.shutdown();
+        tracing::info!(pipeline = %name, %exit, "Consumer ended.");
+    })
+    .await;
+}
+
+/// Waits until every consumer owns partitions and has fixed where it starts
+/// reading them, so that "started" means a record produced from now on
+/// reaches its subscribers.
+async fn wait_for_assignments(consumers: &[crate::kafka::ConsumerWatch]) {
+    let deadline = tokio::time::Instant::now() + ASSIGNMENT_TIMEOUT;
+    loop {
+        let waiting = consumers
+            .iter()
+            .filter(|c| !c.metrics().positioned.load(Ordering::Acquire))
+            .count();
+        if waiting == 0 {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                consumers = waiting,
+                "No partitions assigned yet; serving anyway (records produced before the assignment are not delivered)."
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
