@@ -29,7 +29,7 @@ const TARGET: &str = "wasm32-wasip2";
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let repo = manifest_dir.parent().expect("runtime/ has a parent");
-    for dir in ["plugins", "sdk", "wit"] {
+    for dir in ["plugins", "sdk", "rules", "wit"] {
         println!("cargo:rerun-if-changed={}", repo.join(dir).display());
     }
     println!("cargo:rerun-if-env-changed=SLUICE_PLUGIN_PROFILE");

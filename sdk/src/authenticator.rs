@@ -1,5 +1,7 @@
 //! The `authenticator` role: who may open a WebSocket.
 
+use sluice_rules::http;
+
 use crate::{Config, Decision, Denial, Handshake, Header, Principal};
 
 impl Handshake {
@@ -51,10 +53,10 @@ impl Decision {
     /// Deny with 401 and a `WWW-Authenticate` challenge.
     pub fn unauthorized(challenge: &str, reason: impl Into<String>) -> Self {
         Decision::Deny(Denial {
-            status: 401,
+            status: http::UNAUTHORIZED,
             reason: reason.into(),
             headers: vec![Header {
-                name: "www-authenticate".to_owned(),
+                name: http::WWW_AUTHENTICATE.to_owned(),
                 value: challenge.as_bytes().to_vec(),
             }],
         })

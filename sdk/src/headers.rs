@@ -1,7 +1,5 @@
 //! Helpers for headers, HTTP Basic credentials and query strings.
 
-use base64::Engine as _;
-
 use crate::Header;
 
 /// The value of the first header called `name` (ASCII case-insensitive).
@@ -25,33 +23,8 @@ pub fn header(name: &str, value: &str) -> Header {
     }
 }
 
-/// Credentials from an `Authorization: Basic ...` header value (RFC 7617).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BasicCredentials {
-    /// The user id (before the first `:`).
-    pub user: String,
-    /// The password (everything after the first `:`).
-    pub password: String,
-}
-
-/// Parses a `Basic` authorization header value. Returns `None` for another
-/// scheme, bad base64, a missing `:` or non-UTF-8 credentials.
-pub fn parse_basic_auth(value: &[u8]) -> Option<BasicCredentials> {
-    let value = std::str::from_utf8(value).ok()?.trim();
-    let (scheme, encoded) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let decoded = String::from_utf8(decoded).ok()?;
-    let (user, password) = decoded.split_once(':')?;
-    Some(BasicCredentials {
-        user: user.to_owned(),
-        password: password.to_owned(),
-    })
-}
+// HTTP Basic credentials: the parser the host's `native:basic-auth` uses.
+pub use sluice_rules::http::{BasicCredentials, parse_basic_auth};
 
 /// The token of an `Authorization: Bearer ...` header value.
 pub fn parse_bearer(value: &[u8]) -> Option<&str> {
@@ -102,22 +75,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn basic_auth_round_trip() {
-        // "testuser:testpass", the credentials of seed 000.
+    fn basic_auth_is_the_shared_parser() {
         let creds = parse_basic_auth(b"Basic dGVzdHVzZXI6dGVzdHBhc3M=").unwrap();
-        assert_eq!(creds.user, "testuser");
-        assert_eq!(creds.password, "testpass");
-        // Passwords may contain ':'.
-        let creds = parse_basic_auth(b"basic YTpiOmM=").unwrap();
-        assert_eq!((creds.user.as_str(), creds.password.as_str()), ("a", "b:c"));
-    }
-
-    #[test]
-    fn basic_auth_rejects_garbage() {
-        assert_eq!(parse_basic_auth(b"Bearer abc"), None);
-        assert_eq!(parse_basic_auth(b"Basic !!!"), None);
-        assert_eq!(parse_basic_auth(b"Basic bm9jb2xvbg=="), None); // "nocolon"
-        assert_eq!(parse_basic_auth(b"Basic"), None);
+        assert_eq!(
+            (creds.user.as_str(), creds.password.as_str()),
+            ("testuser", "testpass")
+        );
     }
 
     #[test]

@@ -24,125 +24,32 @@
 //! The check takes the same time whichever part is wrong: the SHA-256 of
 //! the given user name and password are compared, in constant time, with
 //! those of every configured user, with no early exit.
+//!
+//! The logic is `sluice_rules::basic_auth`, which the host's
+//! `native:basic-auth` runs too; this crate only puts it behind the
+//! authenticator world.
 
-use std::collections::BTreeMap;
+use sluice_rules::basic_auth::{Accounts, CLAIMS};
+use sluice_rules::http::AUTHORIZATION;
+use sluice_sdk::{Authenticator, Config, Decision, Handshake, Principal, headers};
 
-use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use sluice_sdk::{Authenticator, Config, Decision, Handshake, Principal, channel, headers};
-use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Settings {
-    users: BTreeMap<String, String>,
-    #[serde(default = "default_realm")]
-    realm: String,
-    #[serde(default)]
-    channels: BTreeMap<String, Vec<String>>,
-}
-
-fn default_realm() -> String {
-    "sluice".to_owned()
-}
-
-struct Account {
-    user: String,
-    user_hash: [u8; 32],
-    password_hash: [u8; 32],
-    channels: Option<Vec<String>>,
-}
-
-struct BasicAuth {
-    accounts: Vec<Account>,
-    challenge: String,
-}
+struct BasicAuth(Accounts);
 
 impl Authenticator for BasicAuth {
     fn new(config: &Config) -> Result<Self, String> {
-        let mut settings: Settings = config.parse()?;
-        if settings.users.is_empty() {
-            return Err(
-                "users is empty: list at least one, e.g. users = { alice = \"secret\" }".into(),
-            );
-        }
-        if let Some(c) = settings
-            .realm
-            .chars()
-            .find(|&c| c == '"' || c == '\\' || c.is_control())
-        {
-            return Err(format!("realm {:?} may not contain {c:?}", settings.realm));
-        }
-        if let Some(user) = settings
-            .channels
-            .keys()
-            .find(|u| !settings.users.contains_key(*u))
-        {
-            return Err(format!("channels lists user {user:?}, who is not in users"));
-        }
-        let mut accounts = Vec::with_capacity(settings.users.len());
-        for (user, password) in settings.users {
-            if user.is_empty() {
-                return Err("users has an empty user name".into());
-            }
-            if user.contains(':') {
-                return Err(format!(
-                    "user name {user:?} contains ':', which HTTP Basic cannot carry"
-                ));
-            }
-            if password.is_empty() {
-                return Err(format!(
-                    "password of user {user:?} is empty (an unset environment variable?)"
-                ));
-            }
-            let channels = settings.channels.remove(&user);
-            for channel in channels.iter().flatten() {
-                channel::validate(channel)
-                    .map_err(|e| format!("channels of user {user:?}: {e}"))?;
-            }
-            accounts.push(Account {
-                user_hash: sha256(&user),
-                password_hash: sha256(&password),
-                user,
-                channels,
-            });
-        }
-        Ok(BasicAuth {
-            accounts,
-            challenge: format!("Basic realm=\"{}\"", settings.realm),
-        })
+        Accounts::new(config.parse()?).map(BasicAuth)
     }
 
     fn authenticate(&mut self, request: Handshake) -> Decision {
-        let Some(value) = headers::find(&request.headers, "authorization") else {
-            return Decision::unauthorized(&self.challenge, "missing credentials");
-        };
-        let Some(credentials) = headers::parse_basic_auth(value) else {
-            return Decision::unauthorized(&self.challenge, "malformed credentials");
-        };
-        let user_hash = sha256(&credentials.user);
-        let password_hash = sha256(&credentials.password);
-        let mut found = Choice::from(0);
-        let mut index = 0u32;
-        for (i, account) in self.accounts.iter().enumerate() {
-            let hit =
-                account.user_hash.ct_eq(&user_hash) & account.password_hash.ct_eq(&password_hash);
-            index.conditional_assign(&(i as u32), hit);
-            found |= hit;
+        match self.0.check(headers::find(&request.headers, AUTHORIZATION)) {
+            Ok(account) => Decision::allow(Principal {
+                id: account.user().to_owned(),
+                claims: CLAIMS.to_owned(),
+                channels: account.channels().map(<[String]>::to_vec),
+            }),
+            Err(refusal) => Decision::unauthorized(self.0.challenge(), refusal.reason()),
         }
-        if !bool::from(found) {
-            return Decision::unauthorized(&self.challenge, "invalid credentials");
-        }
-        let account = &self.accounts[index as usize];
-        Decision::allow(Principal {
-            channels: account.channels.clone(),
-            ..Principal::new(account.user.clone())
-        })
     }
-}
-
-fn sha256(text: &str) -> [u8; 32] {
-    Sha256::digest(text.as_bytes()).into()
 }
 
 sluice_sdk::export_authenticator!(BasicAuth);
