@@ -8,7 +8,32 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each phase's wall time, printed as it ends and summed up at the end.
+started=$SECONDS
+phase_start=$SECONDS
+phase_name=""
+timings=()
+end_phase() {
+    if [ -n "$phase_name" ]; then
+        local took=$((SECONDS - phase_start))
+        printf '<== %s: %dm%02ds\n' "$phase_name" $((took / 60)) $((took % 60))
+        timings+=("$(printf '%5ds  %s' "$took" "$phase_name")")
+    fi
+}
+step() {
+    end_phase
+    phase_name="$*"
+    phase_start=$SECONDS
+    printf '\n==> %s\n' "$*"
+}
+summary() {
+    end_phase
+    phase_name=""
+    printf '\n==> phases (seconds)\n'
+    printf '%s\n' "${timings[@]}"
+    printf '%5ds  total\n' $((SECONDS - started))
+}
+trap summary EXIT
 
 step "toolchain (rust-toolchain.toml) and the wasm32-wasip2 target"
 rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
