@@ -11,12 +11,10 @@ use sluice_tests::python;
 use support::Sluice;
 
 fn pipeline(compression: bool) -> String {
+    let preamble = support::pipeline_file::listener_only();
     format!(
         r#"
-[[listeners]]
-name = "public"
-address = "127.0.0.1:0"
-
+{preamble}
 [[pipelines]]
 name = "echo"
 path = "/echo"

@@ -14,15 +14,10 @@ use tokio_tungstenite::tungstenite::Message;
 
 fn pipeline(bootstrap: &str, config: &str, keys: &str) -> String {
     let probe = sluice_runtime::builtin::artifact("handler-probe").expect("probe is built");
+    let preamble = support::pipeline_file::on_broker(bootstrap);
     format!(
         r#"
-[kafka]
-brokers = "{bootstrap}"
-
-[[listeners]]
-name = "public"
-address = "127.0.0.1:0"
-
+{preamble}
 [[pipelines]]
 name = "probe"
 path = "/rooms/{{channel}}"

@@ -21,15 +21,10 @@ fn pipeline(bootstrap: &str) -> String {
 }
 
 fn with_welcome(bootstrap: &str, welcome: bool) -> String {
+    let preamble = support::pipeline_file::on_broker(bootstrap);
     format!(
         r#"
-[kafka]
-brokers = "{bootstrap}"
-
-[[listeners]]
-name = "public"
-address = "127.0.0.1:0"
-
+{preamble}
 [[pipelines]]
 name = "bridge"
 path = "/ws"

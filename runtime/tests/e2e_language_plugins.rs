@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use sluice_runtime::builtin;
 use sluice_runtime::plugin::{
-    HostOptions, Limits, LoadedPlugin, PluginHost, PluginId, PluginSpec, Role, Route,
+    HostOptions, Limits, LoadedPlugin, PluginHost, PluginSpec, Role, Route,
 };
 use sluice_runtime::record::Record;
 use sluice_tests::Broker;
@@ -164,12 +164,10 @@ async fn js_router_routes_real_records() {
 /// `sluice validate` on a pipeline file naming the component.
 fn validate(dir: &Path, name: &str, plugin: &Path, config: &str) -> std::process::Output {
     let file = dir.join(format!("{name}.toml"));
+    let preamble = support::pipeline_file::listener_only();
     let text = format!(
         r#"
-[[listeners]]
-name = "public"
-address = "127.0.0.1:0"
-
+{preamble}
 [[pipelines]]
 name = "{name}"
 path = "/{{channel}}"
@@ -254,15 +252,8 @@ fn load(name: &str, bytes: Vec<u8>, config_json: &str) -> LoadedPlugin {
 fn load_with(name: &str, bytes: Vec<u8>, config_json: &str, limits: Limits) -> LoadedPlugin {
     host()
         .load(PluginSpec {
-            id: PluginId {
-                plugin: name.into(),
-                pipeline: "test".into(),
-                tenant: "t1".into(),
-            },
-            role: Role::Router,
-            bytes: bytes.into(),
-            config_json: config_json.into(),
             limits,
+            ..support::plugins::spec_of(name, bytes, Role::Router, config_json)
         })
         .unwrap_or_else(|e| panic!("load {name}: {e}"))
 }

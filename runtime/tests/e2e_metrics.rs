@@ -19,19 +19,15 @@ const PASSWORD: &str = "Basic dGVzdHVzZXI6dGVzdHBhc3M="; // testuser:testpass
 
 fn pipeline(bootstrap: &str) -> String {
     let faults = sluice_runtime::builtin::artifact("faults").expect("faults is built");
+    let preamble = support::pipeline_file::Preamble {
+        brokers: Some(bootstrap),
+        admin_token: Some("metrics-test-token-0123456789"),
+        ..Default::default()
+    }
+    .text();
     format!(
         r#"
-[admin]
-address = "127.0.0.1:0"
-token = "metrics-test-token-0123456789"
-
-[kafka]
-brokers = "{bootstrap}"
-
-[[listeners]]
-name = "public"
-address = "127.0.0.1:0"
-
+{preamble}
 [[pipelines]]
 name = "feed"
 path = "/{{channel}}"

@@ -4,6 +4,8 @@
 //! connected at `/<key>` with Basic auth; wrong credentials get 401. The
 //! same scenario runs with the built-in `native:` router and authenticator.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -40,13 +42,7 @@ fn start_sluice(
         &file,
         format!(
             r#"
-[kafka]
-brokers = "{}"
-
-[[listeners]]
-name = "public"
-address = "127.0.0.1:0"
-
+{}
 [[pipelines]]
 name = "destination"
 path = "/{{channel}}"
@@ -58,7 +54,7 @@ plugin = "{router}"
 plugin = "{auth}"
 config = {{ users = {{ testuser = {{ env = "E2E_WS_PASSWORD" }} }} }}
 "#,
-            broker.bootstrap()
+            support::pipeline_file::on_broker(&broker.bootstrap())
         ),
     )
     .unwrap();

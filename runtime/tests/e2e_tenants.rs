@@ -19,6 +19,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 const TENANTS: usize = 50;
 const OPERATOR: &str = "tenants-operator-token-0123";
+/// A listener that lets the tests' many clients in.
+const GENEROUS: &str = "connections_per_ip = { per_second = 1000, burst = 1000 }";
 
 /// `Authorization: Basic` for `user:password` (RFC 7617; base64 by hand:
 /// the tests have no base64 crate).
@@ -54,21 +56,12 @@ fn admin_token(i: usize) -> String {
 /// routes key `K` to channel `t{i}-K` (a per-tenant router config) and
 /// lets only `user{i}` in (a per-tenant authenticator config).
 fn pipeline_file(bootstrap: &str) -> String {
-    let mut file = format!(
-        r#"
-[admin]
-address = "127.0.0.1:0"
-token = "{OPERATOR}"
-
-[kafka]
-brokers = "{bootstrap}"
-
-[[listeners]]
-name = "public"
-address = "127.0.0.1:0"
-connections_per_ip = {{ per_second = 1000, burst = 1000 }}
-"#
-    );
+    let mut file = support::pipeline_file::Preamble {
+        brokers: Some(bootstrap),
+        admin_token: Some(OPERATOR),
+        listener: GENEROUS,
+    }
+    .text();
     for i in 0..TENANTS {
         write!(
             file,
@@ -256,20 +249,15 @@ async fn fifty_tenants_see_only_their_own_records_and_channels() {
 /// deadline on every call; tenant `quiet` shares the process.
 fn noisy_neighbour_file(bootstrap: &str) -> String {
     let faults = sluice_runtime::builtin::artifact("faults").expect("faults is built");
+    let preamble = support::pipeline_file::Preamble {
+        brokers: Some(bootstrap),
+        admin_token: Some(OPERATOR),
+        listener: GENEROUS,
+    }
+    .text();
     format!(
         r#"
-[admin]
-address = "127.0.0.1:0"
-token = "{OPERATOR}"
-
-[kafka]
-brokers = "{bootstrap}"
-
-[[listeners]]
-name = "public"
-address = "127.0.0.1:0"
-connections_per_ip = {{ per_second = 1000, burst = 1000 }}
-
+{preamble}
 [[tenants]]
 name = "noisy"
 path_prefix = "/noisy"
@@ -545,17 +533,7 @@ async fn the_host_header_picks_the_tenant() {
     for topic in ["alpha.in", "beta.in"] {
         broker.create_topic(topic, 1).unwrap();
     }
-    let mut file = format!(
-        r#"
-[kafka]
-brokers = "{}"
-
-[[listeners]]
-name = "public"
-address = "127.0.0.1:0"
-"#,
-        broker.bootstrap()
-    );
+    let mut file = support::pipeline_file::on_broker(&broker.bootstrap());
     for tenant in ["alpha", "beta"] {
         write!(
             file,

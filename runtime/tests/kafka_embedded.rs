@@ -78,7 +78,11 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 
 fn wait_assigned(handle: &ConsumerHandle) {
     wait_until("a partition assignment", || {
-        handle.metrics().assigned_partitions.load(Ordering::Acquire) > 0
+        handle
+            .progress()
+            .assigned_partitions
+            .load(Ordering::Acquire)
+            > 0
     });
 }
 
@@ -196,10 +200,11 @@ fn every_produced_record_arrives_once_with_key_headers_and_offset() {
     assert_eq!(producer.in_flight(), 0);
 
     let (tx, rx) = mpsc::channel();
+    let metrics = sluice_runtime::metrics::Metrics::new();
     let handle = spawn_consumer(
         &settings,
         subscription("orders", "orders-bridge", StartFrom::Earliest),
-        ConsumerOptions::new("orders"),
+        ConsumerOptions::new("orders").counted_in(metrics.consumer("t", "orders")),
         move |batch| {
             let thread = std::thread::current();
             assert_eq!(thread.name(), Some("sluice-consume-orders"));
@@ -255,10 +260,17 @@ fn every_produced_record_arrives_once_with_key_headers_and_offset() {
         );
         assert!(record.timestamp_ms.is_some());
     }
-    let metrics = handle.metrics().clone();
+    let series = |name: &str| {
+        let series = format!("{name}{{tenant=\"t\",pipeline=\"orders\"}}");
+        metrics.value(&series).unwrap_or(0.0)
+    };
+    assert!(series("kafka_consumer_assigned_partitions") >= 1.0);
     assert!(matches!(handle.shutdown(), ConsumerExit::Stopped));
-    assert_eq!(metrics.records.load(Ordering::Relaxed), N as u64);
-    assert!(metrics.batches.load(Ordering::Relaxed) >= 1);
+    assert_eq!(series("kafka_records_consumed_total"), N as f64);
+    assert!(series("kafka_consumer_batches_total") >= 1.0);
+    // The assignment, and its revocation when the consumer left the group.
+    assert!(series("kafka_consumer_rebalances_total") >= 2.0);
+    assert_eq!(series("kafka_consumer_assigned_partitions"), 0.0);
 }
 
 #[test]

@@ -1,10 +1,11 @@
 //! The `basic-auth` plugin, built and loaded into the real host: who gets
 //! in, with which principal, and the exact 401 everyone else gets.
 
-use sluice_runtime::builtin;
+mod support;
+
 use sluice_runtime::plugin::{
-    Decision, FaultKind, Handshake, Header, HostOptions, Limits, LoadedPlugin, PluginError,
-    PluginHost, PluginId, PluginInstance, PluginSpec, Principal, Role,
+    Decision, FaultKind, Handshake, Header, LoadedPlugin, PluginError, PluginInstance, Principal,
+    Role,
 };
 
 /// Seed 000's user, a second user without a channel list, and a password
@@ -15,23 +16,7 @@ const CONFIG: &str = r#"{
 }"#;
 
 fn load(config: &str) -> Result<LoadedPlugin, PluginError> {
-    let host = PluginHost::new(HostOptions {
-        cache_dir: None,
-        ..HostOptions::default()
-    })
-    .expect("plugin host");
-    let path = builtin::artifact("basic-auth").expect("basic-auth is built");
-    host.load(PluginSpec {
-        id: PluginId {
-            plugin: "basic-auth".into(),
-            pipeline: "test".into(),
-            tenant: "t1".into(),
-        },
-        role: Role::Authenticator,
-        bytes: std::fs::read(path).expect("read component").into(),
-        config_json: config.into(),
-        limits: Limits::default(),
-    })
+    support::plugins::load("basic-auth", Role::Authenticator, config)
 }
 
 fn start(config: &str) -> PluginInstance {

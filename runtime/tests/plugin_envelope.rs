@@ -2,30 +2,15 @@
 //! message shape passes untouched, everything else is rejected with a
 //! reason that names the problem.
 
-use sluice_runtime::builtin;
+mod support;
+
 use sluice_runtime::plugin::{
-    Direction, FaultKind, FrameKind, HostOptions, Limits, LoadedPlugin, Message, Outcome,
-    PluginError, PluginHost, PluginId, PluginInstance, PluginSpec, Role, TransformContext,
+    Direction, FaultKind, FrameKind, LoadedPlugin, Message, Outcome, PluginError, PluginInstance,
+    Role, TransformContext,
 };
 
 fn load(config: &str) -> Result<LoadedPlugin, PluginError> {
-    let host = PluginHost::new(HostOptions {
-        cache_dir: None,
-        ..HostOptions::default()
-    })
-    .expect("plugin host");
-    let path = builtin::artifact("envelope").expect("envelope is built");
-    host.load(PluginSpec {
-        id: PluginId {
-            plugin: "envelope".into(),
-            pipeline: "test".into(),
-            tenant: "t1".into(),
-        },
-        role: Role::Transformer,
-        bytes: std::fs::read(path).expect("read component").into(),
-        config_json: config.into(),
-        limits: Limits::default(),
-    })
+    support::plugins::load("envelope", Role::Transformer, config)
 }
 
 fn start(config: &str) -> PluginInstance {

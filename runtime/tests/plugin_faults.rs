@@ -3,38 +3,21 @@
 //! the next call on the same instance works, while another plugin in the
 //! same process keeps answering correctly throughout.
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use sluice_runtime::builtin;
-use sluice_runtime::plugin::{
-    FaultKind, HostOptions, Limits, LoadedPlugin, PluginHost, PluginId, PluginSpec, Role,
-};
+use sluice_runtime::plugin::{FaultKind, Limits, LoadedPlugin, PluginSpec, Role};
 use sluice_runtime::record::Record;
 
-fn host() -> PluginHost {
-    PluginHost::new(HostOptions {
-        cache_dir: None,
-        ..HostOptions::default()
-    })
-    .expect("plugin host")
-}
-
-fn load(host: &PluginHost, name: &str, config: &str, limits: Limits) -> LoadedPlugin {
-    let path = builtin::artifact(name).expect("built plugin");
-    host.load(PluginSpec {
-        id: PluginId {
-            plugin: name.into(),
-            pipeline: "faults-test".into(),
-            tenant: "t1".into(),
-        },
-        role: Role::Router,
-        bytes: std::fs::read(path).expect("read component").into(),
-        config_json: config.into(),
-        limits,
-    })
-    .expect("load plugin")
+/// A router named in errors as pipeline `faults-test` (the tests check it).
+fn load(name: &str, config: &str, limits: Limits) -> LoadedPlugin {
+    let mut spec = support::plugins::spec(name, Role::Router, config);
+    spec.id.pipeline = "faults-test".into();
+    spec.limits = limits;
+    support::plugins::host().load(spec).expect("load plugin")
 }
 
 fn batch(key: &str) -> Arc<[Record]> {
@@ -50,9 +33,8 @@ const LIMITS: Limits = Limits {
 /// keeps routing; returns the error and how many correct answers the
 /// bystander gave while the fault was in progress.
 fn with_bystander(key: &str, limits: Limits) -> (FaultKind, Duration, u64) {
-    let host = host();
-    let faults = load(&host, "faults", "{}", limits);
-    let router = load(&host, "key-router", "{}", Limits::default());
+    let faults = load("faults", "{}", limits);
+    let router = load("key-router", "{}", Limits::default());
     let stop = Arc::new(AtomicBool::new(false));
     let answers = Arc::new(AtomicU64::new(0));
     let bystander = {
@@ -158,21 +140,8 @@ fn a_guest_that_returns_garbage_is_caught() {
 
 #[test]
 fn init_errors_and_wrong_roles_are_reported_at_load() {
-    let host = host();
-    let bytes: Arc<[u8]> = std::fs::read(builtin::artifact("faults").unwrap())
-        .unwrap()
-        .into();
-    let spec = |role, config: &str| PluginSpec {
-        id: PluginId {
-            plugin: "faults".into(),
-            pipeline: "p".into(),
-            tenant: "t".into(),
-        },
-        role,
-        bytes: bytes.clone(),
-        config_json: config.into(),
-        limits: Limits::default(),
-    };
+    let host = support::plugins::host();
+    let spec = |role, config: &str| support::plugins::spec("faults", role, config);
     let err = host
         .load(spec(Role::Router, r#"{"fail_init":"no such topic"}"#))
         .err()

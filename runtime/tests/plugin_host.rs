@@ -1,27 +1,21 @@
 //! The plugin host's plumbing: the compiled-component cache, and guest
 //! stdout/stderr landing in the host log tagged with the plugin.
 
+mod support;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use sluice_runtime::builtin;
-use sluice_runtime::plugin::{HostOptions, Limits, PluginHost, PluginId, PluginSpec, Role};
+use sluice_runtime::plugin::{HostOptions, PluginHost, PluginSpec, Role};
 use sluice_runtime::record::Record;
 
+/// A router spec tagged pipeline `host-test`, tenant `acme` (the log test
+/// looks for both).
 fn spec(name: &str) -> PluginSpec {
-    PluginSpec {
-        id: PluginId {
-            plugin: name.into(),
-            pipeline: "host-test".into(),
-            tenant: "acme".into(),
-        },
-        role: Role::Router,
-        bytes: std::fs::read(builtin::artifact(name).unwrap())
-            .unwrap()
-            .into(),
-        config_json: "{}".into(),
-        limits: Limits::default(),
-    }
+    let mut spec = support::plugins::spec(name, Role::Router, "{}");
+    spec.id.pipeline = "host-test".into();
+    spec.id.tenant = "acme".into();
+    spec
 }
 
 fn host_with_cache(dir: &std::path::Path) -> PluginHost {

@@ -2,32 +2,14 @@
 //! from a JSON pointer into the payload or from a record header, with a
 //! prefix, a fallback, unusable values dropped, and bad config refused.
 
+mod support;
+
 use bytes::Bytes;
-use sluice_runtime::builtin;
-use sluice_runtime::plugin::{
-    FaultKind, HostOptions, Limits, LoadedPlugin, PluginError, PluginHost, PluginId,
-    PluginInstance, PluginSpec, Role, Route,
-};
+use sluice_runtime::plugin::{FaultKind, LoadedPlugin, PluginError, PluginInstance, Role, Route};
 use sluice_runtime::record::Record;
 
 fn load(config: &str) -> Result<LoadedPlugin, PluginError> {
-    let host = PluginHost::new(HostOptions {
-        cache_dir: None,
-        ..HostOptions::default()
-    })
-    .expect("plugin host");
-    let path = builtin::artifact("json-router").expect("json-router is built");
-    host.load(PluginSpec {
-        id: PluginId {
-            plugin: "json-router".into(),
-            pipeline: "test".into(),
-            tenant: "t1".into(),
-        },
-        role: Role::Router,
-        bytes: std::fs::read(path).expect("read component").into(),
-        config_json: config.into(),
-        limits: Limits::default(),
-    })
+    support::plugins::load("json-router", Role::Router, config)
 }
 
 fn start(config: &str) -> PluginInstance {

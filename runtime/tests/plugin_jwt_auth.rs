@@ -2,16 +2,15 @@
 //! tokens signed here with `jsonwebtoken` (HS256, RS256, ES256) and the
 //! fixed test keys in `fixtures/`.
 
-use std::path::Path;
-use std::sync::{Arc, LazyLock};
+mod support;
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header as JwtHeader};
 use serde_json::{Value, json};
-use sluice_runtime::builtin;
 use sluice_runtime::plugin::{
-    Decision, FaultKind, Handshake, Header, HostOptions, Limits, LoadedPlugin, PluginError,
-    PluginHost, PluginId, PluginInstance, PluginSpec, Principal, Role,
+    Decision, FaultKind, Handshake, Header, LoadedPlugin, PluginError, PluginInstance, Principal,
+    Role,
 };
 
 const SECRET: &str = "a test secret of at least 32 bytes!";
@@ -24,42 +23,8 @@ const ISSUER: &str = "https://issuer.test";
 /// base64url of `{"alg":"none","typ":"JWT"}`.
 const NONE_HEADER: &str = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0";
 
-/// One host for every test, with a compile cache under cargo's tmp dir:
-/// the component carries RSA and ECDSA code, and compiling it for every
-/// load would make this file take ~20 times longer.
-static HOST: LazyLock<(PluginHost, Arc<[u8]>)> = LazyLock::new(|| {
-    let options = HostOptions {
-        cache_dir: Some(Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache")),
-        ..HostOptions::default()
-    };
-    let host = PluginHost::new(options).expect("plugin host");
-    let path = builtin::artifact("jwt-auth").expect("jwt-auth is built");
-    let bytes: Arc<[u8]> = std::fs::read(path).expect("read component").into();
-    // Compile (and cache) once, before the tests race to load it.
-    let roles = host
-        .exported_roles(&id(), &bytes)
-        .expect("compile jwt-auth");
-    assert_eq!(roles, [Role::Authenticator]);
-    (host, bytes)
-});
-
-fn id() -> PluginId {
-    PluginId {
-        plugin: "jwt-auth".into(),
-        pipeline: "test".into(),
-        tenant: "t1".into(),
-    }
-}
-
 fn load(config: &Value) -> Result<LoadedPlugin, PluginError> {
-    let (host, bytes) = &*HOST;
-    host.load(PluginSpec {
-        id: id(),
-        role: Role::Authenticator,
-        bytes: bytes.clone(),
-        config_json: config.to_string(),
-        limits: Limits::default(),
-    })
+    support::plugins::load("jwt-auth", Role::Authenticator, &config.to_string())
 }
 
 /// The plugin with `key` (e.g. `{"secret": ...}`), the test issuer and

@@ -2,47 +2,19 @@
 //! end-to-end tests add the broker): routing, framing, transforms, and each
 //! poison policy.
 
-use std::sync::atomic::Ordering;
+mod support;
+
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use sluice_runtime::builtin;
 use sluice_runtime::config::FullPolicy;
 use sluice_runtime::config::{Format, PoisonPolicy};
 use sluice_runtime::hub::{Frame, Hub, Kind, Outbox, Taken};
 use sluice_runtime::kafka::BatchVerdict as Verdict;
+use sluice_runtime::metrics::Metrics;
 use sluice_runtime::pipeline::RecordPath;
-use sluice_runtime::plugin::{
-    HostOptions, Limits, PluginHost, PluginId, PluginInstance, PluginSpec, Role,
-};
+use sluice_runtime::plugin::Role;
 use sluice_runtime::record::Record;
-
-fn instance(host: &PluginHost, name: &str, role: Role, config: &str) -> PluginInstance {
-    host.load(PluginSpec {
-        id: PluginId {
-            plugin: name.into(),
-            pipeline: "p".into(),
-            tenant: "t".into(),
-        },
-        role,
-        bytes: std::fs::read(builtin::artifact(name).unwrap())
-            .unwrap()
-            .into(),
-        config_json: config.into(),
-        limits: Limits::default(),
-    })
-    .unwrap()
-    .instantiate()
-    .unwrap()
-}
-
-fn host() -> PluginHost {
-    PluginHost::new(HostOptions {
-        cache_dir: None,
-        ..HostOptions::default()
-    })
-    .unwrap()
-}
 
 fn subscriber(hub: &Hub, id: u64, channel: &str) -> Arc<Outbox> {
     let outbox = Arc::new(Outbox::new(id, 64, FullPolicy::DropOldest));
@@ -57,6 +29,13 @@ fn record(key: &[u8], payload: &[u8], offset: i64) -> Record {
     }
 }
 
+/// A pipeline `p` of tenant `t`'s series in `metrics` (0 when absent):
+/// `name` plus any labels after those two.
+fn count(metrics: &Metrics, name: &str, labels: &str) -> f64 {
+    let series = format!("{name}{{tenant=\"t\",pipeline=\"p\"{labels}}}");
+    metrics.value(&series).unwrap_or(0.0)
+}
+
 fn frames(outbox: &Outbox) -> Vec<Frame> {
     match outbox.take() {
         Taken::Frames(frames) => frames,
@@ -67,11 +46,11 @@ fn frames(outbox: &Outbox) -> Vec<Frame> {
 
 #[test]
 fn key_router_delivers_each_record_to_its_channel_bytes_unchanged() {
-    let host = host();
     let hub = Arc::new(Hub::new());
     let one = subscriber(&hub, 1, "channel1");
     let two = subscriber(&hub, 2, "channel2");
-    let router = instance(&host, "key-router", Role::Router, "{}");
+    let router = support::plugins::instance("key-router", Role::Router, "{}");
+    let metrics = Metrics::new();
     let mut path = RecordPath::new(
         "p",
         vec![],
@@ -80,7 +59,8 @@ fn key_router_delivers_each_record_to_its_channel_bytes_unchanged() {
         Format::Auto,
         PoisonPolicy::Skip,
         None,
-    );
+    )
+    .with_metrics(metrics.pipeline("t", "p"));
     let batch = [
         record(b"channel1", br#"{"n":1}"#, 0),
         record(b"channel2", b"\xff\x00binary", 1),
@@ -100,18 +80,26 @@ fn key_router_delivers_each_record_to_its_channel_bytes_unchanged() {
         Kind::Binary,
         "non-UTF-8 payload goes as binary in auto format"
     );
-    let stats = path.stats();
-    assert_eq!(stats.records.load(Ordering::Relaxed), 4);
-    assert_eq!(stats.delivered.load(Ordering::Relaxed), 3);
-    assert_eq!(stats.unrouted.load(Ordering::Relaxed), 1);
+    // Each of the 4 records is counted once: routed, or dropped unrouted.
+    assert_eq!(count(&metrics, "records_routed_total", ""), 3.0);
+    let unrouted = count(
+        &metrics,
+        "messages_dropped_total",
+        ",reason=\"no_subscriber\"",
+    );
+    assert_eq!(unrouted, 1.0);
+    assert_eq!(
+        count(&metrics, "deliveries_total", ""),
+        0.0,
+        "the hub counts in its own"
+    );
 }
 
 #[test]
 fn all_channel_subscribers_get_every_record_once() {
-    let host = host();
     let hub = Arc::new(Hub::new());
     let all = subscriber(&hub, 1, "*");
-    let router = instance(&host, "key-router", Role::Router, r#"{"all_channel":"*"}"#);
+    let router = support::plugins::instance("key-router", Role::Router, r#"{"all_channel":"*"}"#);
     let mut path = RecordPath::new(
         "p",
         vec![],
@@ -131,10 +119,10 @@ fn all_channel_subscribers_get_every_record_once() {
 
 #[test]
 fn poison_records_are_skipped_and_counted_or_stop_the_pipeline() {
-    let host = host();
     let hub = Arc::new(Hub::new());
     let one = subscriber(&hub, 1, "channel1");
-    let router = instance(&host, "key-router", Role::Router, "{}");
+    let router = support::plugins::instance("key-router", Role::Router, "{}");
+    let metrics = Metrics::new();
     let mut path = RecordPath::new(
         "p",
         vec![],
@@ -143,7 +131,8 @@ fn poison_records_are_skipped_and_counted_or_stop_the_pipeline() {
         Format::Text,
         PoisonPolicy::Skip,
         None,
-    );
+    )
+    .with_metrics(metrics.pipeline("t", "p"));
     let batch = [
         record(b"\xff\xfe", b"bad key", 0),
         record(b"channel1", b"\xff not utf-8", 1),
@@ -151,9 +140,11 @@ fn poison_records_are_skipped_and_counted_or_stop_the_pipeline() {
     ];
     assert_eq!(path.on_batch(&batch), Verdict::Continue);
     assert_eq!(frames(&one).len(), 1);
-    assert_eq!(path.stats().poison.load(Ordering::Relaxed), 2);
+    assert_eq!(count(&metrics, "records_poisoned_total", ""), 2.0);
+    let skipped = count(&metrics, "messages_dropped_total", ",reason=\"poison\"");
+    assert_eq!(skipped, 2.0);
 
-    let router = instance(&host, "key-router", Role::Router, "{}");
+    let router = support::plugins::instance("key-router", Role::Router, "{}");
     let mut path = RecordPath::new(
         "p",
         vec![],
@@ -174,9 +165,8 @@ fn poison_records_are_skipped_and_counted_or_stop_the_pipeline() {
 
 #[test]
 fn dead_letter_gets_the_record_and_the_reason_and_its_failure_stops() {
-    let host = host();
     let hub = Arc::new(Hub::new());
-    let envelope = instance(&host, "envelope", Role::Transformer, "{}");
+    let envelope = support::plugins::instance("envelope", Role::Transformer, "{}");
     let sent = Arc::new(Mutex::new(Vec::new()));
     let log = sent.clone();
     let mut path = RecordPath::new(
@@ -211,7 +201,7 @@ fn dead_letter_gets_the_record_and_the_reason_and_its_failure_stops() {
         "the valid envelope is broadcast (no router)"
     );
 
-    let envelope = instance(&host, "envelope", Role::Transformer, "{}");
+    let envelope = support::plugins::instance("envelope", Role::Transformer, "{}");
     let mut failing = RecordPath::new(
         "p",
         vec![envelope],
@@ -231,10 +221,10 @@ fn dead_letter_gets_the_record_and_the_reason_and_its_failure_stops() {
 
 #[test]
 fn a_router_trap_poisons_its_batch_and_the_next_batch_is_routed() {
-    let host = host();
     let hub = Arc::new(Hub::new());
     let one = subscriber(&hub, 1, "channel1");
-    let faults = instance(&host, "faults", Role::Router, "{}");
+    let faults = support::plugins::instance("faults", Role::Router, "{}");
+    let metrics = Metrics::new();
     let mut path = RecordPath::new(
         "p",
         vec![],
@@ -243,12 +233,13 @@ fn a_router_trap_poisons_its_batch_and_the_next_batch_is_routed() {
         Format::Auto,
         PoisonPolicy::Skip,
         None,
-    );
+    )
+    .with_metrics(metrics.pipeline("t", "p"));
     assert_eq!(
         path.on_batch(&[record(b"trap", b"x", 0), record(b"channel1", b"lost", 1)]),
         Verdict::Continue
     );
-    assert_eq!(path.stats().poison.load(Ordering::Relaxed), 2);
+    assert_eq!(count(&metrics, "records_poisoned_total", ""), 2.0);
     path.on_batch(&[record(b"channel1", b"y", 2)]);
     assert_eq!(frames(&one).len(), 1);
 }

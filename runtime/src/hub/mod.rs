@@ -7,29 +7,14 @@
 mod outbox;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 pub use outbox::{CloseRequest, Encoding, Frame, Kind, Outbox, Pushed, Taken};
-
-/// Counters the hub keeps for metrics.
-#[derive(Debug, Default)]
-pub struct HubStats {
-    /// Frames queued for a subscriber.
-    pub delivered: AtomicU64,
-    /// Published frames no subscriber was listening for.
-    pub unsubscribed: AtomicU64,
-    /// Frames dropped by a drop-oldest queue.
-    pub dropped_slow: AtomicU64,
-    /// Connections closed because their queue was full.
-    pub closed_slow: AtomicU64,
-}
 
 /// Channels and their subscribers.
 #[derive(Debug, Default)]
 pub struct Hub {
     channels: RwLock<HashMap<Arc<str>, Vec<Arc<Outbox>>>>,
-    stats: HubStats,
     metrics: std::sync::OnceLock<Arc<crate::metrics::PipelineMetrics>>,
     quota: arc_swap::ArcSwapOption<Arc<dyn DeliveryQuota>>,
 }
@@ -47,8 +32,9 @@ impl Hub {
         Self::default()
     }
 
-    /// Also counts frames dropped for slow clients in these metrics (set
-    /// once, when the pipeline is built).
+    /// Counts its deliveries, and the frames dropped for slow clients or
+    /// the tenant's quota, in these metrics (set once, when the pipeline is
+    /// built).
     pub fn count_drops_in(&self, metrics: Arc<crate::metrics::PipelineMetrics>) {
         let _ = self.metrics.set(metrics);
     }
@@ -58,11 +44,6 @@ impl Hub {
     /// quotas); deliveries over it are dropped and counted as `tenant_quota`.
     pub fn limit_deliveries_by(&self, quota: Arc<dyn DeliveryQuota>) {
         self.quota.store(Some(Arc::new(quota)));
-    }
-
-    /// The hub's counters.
-    pub fn stats(&self) -> &HubStats {
-        &self.stats
     }
 
     /// Subscribes a connection to a channel (idempotent).
@@ -105,7 +86,6 @@ impl Hub {
     pub fn publish_deferred(&self, channel: &str, frame: &Frame, wakeups: &mut Wakeups) -> usize {
         let channels = self.channels.read().unwrap_or_else(|e| e.into_inner());
         let Some(subscribers) = channels.get(channel) else {
-            self.stats.unsubscribed.fetch_add(1, Ordering::Relaxed);
             return 0;
         };
         let allowed = self
@@ -118,6 +98,7 @@ impl Hub {
         {
             metrics.dropped("tenant_quota", (subscribers.len() - allowed) as u64);
         }
+        let metrics = self.metrics.get();
         let (mut taken, mut dropped) = (0, 0);
         for outbox in &subscribers[..allowed] {
             let (pushed, wake) = outbox.push_quiet(frame.clone());
@@ -130,22 +111,21 @@ impl Hub {
                     taken += 1;
                     dropped += 1;
                 }
-                Pushed::Closed => {
-                    self.stats.closed_slow.fetch_add(1, Ordering::Relaxed);
+                // This push filled a `close` queue: the connection closes with 1008.
+                Pushed::Closed if wake => {
+                    if let Some(metrics) = metrics {
+                        metrics.error("slow_client");
+                    }
                 }
+                Pushed::Closed => {}
             }
         }
-        if dropped > 0 {
-            self.stats
-                .dropped_slow
-                .fetch_add(dropped, Ordering::Relaxed);
-            if let Some(metrics) = self.metrics.get() {
+        if let Some(metrics) = metrics {
+            if dropped > 0 {
                 metrics.dropped("slow_client", dropped);
             }
+            metrics.delivered(taken as u64);
         }
-        self.stats
-            .delivered
-            .fetch_add(taken as u64, Ordering::Relaxed);
         taken
     }
 }

@@ -1,5 +1,4 @@
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
@@ -10,13 +9,21 @@ fn frame(text: &'static str) -> Frame {
     Frame::new(Kind::Text, Bytes::from_static(text.as_bytes()))
 }
 
+/// A hub counting in a registry of its own, and that registry.
+fn counted_hub() -> (Hub, crate::metrics::Metrics) {
+    let metrics = crate::metrics::Metrics::new();
+    let hub = Hub::new();
+    hub.count_drops_in(metrics.pipeline("t", "p"));
+    (hub, metrics)
+}
+
 fn outbox(id: u64, capacity: usize, policy: FullPolicy) -> Arc<Outbox> {
     Arc::new(Outbox::new(id, capacity, policy))
 }
 
 #[test]
 fn publishes_to_every_subscriber_of_the_channel_only() {
-    let hub = Hub::new();
+    let (hub, metrics) = counted_hub();
     let (a, b, c) = (
         outbox(1, 8, FullPolicy::DropOldest),
         outbox(2, 8, FullPolicy::DropOldest),
@@ -31,8 +38,8 @@ fn publishes_to_every_subscriber_of_the_channel_only() {
     assert_eq!(b.take(), Taken::Frames(vec![frame("hello")]));
     assert_eq!(c.take(), Taken::Empty);
     assert_eq!(hub.publish("nobody", &frame("x")), 0);
-    assert_eq!(hub.stats().unsubscribed.load(Ordering::Relaxed), 1);
-    assert_eq!(hub.stats().delivered.load(Ordering::Relaxed), 2);
+    let deliveries = metrics.value(r#"deliveries_total{tenant="t",pipeline="p"}"#);
+    assert_eq!(deliveries, Some(2.0));
 }
 
 #[test]
@@ -48,7 +55,7 @@ fn unsubscribe_stops_delivery_and_forgets_empty_channels() {
 
 #[test]
 fn a_full_drop_oldest_queue_keeps_the_newest_and_counts() {
-    let hub = Hub::new();
+    let (hub, metrics) = counted_hub();
     let slow = outbox(1, 2, FullPolicy::DropOldest);
     let fast = outbox(2, 8, FullPolicy::DropOldest);
     hub.subscribe("c", &slow);
@@ -58,7 +65,9 @@ fn a_full_drop_oldest_queue_keeps_the_newest_and_counts() {
     }
     assert_eq!(slow.take(), Taken::Frames(vec![frame("3"), frame("4")]));
     assert_eq!(slow.dropped(), 2);
-    assert_eq!(hub.stats().dropped_slow.load(Ordering::Relaxed), 2);
+    let dropped =
+        metrics.value(r#"messages_dropped_total{tenant="t",pipeline="p",reason="slow_client"}"#);
+    assert_eq!(dropped, Some(2.0));
     // The stalled subscriber cost the other one nothing.
     let Taken::Frames(all) = fast.take() else {
         panic!()
@@ -154,4 +163,20 @@ fn a_deferred_push_that_closes_the_connection_wakes_its_writer() {
     assert!(!woken(&slow));
     assert_eq!(slow.push_quiet(frame("2")), (Pushed::Closed, true));
     assert_eq!(slow.push_quiet(frame("3")), (Pushed::Closed, false));
+}
+
+#[test]
+fn a_connection_closed_for_a_full_queue_is_counted_once() {
+    let (hub, metrics) = counted_hub();
+    let slow = outbox(1, 1, FullPolicy::Close);
+    hub.subscribe("c", &slow);
+    for text in ["1", "2", "3", "4"] {
+        hub.publish("c", &frame(text));
+    }
+    let Taken::Close(request) = slow.take() else {
+        panic!("expected close")
+    };
+    assert_eq!(request.code, 1008);
+    let closed = metrics.value(r#"ws_errors_total{tenant="t",pipeline="p",type="slow_client"}"#);
+    assert_eq!(closed, Some(1.0));
 }

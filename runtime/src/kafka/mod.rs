@@ -24,7 +24,7 @@ use rdkafka::ClientConfig;
 use crate::config::{self, Brokers, StartFrom};
 
 pub use consumer::{
-    BatchVerdict, ConsumerExit, ConsumerHandle, ConsumerMetrics, ConsumerOptions, ConsumerStatus,
+    BatchVerdict, ConsumerExit, ConsumerHandle, ConsumerOptions, ConsumerProgress, ConsumerStatus,
     ConsumerWatch, DEFAULT_MAX_BATCH, DEFAULT_POLL_TIMEOUT, Subscription, spawn_consumer,
 };
 pub use embedded::EmbeddedBroker;

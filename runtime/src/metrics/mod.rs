@@ -1,9 +1,12 @@
-//! Prometheus metrics (prometheus-client): one process-wide registry, typed
-//! families labelled by tenant and pipeline, and per-pipeline handles that
+//! Prometheus metrics (prometheus-client): the one way the process counts
+//! events. Typed families labelled by tenant and pipeline, and handles that
 //! hold their label sets already resolved, so the hot paths only touch an
-//! atomic. Rendered as OpenMetrics text by [`render`] (counters get the
-//! `_total` suffix there).
+//! atomic. The process uses one registry ([`global`]); a test makes its
+//! own ([`Metrics::new`]), hands its handles to the part under test and
+//! reads them back with [`Metrics::value`]. Rendered as OpenMetrics text by
+//! [`render`] (counters get the `_total` suffix there).
 
+mod consumer;
 mod lag;
 mod tenant;
 
@@ -16,6 +19,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+pub use consumer::ConsumerMetrics;
 pub use lag::{LagMap, LagSource};
 pub use tenant::{Quota, TenantMetrics};
 
@@ -90,15 +94,28 @@ pub struct Metrics {
     errors: Family<TypeLabels, Counter>,
     dropped: Family<ReasonLabels, Counter>,
     produce_errors: Family<PipelineLabels, Counter>,
+    records_routed: Family<PipelineLabels, Counter>,
+    records_poisoned: Family<PipelineLabels, Counter>,
+    deliveries: Family<PipelineLabels, Counter>,
+    refused_actions: Family<PipelineLabels, Counter>,
     plugin_calls: Family<CallLabels, Counter>,
     plugin_duration: Family<PluginLabels, Histogram, DurationBuckets>,
     reloads: Family<ResultLabels, Counter>,
     lag: LagSource,
     tenants: tenant::TenantFamilies,
+    consumers: consumer::ConsumerFamilies,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Metrics {
-    fn new() -> Self {
+    /// A registry of its own, with every family (the process has
+    /// [`global`]; tests make their own).
+    pub fn new() -> Self {
         let mut registry = Registry::default();
         let metrics = Self {
             registry: Registry::default(),
@@ -112,11 +129,16 @@ impl Metrics {
             errors: Family::default(),
             dropped: Family::default(),
             produce_errors: Family::default(),
+            records_routed: Family::default(),
+            records_poisoned: Family::default(),
+            deliveries: Family::default(),
+            refused_actions: Family::default(),
             plugin_calls: Family::default(),
             plugin_duration: Family::new_with_constructor(DurationBuckets),
             reloads: Family::default(),
             lag: LagSource::default(),
             tenants: tenant::TenantFamilies::default(),
+            consumers: consumer::ConsumerFamilies::default(),
         };
         let m = &metrics;
         registry.register(
@@ -170,6 +192,26 @@ impl Metrics {
             m.produce_errors.clone(),
         );
         registry.register(
+            "records_routed",
+            "Records queued for at least one subscriber",
+            m.records_routed.clone(),
+        );
+        registry.register(
+            "records_poisoned",
+            "Records the poison policy handled (skipped, dead-lettered or stopping the pipeline)",
+            m.records_poisoned.clone(),
+        );
+        registry.register(
+            "deliveries",
+            "Messages queued for a subscriber (a record to ten subscribers is ten)",
+            m.deliveries.clone(),
+        );
+        registry.register(
+            "handler_actions_refused",
+            "Handler actions the host did not carry out (an unknown connection, a channel or topic not allowed, a record Kafka refused)",
+            m.refused_actions.clone(),
+        );
+        registry.register(
             "plugin_calls",
             "Plugin calls, by result",
             m.plugin_calls.clone(),
@@ -186,6 +228,7 @@ impl Metrics {
         );
         registry.register_collector(Box::new(m.lag.clone()));
         m.tenants.register(&mut registry);
+        m.consumers.register(&mut registry);
         Self {
             registry,
             ..metrics
@@ -206,7 +249,40 @@ impl Metrics {
             bytes_received: self.bytes_received.get_or_create(&labels).clone(),
             bytes_sent: self.bytes_sent.get_or_create(&labels).clone(),
             produce_errors: self.produce_errors.get_or_create(&labels).clone(),
+            records_routed: self.records_routed.get_or_create(&labels).clone(),
+            records_poisoned: self.records_poisoned.get_or_create(&labels).clone(),
+            deliveries: self.deliveries.get_or_create(&labels).clone(),
+            refused_actions: self.refused_actions.get_or_create(&labels).clone(),
+            errors: self.errors.clone(),
+            dropped: self.dropped.clone(),
+            rejected: self.connections_rejected.clone(),
             labels,
+        })
+    }
+
+    /// The handles of one pipeline's Kafka consumer.
+    pub fn consumer(&self, tenant: &str, pipeline: &str) -> ConsumerMetrics {
+        self.consumers.consumer(&PipelineLabels {
+            tenant: tenant.to_owned(),
+            pipeline: pipeline.to_owned(),
+        })
+    }
+
+    /// Everything in this registry, as OpenMetrics text.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// The value of one series as [`Metrics::render`] writes it, e.g.
+    /// `messages_dropped_total{tenant="",pipeline="p",reason="poison"}`
+    /// (`None`: no such series yet).
+    pub fn value(&self, series: &str) -> Option<f64> {
+        self.render().lines().find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().ok())?
         })
     }
 
@@ -277,12 +353,9 @@ pub fn global() -> &'static Metrics {
     METRICS.get_or_init(Metrics::new)
 }
 
-/// Everything, as OpenMetrics text.
+/// Everything the process counts, as OpenMetrics text.
 pub fn render() -> String {
-    let mut out = String::new();
-    // Writing into a String cannot fail.
-    let _ = prometheus_client::encoding::text::encode(&mut out, &global().registry);
-    out
+    global().render()
 }
 
 /// The content type of [`render`]'s output.
@@ -299,6 +372,14 @@ pub struct PipelineMetrics {
     bytes_received: Counter,
     bytes_sent: Counter,
     produce_errors: Counter,
+    records_routed: Counter,
+    records_poisoned: Counter,
+    deliveries: Counter,
+    refused_actions: Counter,
+    // Families of its registry whose labels vary per call.
+    errors: Family<TypeLabels, Counter>,
+    dropped: Family<ReasonLabels, Counter>,
+    rejected: Family<ReasonLabels, Counter>,
 }
 
 impl PipelineMetrics {
@@ -328,8 +409,7 @@ impl PipelineMetrics {
 
     /// A connection was closed for an error of this type.
     pub fn error(&self, kind: &str) {
-        global()
-            .errors
+        self.errors
             .get_or_create(&TypeLabels {
                 tenant: self.labels.tenant.clone(),
                 pipeline: self.labels.pipeline.clone(),
@@ -340,8 +420,7 @@ impl PipelineMetrics {
 
     /// `count` messages were dropped for `reason`.
     pub fn dropped(&self, reason: &str, count: u64) {
-        global()
-            .dropped
+        self.dropped
             .get_or_create(&ReasonLabels {
                 tenant: self.labels.tenant.clone(),
                 pipeline: self.labels.pipeline.clone(),
@@ -352,7 +431,33 @@ impl PipelineMetrics {
 
     /// A handshake to this pipeline was refused for `reason`.
     pub fn rejected(&self, reason: &str) {
-        global().rejected(Some(&self.labels), reason);
+        self.rejected
+            .get_or_create(&ReasonLabels {
+                tenant: self.labels.tenant.clone(),
+                pipeline: self.labels.pipeline.clone(),
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// A record was queued for at least one subscriber.
+    pub fn routed(&self) {
+        self.records_routed.inc();
+    }
+
+    /// The poison policy handled a record.
+    pub fn poisoned(&self) {
+        self.records_poisoned.inc();
+    }
+
+    /// The host refused `count` of a handler's actions.
+    pub fn refused_actions(&self, count: u64) {
+        self.refused_actions.inc_by(count);
+    }
+
+    /// `count` messages were queued for subscribers.
+    pub fn delivered(&self, count: u64) {
+        self.deliveries.inc_by(count);
     }
 
     /// Kafka refused or failed a record.

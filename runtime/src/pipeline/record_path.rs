@@ -3,7 +3,6 @@
 //! the pipeline's consumer thread, so plugin calls never touch tokio.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::stages::{Outlet, Poison, Stages};
 use crate::config::{Format, PoisonPolicy};
@@ -11,21 +10,6 @@ use crate::hub::{Frame, Hub, Wakeups};
 use crate::kafka::BatchVerdict as Verdict;
 use crate::plugin::PluginInstance;
 use crate::record::Record;
-
-/// Counters of a pipeline's record path.
-#[derive(Debug, Default)]
-pub struct PathStats {
-    /// Records taken from Kafka.
-    pub records: AtomicU64,
-    /// Records published to at least one subscriber.
-    pub delivered: AtomicU64,
-    /// Records that had a channel but no subscriber, or no channel at all.
-    pub unrouted: AtomicU64,
-    /// Records filtered out by a transform.
-    pub filtered: AtomicU64,
-    /// Records handled by the poison policy.
-    pub poison: AtomicU64,
-}
 
 /// Sends a poison record to the dead-letter topic; an error stops the
 /// pipeline rather than lose the record.
@@ -51,7 +35,6 @@ struct Fanout {
     wakeups: Wakeups,
     poison: PoisonPolicy,
     dead_letter: Option<DeadLetter>,
-    stats: Arc<PathStats>,
     metrics: Arc<crate::metrics::PipelineMetrics>,
 }
 
@@ -79,13 +62,13 @@ impl RecordPath {
                 wakeups: Wakeups::default(),
                 poison,
                 dead_letter,
-                stats: Arc::default(),
                 metrics: crate::metrics::global().pipeline("", pipeline),
             },
         }
     }
 
-    /// Counts its drops under these labels (the default has no tenant).
+    /// Counts its records under these labels (the default: the process's
+    /// registry, no tenant).
     pub fn with_metrics(mut self, metrics: Arc<crate::metrics::PipelineMetrics>) -> Self {
         self.fanout.metrics = metrics;
         self
@@ -97,11 +80,6 @@ impl RecordPath {
         let (tx, rx) = std::sync::mpsc::channel();
         self.next_stage = Some(rx);
         tx
-    }
-
-    /// Its counters.
-    pub fn stats(&self) -> Arc<PathStats> {
-        self.fanout.stats.clone()
     }
 
     /// Processes one batch of consumed records.
@@ -120,10 +98,6 @@ impl RecordPath {
 
     /// `Err` carries the reason to stop.
     fn process(&mut self, records: &[Record]) -> Result<(), String> {
-        self.fanout
-            .stats
-            .records
-            .fetch_add(records.len() as u64, Ordering::Relaxed);
         let result = self.stages.run(records, &mut self.fanout);
         self.fanout.wakeups.wake_all();
         result
@@ -137,15 +111,13 @@ impl Outlet for Fanout {
             .map(|c| self.hub.publish_deferred(c, frame, &mut self.wakeups))
             .sum();
         if taken > 0 {
-            self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+            self.metrics.routed();
         } else {
-            self.stats.unrouted.fetch_add(1, Ordering::Relaxed);
             self.metrics.dropped("no_subscriber", 1);
         }
     }
 
     fn filtered(&mut self, _record: &Record) {
-        self.stats.filtered.fetch_add(1, Ordering::Relaxed);
         self.metrics.dropped("filtered", 1);
     }
 
@@ -153,7 +125,7 @@ impl Outlet for Fanout {
     fn poisoned(&mut self, record: &Record, why: Poison<'_>) -> Result<(), String> {
         // A dead-letter send may block: deliver what is queued first.
         self.wakeups.wake_all();
-        self.stats.poison.fetch_add(1, Ordering::Relaxed);
+        self.metrics.poisoned();
         let reason = why.to_string();
         let (pipeline, topic, partition, offset) = (
             &self.pipeline,

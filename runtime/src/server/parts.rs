@@ -92,7 +92,7 @@ pub fn endpoint(
                     &pipeline.name,
                     &load(host, pipeline, plugin)?,
                     POOL_WORKERS,
-                    hub.clone(),
+                    (hub.clone(), metrics.clone()),
                     publisher,
                 )
                 .context("cannot start its handler")?,
@@ -179,7 +179,8 @@ pub fn feed(
     let handle = spawn_consumer(
         settings,
         subscription,
-        ConsumerOptions::new(pipeline.name.clone()),
+        ConsumerOptions::new(pipeline.name.clone())
+            .counted_in(crate::metrics::global().consumer(&pipeline.tenant, &pipeline.name)),
         move |records| path.on_batch(records),
     )
     .context("cannot start its Kafka consumer")?;

@@ -3,7 +3,6 @@
 //! never fatal to the connection.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
@@ -132,7 +131,7 @@ impl Sessions {
                 (_, None) => false,
             };
             if !done {
-                self.stats.refused_actions.fetch_add(1, Ordering::Relaxed);
+                self.metrics.refused_actions(1);
             }
         }
     }
@@ -158,16 +157,11 @@ impl Sessions {
             .enqueue(topic, publish.key.as_deref(), &publish.payload, &headers)
         {
             Ok(delivery) => {
-                let (stats, metrics) = (self.stats.clone(), publisher.metrics.clone());
+                let metrics = publisher.metrics.clone();
                 tokio::spawn(async move {
-                    match delivery.await {
-                        Ok(_) => {
-                            stats.published.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(_) => {
-                            stats.refused_actions.fetch_add(1, Ordering::Relaxed);
-                            metrics.produce_error();
-                        }
+                    if delivery.await.is_err() {
+                        metrics.refused_actions(1);
+                        metrics.produce_error();
                     }
                 });
                 true

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 use crate::connections::ConnInfo;
 use crate::hub::{CloseRequest, Hub, Outbox};
+use crate::metrics::PipelineMetrics;
 use crate::plugin::{
     Action, AffinePool, Connection, LoadedPlugin, Message, PluginError, PoolError,
 };
@@ -28,20 +29,6 @@ pub use actions::{Publisher, publish_topic};
 /// Events waiting per handler instance before a connection is told to come
 /// back later (1013).
 const QUEUE: usize = 4096;
-
-/// Counters of a pipeline's handler.
-#[derive(Debug, Default)]
-pub struct SessionStats {
-    /// Handler calls that failed (trap, timeout, memory, invalid return).
-    pub failures: AtomicU64,
-    /// Events refused because the handler's queue was full.
-    pub overloaded: AtomicU64,
-    /// Actions the host could not carry out (unknown connection, a topic
-    /// or channel the pipeline does not allow, a produce error).
-    pub refused_actions: AtomicU64,
-    /// Records published by the handler and acknowledged by the broker.
-    pub published: AtomicU64,
-}
 
 /// A connection as the handler's actions reach it.
 struct Live {
@@ -61,18 +48,20 @@ pub struct Sessions {
     hub: Arc<Hub>,
     publisher: Option<Publisher>,
     live: Mutex<HashMap<u64, Arc<Live>>>,
-    stats: Arc<SessionStats>,
+    /// Its pipeline's metrics (refused actions are counted there).
+    metrics: Arc<PipelineMetrics>,
     last_warning_ms: AtomicU64,
 }
 
 impl Sessions {
-    /// Starts `workers` instances of `plugin`, acting on `hub` and producing
+    /// Starts `workers` instances of `plugin`, acting on `hub` (refused
+    /// actions counted in `metrics`) and producing
     /// through `publisher` (`None`: the pipeline has no sink).
     pub fn start(
         pipeline: &str,
         plugin: &LoadedPlugin,
         workers: usize,
-        hub: Arc<Hub>,
+        (hub, metrics): (Arc<Hub>, Arc<PipelineMetrics>),
         publisher: Option<Publisher>,
     ) -> Result<Arc<Self>, PluginError> {
         Ok(Arc::new(Self {
@@ -81,14 +70,9 @@ impl Sessions {
             hub,
             publisher,
             live: Mutex::default(),
-            stats: Arc::default(),
+            metrics,
             last_warning_ms: AtomicU64::new(0),
         }))
-    }
-
-    /// The handler's counters.
-    pub fn stats(&self) -> &SessionStats {
-        &self.stats
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Live>>> {
@@ -150,9 +134,7 @@ impl Sessions {
             let (joins, rest): (Vec<_>, Vec<_>) = actions
                 .into_iter()
                 .partition(|a| matches!(a, Action::Join(_)));
-            self.stats
-                .refused_actions
-                .fetch_add(joins.len() as u64, Ordering::Relaxed);
+            self.metrics.refused_actions(joins.len() as u64);
             rest
         });
         self.finish(result, &live);
@@ -204,7 +186,6 @@ impl Sessions {
         match result {
             Ok(actions) => self.apply(actions, Some(live)),
             Err(PoolError::Saturated) => {
-                self.stats.overloaded.fetch_add(1, Ordering::Relaxed);
                 live.info.metrics.error("handler_overloaded");
                 live.outbox.close(CloseRequest {
                     code: 1013,
@@ -225,7 +206,6 @@ impl Sessions {
     /// Counts a failure; warns at most once a second per pipeline, so a
     /// plugin that fails on every message cannot flood the log.
     fn failed(&self, error: &PoolError) {
-        self.stats.failures.fetch_add(1, Ordering::Relaxed);
         let now = now_ms();
         let last = self.last_warning_ms.load(Ordering::Relaxed);
         if now.saturating_sub(last) >= 1000

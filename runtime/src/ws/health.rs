@@ -94,7 +94,7 @@ impl Health {
                     ConsumerStatus::Finished(exit) => Some(format!("consumer ended: {exit}")),
                     ConsumerStatus::Running
                         if !watch
-                            .metrics()
+                            .progress()
                             .positioned
                             .load(std::sync::atomic::Ordering::Acquire) =>
                     {

@@ -54,6 +54,7 @@ pub async fn serve(
     shutdown: watch::Receiver<bool>,
 ) {
     let accepting = shutdown.clone();
+    let slots = gate.slots.clone();
     let mut connections = accept_until(listener, "websocket", accepting, move |stream, peer| {
         let (gate, shutdown, tls) = (gate.clone(), shutdown.clone(), tls.clone());
         async move {
@@ -70,13 +71,20 @@ pub async fn serve(
         }
     })
     .await;
+    // Upgraded connections run in tasks of their own (hyper hands them
+    // over), each holding one of the listener's slots until its close
+    // handshake is done: wait for those too, or the process could exit
+    // before they sent their close frame.
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
         while connections.join_next().await.is_some() {}
+        while slots.open() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     })
     .await;
     if drained.is_err() {
         tracing::warn!(
-            left = connections.len(),
+            left = slots.open(),
             "Connections still open after the drain timeout; dropping them."
         );
     }

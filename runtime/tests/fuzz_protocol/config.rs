@@ -5,7 +5,7 @@ use std::path::Path;
 
 use sluice_runtime::config::Loader;
 
-use crate::support::fuzz::Rng;
+use crate::harness::Rng;
 
 /// The environment the fixtures see (as in `tests/config.rs`).
 fn env(name: &str) -> Result<String, std::env::VarError> {

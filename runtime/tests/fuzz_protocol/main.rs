@@ -1,4 +1,4 @@
-//! Fuzzing with an in-tree harness (`support::fuzz`; cargo-fuzz needs a
+//! Fuzzing with an in-tree harness (`harness/`; cargo-fuzz needs a
 //! nightly compiler): the WebSocket frame parser and the handshake path of
 //! the real binary, and the config loader and route templates in-process.
 //!
@@ -17,7 +17,7 @@
 //! (the seed is printed), `SLUICE_FUZZ_CASES`
 //! and `SLUICE_FUZZ_SECS` set its size, `SLUICE_FUZZ_ONLY=frames:12,frames:40`
 //! runs just those cases, and `SLUICE_FUZZ_STRICT=1` holds the server to
-//! RFC 6455 where it is knowingly lenient (see `support::fuzz::predict`
+//! RFC 6455 where it is knowingly lenient (see `harness::predict`
 //! and `handshake::model`: unmasked frames, lengths not in their shortest
 //! form, pong frames over 125 bytes, a non-GET or HTTP/1.0
 //! upgrade, a key that is not 16 base64 bytes, not exactly one Host).
@@ -31,12 +31,13 @@ mod support;
 mod config;
 mod frames;
 mod handshake;
+mod harness;
 mod templates;
 
 use std::path::Path;
 
+use harness::{self as fuzz, Len, Prepared, Rng, Settings};
 use support::Sluice;
-use support::fuzz::{self, Len, Prepared, Rng, Settings};
 
 /// `max_message_size` of the fuzzed pipelines.
 const MAX: usize = 4096;

@@ -2,7 +2,7 @@
 
 use sluice_runtime::config::{ParamType, RouteTemplate, Segment};
 
-use crate::support::fuzz::Rng;
+use crate::harness::Rng;
 
 pub(super) fn template(rng: &mut Rng) -> String {
     const PIECES: &[&str] = &[

@@ -4,9 +4,10 @@
 #![allow(dead_code)]
 
 pub mod cli;
-pub mod fuzz;
 pub mod http;
+pub mod http_response;
 pub mod metrics;
+pub mod pipeline_file;
 pub mod plugins;
 pub mod raw;
 pub mod scaffold;

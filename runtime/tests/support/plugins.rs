@@ -9,7 +9,7 @@ use sluice_runtime::plugin::{
 /// One host per test process: its epoch ticker keeps running (so deadlines
 /// fire) and its compile cache, under cargo's temporary directory for tests,
 /// is keyed by the component's hash, so a rebuilt plugin is never stale.
-fn host() -> &'static PluginHost {
+pub fn host() -> &'static PluginHost {
     static HOST: std::sync::OnceLock<PluginHost> = std::sync::OnceLock::new();
     HOST.get_or_init(|| {
         let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache");
@@ -34,18 +34,33 @@ pub fn load_with(
     config_json: &str,
     limits: Limits,
 ) -> Result<LoadedPlugin, PluginError> {
-    let path = builtin::artifact(name).unwrap_or_else(|| panic!("plugin `{name}` is built"));
     host().load(PluginSpec {
+        limits,
+        ..spec(name, role, config_json)
+    })
+}
+
+/// What loading the built plugin `name` in `role` takes (pipeline `test`,
+/// tenant `t1`, default limits).
+pub fn spec(name: &str, role: Role, config_json: &str) -> PluginSpec {
+    let path = builtin::artifact(name).unwrap_or_else(|| panic!("plugin `{name}` is built"));
+    let bytes = std::fs::read(path).expect("read component");
+    spec_of(name, bytes, role, config_json)
+}
+
+/// [`spec`] for a component's `bytes` from anywhere.
+pub fn spec_of(name: &str, bytes: Vec<u8>, role: Role, config_json: &str) -> PluginSpec {
+    PluginSpec {
         id: PluginId {
             plugin: name.into(),
             pipeline: "test".into(),
             tenant: "t1".into(),
         },
         role,
-        bytes: std::fs::read(path).expect("read component").into(),
+        bytes: bytes.into(),
         config_json: config_json.into(),
-        limits,
-    })
+        limits: Limits::default(),
+    }
 }
 
 /// A ready instance of `name`; panics if it does not load.

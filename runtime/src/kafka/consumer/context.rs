@@ -5,27 +5,43 @@ use std::sync::atomic::Ordering;
 
 use rdkafka::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer as _, ConsumerContext, RebalanceProtocol,
+};
 use rdkafka::error::{KafkaError as RdKafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::topic_partition_list::TopicPartitionList;
+use rdkafka::types::RDKafkaRespErr;
 
-use super::ConsumerMetrics;
+use super::ConsumerProgress;
+use super::start;
+use crate::config::StartFrom;
 use crate::kafka::log::{ErrorLog, forward};
+use crate::metrics::ConsumerMetrics;
 
 pub(super) const CLIENT: &str = "consumer";
 
 /// The context of one pipeline's consumer.
 pub(crate) struct PipelineContext {
     pub(super) pipeline: Arc<str>,
-    pub(super) metrics: Arc<ConsumerMetrics>,
+    /// Where a group without committed offsets begins.
+    start: StartFrom,
+    pub(super) progress: Arc<ConsumerProgress>,
+    pub(super) metrics: ConsumerMetrics,
     pub(super) errors: ErrorLog,
 }
 
 impl PipelineContext {
-    pub(super) fn new(pipeline: &str, metrics: &Arc<ConsumerMetrics>) -> Self {
+    pub(super) fn new(
+        pipeline: &str,
+        start: StartFrom,
+        progress: &Arc<ConsumerProgress>,
+        metrics: ConsumerMetrics,
+    ) -> Self {
         Self {
             pipeline: Arc::from(pipeline),
-            metrics: metrics.clone(),
+            start,
+            progress: progress.clone(),
+            metrics,
             errors: ErrorLog::default(),
         }
     }
@@ -59,7 +75,7 @@ impl ClientContext for PipelineContext {
     /// reports -1 for partitions it does not fetch, and partition -1 is its
     /// internal placeholder).
     fn stats(&self, statistics: rdkafka::Statistics) {
-        let mut lag = self.metrics.lag.lock().unwrap_or_else(|e| e.into_inner());
+        let mut lag = self.progress.lag.lock().unwrap_or_else(|e| e.into_inner());
         lag.clear();
         for (topic, stats) in statistics.topics {
             for (partition, p) in stats.partitions {
@@ -72,30 +88,64 @@ impl ClientContext for PipelineContext {
 }
 
 impl ConsumerContext for PipelineContext {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    /// librdkafka's rebalance, with explicit start offsets for a new
+    /// assignment (see `start.rs`) and a commit of handled offsets before a
+    /// revocation.
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
         let pipeline = &*self.pipeline;
-        match rebalance {
-            Rebalance::Assign(partitions) => {
-                tracing::info!(pipeline, partitions = %describe(partitions), "Kafka partitions assigned.");
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        let applied = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let pinned = match self.start {
+                    StartFrom::Earliest => true,
+                    StartFrom::Latest => start::pin_assignment(consumer, tpl)
+                        .map_err(|error| {
+                            tracing::warn!(pipeline, %error, "Could not fix start offsets in the rebalance; seeking after it.");
+                        })
+                        .is_ok(),
+                };
+                tracing::info!(pipeline, partitions = %describe(tpl), "Kafka partitions assigned.");
+                let assigned = if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                };
+                self.progress.positioned.store(pinned, Ordering::Release);
+                assigned
             }
-            Rebalance::Revoke(partitions) => {
-                tracing::info!(pipeline, partitions = %describe(partitions), "Kafka partitions revoked.");
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                tracing::info!(pipeline, partitions = %describe(tpl), "Kafka partitions revoked.");
                 // Only offsets of handled batches were stored: the next owner
                 // resumes after them.
                 self.commit_stored(consumer, "revoke");
+                if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                }
             }
-            Rebalance::Error(error) => {
+            other => {
+                let error = RdKafkaError::Rebalance(other.into());
                 tracing::warn!(pipeline, %error, "Kafka rebalance failed.");
+                Ok(())
             }
+        };
+        if let Err(error) = applied {
+            tracing::warn!(pipeline, %error, "Applying a Kafka rebalance failed.");
         }
-    }
-
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, _: &Rebalance<'_>) {
         let assigned = consumer.assignment().map_or(0, |tpl| tpl.count());
-        self.metrics
+        self.progress
             .assigned_partitions
             .store(assigned as u64, Ordering::Release);
-        self.metrics.rebalances.fetch_add(1, Ordering::Relaxed);
+        self.metrics.rebalanced(assigned);
     }
 
     fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use super::{ConsumerExit, ConsumerMetrics, panic_message};
+use super::{ConsumerExit, ConsumerProgress, panic_message};
 
 /// Whether the consumer thread still runs.
 #[derive(Debug, Clone)]
@@ -20,7 +20,7 @@ pub enum ConsumerStatus {
 pub(super) struct Shared {
     pub(super) stop: AtomicBool,
     pub(super) exit: Mutex<Option<ConsumerExit>>,
-    pub(super) metrics: Arc<ConsumerMetrics>,
+    pub(super) progress: Arc<ConsumerProgress>,
 }
 
 /// Reads a consumer's status from elsewhere (see [`ConsumerHandle::watch`]).
@@ -35,9 +35,9 @@ impl ConsumerWatch {
         status(&self.shared)
     }
 
-    /// Its counters.
-    pub fn metrics(&self) -> &Arc<ConsumerMetrics> {
-        &self.shared.metrics
+    /// Where it stands (assignment, positions, lag).
+    pub fn progress(&self) -> &Arc<ConsumerProgress> {
+        &self.shared.progress
     }
 }
 
@@ -89,9 +89,9 @@ impl ConsumerHandle {
         }
     }
 
-    /// Its counters (keep the `Arc` for a metrics endpoint).
-    pub fn metrics(&self) -> &Arc<ConsumerMetrics> {
-        &self.shared.metrics
+    /// Where it stands (assignment, positions, lag).
+    pub fn progress(&self) -> &Arc<ConsumerProgress> {
+        &self.shared.progress
     }
 
     /// Waits for the thread to end and says why it did. Blocks: from async

@@ -15,6 +15,7 @@
 mod context;
 mod handle;
 mod poll_loop;
+mod start;
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -68,16 +69,27 @@ pub struct ConsumerOptions {
     pub max_batch: usize,
     /// How long one poll waits.
     pub poll_timeout: Duration,
+    /// Where its records, batches, errors and rebalances are counted.
+    pub metrics: crate::metrics::ConsumerMetrics,
 }
 
 impl ConsumerOptions {
-    /// Defaults for `pipeline`.
+    /// Defaults for `pipeline`, counted in the process's registry without
+    /// a tenant label (see [`Self::counted_in`]).
     pub fn new(pipeline: impl Into<String>) -> Self {
+        let pipeline = pipeline.into();
         Self {
-            pipeline: pipeline.into(),
+            metrics: crate::metrics::global().consumer("", &pipeline),
+            pipeline,
             max_batch: DEFAULT_MAX_BATCH,
             poll_timeout: DEFAULT_POLL_TIMEOUT,
         }
+    }
+
+    /// Counts in these handles instead.
+    pub fn counted_in(mut self, metrics: crate::metrics::ConsumerMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 }
 
@@ -115,17 +127,10 @@ impl fmt::Display for ConsumerExit {
     }
 }
 
-/// Counters of one consumer, for metrics.
+/// Where a consumer stands, for the process to act on (its counts are
+/// metrics: [`ConsumerOptions::metrics`]).
 #[derive(Debug, Default)]
-pub struct ConsumerMetrics {
-    /// Records handed to the callback.
-    pub records: AtomicU64,
-    /// Batches handed to the callback.
-    pub batches: AtomicU64,
-    /// Errors polling returned (the client retries by itself).
-    pub errors: AtomicU64,
-    /// Rebalances (assignments and revocations) served.
-    pub rebalances: AtomicU64,
+pub struct ConsumerProgress {
     /// Partitions assigned right now.
     pub assigned_partitions: AtomicU64,
     /// True once the current assignment's start positions are fixed: from
@@ -163,7 +168,12 @@ where
         .spawn(move || {
             let mut on_batch = on_batch;
             let run = catch_unwind(AssertUnwindSafe(|| {
-                let context = PipelineContext::new(&options.pipeline, &thread_shared.metrics);
+                let context = PipelineContext::new(
+                    &options.pipeline,
+                    start,
+                    &thread_shared.progress,
+                    options.metrics.clone(),
+                );
                 let consumer = match create(config, context, &subscription) {
                     Ok(consumer) => consumer,
                     Err(error) => {

@@ -12,6 +12,7 @@ use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::context::{CLIENT, PipelineContext};
+use super::start;
 use super::{BatchVerdict, ConsumerExit, ConsumerOptions, Shared, panic_message};
 use crate::config::StartFrom;
 use crate::kafka::KafkaError;
@@ -35,21 +36,17 @@ where
     let mut topics = TopicNames::default();
     let mut batch: Vec<Record> = Vec::with_capacity(max_batch);
     tracing::info!(pipeline, max_batch, "Kafka consumer running.");
-    let mut positioned_at = 0;
     let exit = loop {
         if shared.stop.load(Ordering::Acquire) {
             break ConsumerExit::Stopped;
         }
-        let rebalances = shared.metrics.rebalances.load(Ordering::Acquire);
-        if rebalances != positioned_at
-            && shared.metrics.assigned_partitions.load(Ordering::Acquire) > 0
+        // The rebalance callback fixes where a new assignment starts; when
+        // it could not, seek here (see `start.rs`).
+        if !shared.progress.positioned.load(Ordering::Acquire)
+            && shared.progress.assigned_partitions.load(Ordering::Acquire) > 0
         {
-            shared.metrics.positioned.store(false, Ordering::Release);
-            match pin_start(consumer, start) {
-                Ok(()) => {
-                    positioned_at = rebalances;
-                    shared.metrics.positioned.store(true, Ordering::Release);
-                }
+            match start::seek_to_latest(consumer, start) {
+                Ok(()) => shared.progress.positioned.store(true, Ordering::Release),
                 Err(error) => {
                     tracing::debug!(pipeline, %error, "Fixing start positions failed; retrying.")
                 }
@@ -75,11 +72,7 @@ where
             Ok(verdict) => verdict,
             Err(panic) => break ConsumerExit::Panicked(panic_message(&*panic)),
         };
-        shared
-            .metrics
-            .records
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        shared.metrics.batches.fetch_add(1, Ordering::Relaxed);
+        options.metrics.batch(batch.len());
         // A stopped batch was not fully handled (a poison record under the
         // `stop` policy, say): leave it uncommitted so a restart reads it again.
         if let BatchVerdict::Stop(reason) = verdict {
@@ -89,34 +82,6 @@ where
     };
     context.commit_stored(consumer, "exit");
     exit
-}
-
-/// How long each broker request of [`pin_start`] may take.
-const PIN_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// With `start = "latest"`, librdkafka resolves "latest" lazily, when the
-/// fetcher first asks: a record produced between the assignment and that
-/// lookup is skipped. So for each assigned partition without a committed
-/// offset, read its high watermark now and seek there; from then on every
-/// record produced is read. (`earliest` needs nothing: it skips nothing.)
-fn pin_start(
-    consumer: &BaseConsumer<PipelineContext>,
-    start: StartFrom,
-) -> Result<(), RdKafkaError> {
-    if start == StartFrom::Earliest {
-        return Ok(());
-    }
-    let assignment = consumer.assignment()?;
-    let committed = consumer.committed_offsets(assignment, PIN_TIMEOUT)?;
-    for element in committed.elements() {
-        if let Offset::Offset(_) = element.offset() {
-            continue;
-        }
-        let (topic, partition) = (element.topic(), element.partition());
-        let (_, high) = consumer.fetch_watermarks(topic, partition, PIN_TIMEOUT)?;
-        consumer.seek(topic, partition, Offset::Offset(high), PIN_TIMEOUT)?;
-    }
-    Ok(())
 }
 
 /// Polls once with `timeout`, then takes whatever else is already there
@@ -147,7 +112,7 @@ fn on_error(
     error: RdKafkaError,
 ) -> Result<(), KafkaError> {
     let context = consumer.context();
-    context.metrics.errors.fetch_add(1, Ordering::Relaxed);
+    context.metrics.error();
     match error {
         RdKafkaError::PartitionEOF(partition) => {
             tracing::trace!(

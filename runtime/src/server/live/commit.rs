@@ -150,7 +150,7 @@ impl Live {
                 lag.add(
                     &n.config.tenant,
                     &n.config.name,
-                    feed.handle.metrics().lag.clone(),
+                    feed.handle.progress().lag.clone(),
                 );
                 Some(feed)
             }
@@ -203,7 +203,7 @@ async fn wait_for_assignments(consumers: &[crate::kafka::ConsumerWatch]) {
     loop {
         let waiting = consumers
             .iter()
-            .filter(|c| !c.metrics().positioned.load(Ordering::Acquire))
+            .filter(|c| !c.progress().positioned.load(Ordering::Acquire))
             .count();
         if waiting == 0 {
             return;

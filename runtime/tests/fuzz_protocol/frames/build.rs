@@ -3,7 +3,7 @@
 
 use super::Spec;
 use crate::MAX;
-use crate::support::fuzz::{self, Len, Rng};
+use crate::harness::{self as fuzz, Len, Rng};
 
 fn mask(rng: &mut Rng) -> Option<[u8; 4]> {
     Some(if rng.chance(0.1) {

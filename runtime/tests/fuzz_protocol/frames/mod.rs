@@ -9,7 +9,7 @@ mod build;
 mod mutate;
 
 use crate::MAX;
-use crate::support::fuzz::{self, Len, Prepared, Rng, Wire};
+use crate::harness::{self as fuzz, Len, Prepared, Rng, Wire};
 
 use build::{close, control, data_message};
 use mutate::{damage, mutate};

@@ -3,7 +3,7 @@
 use super::Spec;
 use super::build::control;
 use crate::MAX;
-use crate::support::fuzz::{Len, Rng};
+use crate::harness::{Len, Rng};
 
 pub(super) fn mutate(
     rng: &mut Rng,

@@ -3,7 +3,7 @@
 
 use super::model::tokens;
 use super::{Case, Verdict};
-use crate::support::fuzz::{self, Wire};
+use crate::harness::{self as fuzz, Wire};
 
 const STATUSES: [u16; 11] = [101, 200, 400, 401, 403, 404, 414, 426, 429, 431, 503];
 
@@ -14,7 +14,7 @@ pub(super) fn judge(case: &Case, wire: &Wire, strict: bool) -> Result<String, St
     let mut upgraded = None;
     while at < wire.bytes.len() {
         let to_head = case.head && responses.is_empty();
-        match fuzz::http_response(&wire.bytes[at..], true, to_head)? {
+        match crate::support::http_response::parse(&wire.bytes[at..], true, to_head)? {
             Some((response, used)) => {
                 at += used;
                 let switched = response.status == 101;
@@ -110,7 +110,10 @@ pub(super) fn judge(case: &Case, wire: &Wire, strict: bool) -> Result<String, St
     })
 }
 
-fn check_upgrade(verdict: &Verdict, response: &fuzz::Response) -> Result<(), String> {
+fn check_upgrade(
+    verdict: &Verdict,
+    response: &crate::support::http_response::Response,
+) -> Result<(), String> {
     if let Some(accept) = &verdict.accept
         && response.header("sec-websocket-accept") != Some(accept.as_str())
     {

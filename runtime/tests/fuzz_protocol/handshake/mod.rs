@@ -23,7 +23,7 @@ mod valid;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::support::fuzz::{self, Prepared, Rng};
+use crate::harness::{self as fuzz, Prepared, Rng};
 
 use judge::judge;
 use model::model;

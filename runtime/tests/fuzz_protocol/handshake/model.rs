@@ -2,7 +2,7 @@
 
 use super::valid::{GOOD_OFFERS, valid_auth};
 use super::{Request, Verdict};
-use crate::support::fuzz;
+use crate::harness as fuzz;
 
 /// Tokens of a comma-separated header value.
 pub(super) fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {

@@ -5,7 +5,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::Request;
 use super::valid::{pick_target, valid_auth};
-use crate::support::fuzz::{self, Rng};
+use crate::harness::{self as fuzz, Rng};
 
 pub(super) fn mutate(rng: &mut Rng, r: &mut Request, about: &mut Vec<String>) {
     let n = r.headers.len();

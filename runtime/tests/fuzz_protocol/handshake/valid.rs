@@ -5,7 +5,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::Request;
-use crate::support::fuzz::{self, Rng};
+use crate::harness::{self as fuzz, Rng};
 
 pub(super) fn valid_auth() -> String {
     format!("Basic {}", BASE64.encode(b"fuzz:secret"))

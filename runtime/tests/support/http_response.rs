@@ -1,10 +1,6 @@
-//! HTTP responses read off the wire, and `Sec-WebSocket-Accept`.
-
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use sha1::{Digest as _, Sha1};
-
-use super::find;
+//! The tests' one HTTP response parser: status line, headers (names
+//! lowercased) and a sized body, read off the wire incrementally (the fuzz
+//! harness feeds it as bytes arrive; the admin client once at EOF).
 
 /// An HTTP response read off the wire.
 #[derive(Debug, Clone)]
@@ -25,17 +21,28 @@ impl Response {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body parsed as JSON; panics with the body if it is not.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
 }
 
 /// The response at the start of `bytes` and how many bytes it took;
 /// `Ok(None)` while incomplete (a body without a length runs to the end).
 /// `to_head`: it answers a HEAD request, so it has no body.
-pub fn http_response(
+pub fn parse(
     bytes: &[u8],
     at_eof: bool,
     to_head: bool,
 ) -> Result<Option<(Response, usize)>, String> {
-    let Some(end) = find(bytes, b"\r\n\r\n") else {
+    let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
         return Ok(None);
     };
     let head = std::str::from_utf8(&bytes[..end])
@@ -84,12 +91,4 @@ pub fn http_response(
     };
     response.body = bytes[start..end].to_vec();
     Ok(Some((response, end)))
-}
-
-/// `Sec-WebSocket-Accept` for `key` (RFC 6455 §4.2.2).
-pub fn accept_key(key: &[u8]) -> String {
-    let mut sha1 = Sha1::new();
-    sha1.update(key);
-    sha1.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
-    BASE64.encode(sha1.finalize())
 }

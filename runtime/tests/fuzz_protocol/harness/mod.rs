@@ -1,4 +1,5 @@
-//! The in-tree fuzzing harness behind `tests/fuzz_protocol/` (cargo-fuzz
+//! The in-tree fuzzing harness of `tests/fuzz_protocol/`, compiled into
+//! that test binary only (cargo-fuzz
 //! needs a nightly compiler; this runs under plain `cargo test`):
 //!
 //! - [`Rng`]: a small seeded generator, one per case, so any case can be
@@ -12,7 +13,7 @@
 //! - the wire: client frames as bytes ([`frame`]), the server's frames
 //!   checked against RFC 6455 ([`hear`]) and against the model of the
 //!   contract ([`predict`], [`judge_frames`]), conversations on sockets
-//!   ([`converse`], [`exchange`]), HTTP responses ([`http_response`]),
+//!   ([`converse`], [`exchange`]), HTTP responses (`support::http_response`),
 //!   `Sec-WebSocket-Accept` ([`accept_key`]) and raw DEFLATE (flate2, as
 //!   the server uses it).
 
@@ -29,20 +30,18 @@ mod socket;
 
 use std::time::Duration;
 
-// Flat, so callers write `fuzz::frame`; each test binary that includes
-// `support` uses a different part of it (or none).
-#[allow(unused_imports)]
+// Flat, so callers write `fuzz::frame`.
 pub use {
     deflate::{deflate, inflate},
-    driver::{CaseFuture, Prepared, alive, drive, panic_text, run_cases},
-    frames::{Header, Heard, Len, frame, hear, parse_header, sendable_close_code, unmask},
-    http::{Response, accept_key, http_response},
+    driver::{Prepared, alive, drive, run_cases},
+    frames::{Heard, Len, frame, hear, parse_header, sendable_close_code, unmask},
+    http::accept_key,
     judge::judge_frames,
-    predict::{Deflated, End, Expect, Prediction, predict},
+    predict::{Deflated, End, Expect, predict},
     report::{Failure, fail, hex_block, show},
     rng::Rng,
     settings::Settings,
-    socket::{Wire, converse, exchange, find, upgrade, write_plan},
+    socket::{Wire, converse, exchange, upgrade, write_plan},
 };
 
 /// A hang guard for one read or one step of a case (the server answers

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{PATIENCE, Rng, http_response, parse_header};
+use super::{PATIENCE, Rng, parse_header};
+use crate::support::http_response::parse as http_response;
 
 /// What came back on a connection.
 #[derive(Debug, Default)]
