@@ -25,6 +25,20 @@ pub fn scalar_to_string(value: &Value) -> Option<String> {
     }
 }
 
+/// What kind of value this is, for error messages: `"a string"`, `"null"`,
+/// ...; an object is called `object` (`"a table"` in a config, `"an
+/// object"` in a message).
+pub fn kind_of(value: &Value, object: &'static str) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => object,
+    }
+}
+
 /// Serializes a value into payload bytes.
 pub fn to_payload(value: &Value) -> Vec<u8> {
     // Serializing a `Value` cannot fail: every key is a string.

@@ -15,12 +15,7 @@ pub fn welcome(settings: &Settings, path: &str, session: &Session) -> Message {
         .str("endpoint", path)
         .str("client_id", &session.client_id)
         .float("server_time", seconds(session.opened_ms))
-        .object(
-            "config",
-            Object::new()
-                .number("ping_interval", &settings.ping_interval)
-                .number("ping_timeout", &settings.ping_timeout),
-        )
+        .object("config", settings.ping_config())
         .message()
 }
 

@@ -24,13 +24,10 @@ pub fn welcome(settings: &Settings, session: &Session) -> Message {
         .float("server_time", seconds(session.opened_ms))
         .object(
             "config",
-            Object::new()
-                .number("ping_interval", &settings.ping_interval)
-                .number("ping_timeout", &settings.ping_timeout)
-                .number(
-                    "expected_min_connection_duration",
-                    &settings.expected_min_connection_duration,
-                ),
+            settings.ping_config().number(
+                "expected_min_connection_duration",
+                &settings.expected_min_connection_duration,
+            ),
         )
         .raw("environment", &settings.environment)
         .message()

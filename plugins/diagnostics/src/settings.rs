@@ -65,6 +65,13 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// `{"ping_interval", "ping_timeout"}`: the config every greeting shows.
+    pub fn ping_config(&self) -> crate::json_text::Object {
+        crate::json_text::Object::new()
+            .number("ping_interval", &self.ping_interval)
+            .number("ping_timeout", &self.ping_timeout)
+    }
+
     pub fn from_config(config: &Config) -> Result<Self, String> {
         let raw: Raw = config.parse()?;
         let endpoint = raw.endpoint.ok_or(
@@ -116,12 +123,5 @@ fn seconds(name: &str, value: &Number) -> Result<f64, String> {
 }
 
 fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "a table",
-    }
+    sluice_sdk::json::kind_of(value, "a table")
 }

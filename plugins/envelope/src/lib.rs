@@ -122,14 +122,7 @@ fn string_field<'a>(fields: &'a Map<String, Value>, name: &str) -> Result<Option
 }
 
 fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
+    sluice_sdk::json::kind_of(value, "an object")
 }
 
 /// `text` quoted, cut to [`QUOTE_LIMIT`] characters so a reason stays short.

@@ -141,12 +141,5 @@ pub fn list(items: &[&str]) -> String {
 
 /// What kind of JSON value this is, for error messages.
 pub fn describe(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "a table",
-    }
+    sluice_sdk::json::kind_of(value, "a table")
 }

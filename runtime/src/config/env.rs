@@ -135,25 +135,15 @@ pub(crate) fn to_property(
     env: EnvLookup<'_>,
     report: &mut Report<'_>,
 ) -> Option<String> {
-    if let Some(name) = value.get_ref().env_reference() {
-        return lookup(value, name, env, report);
-    }
-    match value.get_ref() {
+    let scalar = |v: &ConfigValue| match v {
         ConfigValue::String(s) => Some(s.clone()),
         ConfigValue::Integer(i) => Some(i.to_string()),
         ConfigValue::Float(f) => Some(f.to_string()),
         ConfigValue::Boolean(b) => Some(b.to_string()),
-        other => {
-            report.error(
-                value.span(),
-                Problem::Schema(format!(
-                    "a Kafka property must be a string, number, boolean or {{ env = \"NAME\" }}, not {}",
-                    other.type_name()
-                )),
-            );
-            None
-        }
-    }
+        _ => None,
+    };
+    let expected = "a Kafka property must be a string, number, boolean or { env = \"NAME\" }";
+    resolved(value, (scalar, expected), env, report)
 }
 
 /// A string value (or an `{ env = "NAME" }` table) of the key `key`: a
@@ -164,22 +154,31 @@ pub(crate) fn to_text(
     env: EnvLookup<'_>,
     report: &mut Report<'_>,
 ) -> Option<String> {
+    let string = |v: &ConfigValue| match v {
+        ConfigValue::String(s) => Some(s.clone()),
+        _ => None,
+    };
+    let expected = format!("`{key}` must be a string or {{ env = \"NAME\" }}");
+    resolved(value, (string, &expected), env, report)
+}
+
+/// `value` as text: the variable it references, or what `convert` makes of
+/// it; reported (`expected`, not what it is) when it makes nothing.
+fn resolved(
+    value: &Spanned<ConfigValue>,
+    (convert, expected): (impl Fn(&ConfigValue) -> Option<String>, &str),
+    env: EnvLookup<'_>,
+    report: &mut Report<'_>,
+) -> Option<String> {
     if let Some(name) = value.get_ref().env_reference() {
         return lookup(value, name, env, report);
     }
-    match value.get_ref() {
-        ConfigValue::String(s) => Some(s.clone()),
-        other => {
-            report.error(
-                value.span(),
-                Problem::Schema(format!(
-                    "`{key}` must be a string or {{ env = \"NAME\" }}, not {}",
-                    other.type_name()
-                )),
-            );
-            None
-        }
+    let text = convert(value.get_ref());
+    if text.is_none() {
+        let message = format!("{expected}, not {}", value.get_ref().type_name());
+        report.error(value.span(), Problem::Schema(message));
     }
+    text
 }
 
 impl<'de> Deserialize<'de> for ConfigValue {

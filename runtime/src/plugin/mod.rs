@@ -222,22 +222,8 @@ impl PluginHost {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| PluginError::new(&id, FaultKind::Instantiate(format!("{e:#}"))))?;
-        let metrics = crate::metrics::global().plugin(&id.tenant, &id.pipeline, &id.plugin);
-        let plugin = LoadedPlugin {
-            inner: Arc::new(LoadedInner {
-                id,
-                role: spec.role,
-                hash,
-                body: Body::Wasm(pre),
-                config_json: Arc::from(spec.config_json),
-                limits: spec.limits,
-                metrics,
-                budget,
-            }),
-        };
-        // Proves the plugin instantiates and accepts its config.
-        plugin.instantiate()?;
-        Ok(plugin)
+        let settings = (spec.role, spec.config_json, spec.limits);
+        LoadedPlugin::assemble(id, settings, (hash, Body::Wasm(pre)), budget)
     }
 
     /// Loads a plugin as a pipeline names it: a component, or a built-in
@@ -363,15 +349,28 @@ impl LoadedPlugin {
                 },
             ));
         }
+        let hash = content_hash(format!("{NATIVE_PREFIX}{}", native.name()).as_bytes());
+        let settings = (spec.role, spec.config_json, spec.limits);
+        Self::assemble(id, settings, (hash, Body::Native(native)), budget)
+    }
+
+    /// Puts a loaded plugin together (role, config and limits from its
+    /// spec) and proves it instantiates and accepts its config.
+    fn assemble(
+        id: Arc<PluginId>,
+        (role, config_json, limits): (Role, String, Limits),
+        (hash, body): (String, Body),
+        budget: Option<Arc<CpuBudget>>,
+    ) -> Result<Self, PluginError> {
         let metrics = crate::metrics::global().plugin(&id.tenant, &id.pipeline, &id.plugin);
         let plugin = LoadedPlugin {
             inner: Arc::new(LoadedInner {
-                hash: content_hash(format!("{NATIVE_PREFIX}{}", native.name()).as_bytes()),
                 id,
-                role: spec.role,
-                body: Body::Native(native),
-                config_json: Arc::from(spec.config_json),
-                limits: spec.limits,
+                role,
+                hash,
+                body,
+                config_json: Arc::from(config_json),
+                limits,
                 metrics,
                 budget,
             }),
