@@ -10,6 +10,8 @@
 #
 # Usage: bash scripts/install-browser.sh   # prints /usr/bin/chromium on stdout
 set -euo pipefail
+# shellcheck source=lib/apt.sh
+source "$(dirname "$0")/lib/apt.sh"
 
 bin="/usr/bin/chromium"
 package="chromium"
@@ -22,28 +24,9 @@ fail() {
 }
 
 if [[ ! -x "$bin" ]]; then
-    command -v apt-get >/dev/null 2>&1 \
-        || fail "$bin is missing and apt-get is not available (the tests expect Debian's $package)."
-    if [[ "$(id -u)" -eq 0 ]]; then
-        as_root=()
-    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-        as_root=(sudo -n)
-    else
-        fail "$bin is missing and installing it needs root (or password-less sudo)."
-    fi
-
     log "installing $package with apt-get (this takes a minute or two)..."
     start=$SECONDS
-    apt_log="$(mktemp "${TMPDIR:-/tmp}/install-browser.XXXXXX")"
-    trap 'rm -f "$apt_log"' EXIT
-    apt() {
-        "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
-            apt-get -y -q -o DPkg::Lock::Timeout=600 "$@" >>"$apt_log" 2>&1
-    }
-    if ! { apt update && apt install --no-install-recommends "$package"; }; then
-        tail -n 40 "$apt_log" >&2 || true
-        fail "apt-get could not install $package (output above)."
-    fi
+    apt_install "$package" || fail "apt-get could not install $package (output above)."
     [[ -x "$bin" ]] || fail "apt-get installed $package but $bin is still missing."
     log "$package installed in $((SECONDS - start)) s"
 fi

@@ -40,6 +40,9 @@ rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
 rustup target add wasm32-wasip2 >/dev/null
 rustup component add rustfmt clippy >/dev/null
 
+step "C build dependencies (libssl-dev, pkg-config; apt-get when missing)"
+bash scripts/install-build-deps.sh
+
 step "cargo fmt --check"
 cargo fmt --all --check
 cargo fmt --all --check --manifest-path plugins/Cargo.toml

@@ -31,6 +31,13 @@ fn env(name: &str) -> Result<String, VarError> {
         "SLUICE_ADMIN_TOKEN" => Ok("operator-token-0123456789".into()),
         "ACME_ADMIN_TOKEN" => Ok("acme-admin-token-0123".into()),
         "SHORT_ADMIN_TOKEN" => Ok("tooshort".into()),
+        "SLUICE_BROKERS" => Ok("k1:9092,k2:9092".into()),
+        "MAX_CONNECTIONS" => Ok("250".into()),
+        // Looks like a number, but a topic is text: it stays a string.
+        "INPUT_TOPIC" => Ok("12345".into()),
+        "NOT_A_NUMBER" => Ok("lots".into()),
+        "ADDRESS_TYPO" => Ok("localhost:80".into()),
+        "OUT_OF_RANGE" => Ok("-5".into()),
         _ => Err(VarError::NotPresent),
     }
 }
@@ -274,4 +281,123 @@ fn unreadable_file() {
         text.starts_with("tests/config/does_not_exist.toml: cannot read the file: "),
         "{text}"
     );
+}
+
+#[test]
+fn kafka_security() {
+    use sluice_runtime::config::{Compression, Sasl, SaslMechanism, SecurityProtocol};
+    let config = validate("kafka_security").expect("valid");
+    let tenant = |name: &str| config.tenant(name).expect(name);
+    let shared = config.kafka.security.as_ref().expect("shared security");
+    assert_eq!(
+        shared.protocol,
+        SecurityProtocol::SaslSsl,
+        "a mechanism implies sasl_ssl"
+    );
+    let Some(Sasl::Password {
+        mechanism,
+        username,
+        password,
+    }) = &shared.sasl
+    else {
+        panic!("password SASL: {shared:?}");
+    };
+    assert_eq!(*mechanism, SaslMechanism::ScramSha512);
+    assert_eq!(username, "sluice");
+    assert_eq!(password.expose(), "kafka-secret");
+    let tls = shared.tls.as_ref().expect("TLS");
+    assert!(
+        tls.ca
+            .as_ref()
+            .unwrap()
+            .ends_with("tests/config/kafka-certs/ca.pem")
+    );
+    let (cert, key) = tls.client.as_ref().expect("client certificate");
+    assert!(
+        cert.ends_with("kafka-certs/client.pem") && key.ends_with("kafka-certs/client-key.pem")
+    );
+    assert!(tls.verify_hostname, "on by default");
+    assert_eq!(config.kafka.compression, Compression::Zstd);
+
+    assert_eq!(
+        tenant("inherits").kafka,
+        config.kafka,
+        "no override: the shared settings"
+    );
+    let confluent = tenant("confluent").kafka.security.clone().unwrap();
+    assert!(matches!(
+        confluent.sasl,
+        Some(Sasl::Password {
+            mechanism: SaslMechanism::Plain,
+            ..
+        })
+    ));
+    assert_eq!(confluent.tls.as_ref().unwrap().ca, None, "the system store");
+    assert_eq!(
+        tenant("confluent").kafka.compression,
+        Compression::Zstd,
+        "inherited"
+    );
+    let oauth = &tenant("oauth").kafka;
+    let Some(Sasl::OAuthBearer { token, principal }) = &oauth.security.as_ref().unwrap().sasl
+    else {
+        panic!("OAUTHBEARER: {oauth:?}");
+    };
+    assert_eq!(
+        (token.expose(), principal.as_str()),
+        ("kafka-secret", "svc")
+    );
+    assert!(
+        !oauth
+            .security
+            .as_ref()
+            .unwrap()
+            .tls
+            .as_ref()
+            .unwrap()
+            .verify_hostname
+    );
+    assert_eq!(oauth.compression, Compression::Lz4);
+    let plain = tenant("plain").kafka.security.clone().unwrap();
+    assert_eq!(
+        (plain.protocol, plain.sasl, plain.tls),
+        (SecurityProtocol::Plaintext, None, None)
+    );
+    assert!(
+        !format!("{:?}", config.kafka).contains("kafka-secret"),
+        "Debug hides secrets"
+    );
+}
+
+#[test]
+fn kafka_security_errors() {
+    insta::assert_snapshot!(errors("kafka_security_errors"));
+}
+
+#[test]
+fn env_everywhere() {
+    use sluice_runtime::config::{Brokers, StartFrom};
+    let config = validate("env_everywhere").expect("valid");
+    assert_eq!(
+        config.kafka.brokers,
+        Brokers::List(vec!["k1:9092".into(), "k2:9092".into()])
+    );
+    let listener = &config.listeners[0];
+    assert_eq!(
+        listener.address.to_string(),
+        "127.0.0.1:8080",
+        "the default"
+    );
+    assert_eq!(listener.limits.max_connections, 250, "a number from text");
+    let pipeline = &config.pipelines[0];
+    assert_eq!(pipeline.name, "ticks");
+    let source = pipeline.source.as_ref().unwrap();
+    assert_eq!(source.topics, ["12345", "audit"], "a topic stays text");
+    assert_eq!(source.start, StartFrom::Earliest);
+    assert_eq!(pipeline.serving.outbox.capacity, 64);
+}
+
+#[test]
+fn env_errors() {
+    insta::assert_snapshot!(errors("env_errors"));
 }

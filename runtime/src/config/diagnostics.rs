@@ -182,6 +182,9 @@ pub(crate) struct Report<'a> {
     text: &'a str,
     line_starts: Vec<usize>,
     found: Vec<Diagnostic>,
+    /// `{ env = ... }` references: their span, variable, and whether it
+    /// was missing (reported already).
+    env_sources: Vec<(Range<usize>, String, bool)>,
 }
 
 impl<'a> Report<'a> {
@@ -194,6 +197,7 @@ impl<'a> Report<'a> {
             text,
             line_starts,
             found: Vec::new(),
+            env_sources: Vec::new(),
         }
     }
 
@@ -212,13 +216,40 @@ impl<'a> Report<'a> {
         }
     }
 
+    /// Where the file's `{ env = ... }` references are (`(span, variable,
+    /// missing)`): an error about a value that came from a variable names
+    /// it, and one about a missing variable's stand-in is left out (the
+    /// missing variable was reported).
+    pub fn env_sources(&mut self, sources: impl IntoIterator<Item = (Range<usize>, String, bool)>) {
+        self.env_sources = sources.into_iter().collect();
+    }
+
+    /// Whether a variable referenced inside `span` is missing (a value
+    /// built from it would be checked in vain).
+    pub fn misses_env_within(&self, span: &Range<usize>) -> bool {
+        self.env_sources
+            .iter()
+            .any(|(s, _, missing)| *missing && span.start <= s.start && s.end <= span.end)
+    }
+
     /// Records an error at the start of `span`.
     pub fn error(&mut self, span: Range<usize>, problem: impl Into<Problem>) {
+        let mut problem = problem.into();
+        if let Some((_, name, missing)) = self.env_sources.iter().find(|(s, _, _)| *s == span) {
+            if *missing {
+                return;
+            }
+            let variable = format!("environment variable `{name}`");
+            let message = problem.to_string();
+            if !message.contains(&variable) {
+                problem = Problem::Invalid(format!("{message} (the value of {variable})"));
+            }
+        }
         let position = Some(self.position(span.start));
         self.found.push(Diagnostic {
             file: self.file.clone(),
             position,
-            problem: problem.into(),
+            problem,
         });
     }
 

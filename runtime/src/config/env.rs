@@ -1,10 +1,6 @@
-//! Free-form values (plugin `config` tables, Kafka properties) kept with
-//! their positions, and `{ env = "NAME" }` references resolved against the
-//! environment.
-//!
-//! Any table of exactly the form `{ env = "NAME" }` stands for the value of
-//! the environment variable `NAME`, so secrets stay out of the file:
-//! `users = { alice = { env = "ALICE_PASSWORD" } }`.
+//! Free-form values (plugin `config` tables, Kafka properties, secrets)
+//! kept with their positions. `{ env = "NAME" }` references in them were
+//! replaced by the variable's text before they got here (`env_refs`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -40,17 +36,6 @@ pub enum ConfigValue {
 }
 
 impl ConfigValue {
-    /// The variable name if this is an `{ env = "NAME" }` table.
-    pub fn env_reference(&self) -> Option<&str> {
-        match self {
-            ConfigValue::Table(t) if t.len() == 1 => match t.get("env").map(Spanned::get_ref) {
-                Some(ConfigValue::String(name)) => Some(name),
-                _ => None,
-            },
-            _ => None,
-        }
-    }
-
     /// The TOML type's name with its article, for messages (`a string`).
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -65,38 +50,12 @@ impl ConfigValue {
     }
 }
 
-/// Resolves an `{ env = "NAME" }` reference, reporting a missing variable
-/// at the table's position.
-fn lookup(
-    value: &Spanned<ConfigValue>,
-    name: &str,
-    env: EnvLookup<'_>,
-    report: &mut Report<'_>,
-) -> Option<String> {
-    match env(name) {
-        Ok(v) => Some(v),
-        Err(std::env::VarError::NotPresent) => {
-            report.error(value.span(), Problem::EnvMissing(name.to_owned()));
-            None
-        }
-        Err(std::env::VarError::NotUnicode(_)) => {
-            report.error(value.span(), Problem::EnvNotUnicode(name.to_owned()));
-            None
-        }
-    }
-}
-
-/// Converts a value to JSON, replacing every `{ env = "NAME" }` table with
-/// the variable's value. Problems are reported to `report`; `None` if any.
+/// Converts a value to JSON. Problems are reported to `report`; `None` if any.
 pub(crate) fn to_json(
     value: &Spanned<ConfigValue>,
-    env: EnvLookup<'_>,
     report: &mut Report<'_>,
 ) -> Option<serde_json::Value> {
     use serde_json::Value as J;
-    if let Some(name) = value.get_ref().env_reference() {
-        return lookup(value, name, env, report).map(J::String);
-    }
     Some(match value.get_ref() {
         ConfigValue::String(s) | ConfigValue::Datetime(s) => J::String(s.clone()),
         ConfigValue::Integer(i) => J::from(*i),
@@ -115,26 +74,21 @@ pub(crate) fn to_json(
         },
         ConfigValue::Array(items) => {
             // Convert every element so each problem is reported.
-            let items: Vec<_> = items.iter().map(|v| to_json(v, env, report)).collect();
+            let items: Vec<_> = items.iter().map(|v| to_json(v, report)).collect();
             J::Array(items.into_iter().collect::<Option<_>>()?)
         }
         ConfigValue::Table(entries) => {
             let entries: Vec<_> = entries
                 .iter()
-                .map(|(k, v)| to_json(v, env, report).map(|v| (k.clone(), v)))
+                .map(|(k, v)| to_json(v, report).map(|v| (k.clone(), v)))
                 .collect();
             J::Object(entries.into_iter().collect::<Option<_>>()?)
         }
     })
 }
 
-/// Converts a scalar (or an `{ env = "NAME" }` table) to the string form
-/// librdkafka takes.
-pub(crate) fn to_property(
-    value: &Spanned<ConfigValue>,
-    env: EnvLookup<'_>,
-    report: &mut Report<'_>,
-) -> Option<String> {
+/// Converts a scalar to the string form librdkafka takes.
+pub(crate) fn to_property(value: &Spanned<ConfigValue>, report: &mut Report<'_>) -> Option<String> {
     let scalar = |v: &ConfigValue| match v {
         ConfigValue::String(s) => Some(s.clone()),
         ConfigValue::Integer(i) => Some(i.to_string()),
@@ -142,37 +96,32 @@ pub(crate) fn to_property(
         ConfigValue::Boolean(b) => Some(b.to_string()),
         _ => None,
     };
-    let expected = "a Kafka property must be a string, number, boolean or { env = \"NAME\" }";
-    resolved(value, (scalar, expected), env, report)
+    let expected = "a Kafka property must be a string, number or boolean";
+    resolved(value, (scalar, expected), report)
 }
 
-/// A string value (or an `{ env = "NAME" }` table) of the key `key`: a
-/// secret or a name, never a number or a table.
+/// A string value of the key `key`: a secret or a name, never a number or
+/// a table.
 pub(crate) fn to_text(
     value: &Spanned<ConfigValue>,
     key: &str,
-    env: EnvLookup<'_>,
     report: &mut Report<'_>,
 ) -> Option<String> {
     let string = |v: &ConfigValue| match v {
         ConfigValue::String(s) => Some(s.clone()),
         _ => None,
     };
-    let expected = format!("`{key}` must be a string or {{ env = \"NAME\" }}");
-    resolved(value, (string, &expected), env, report)
+    let expected = format!("`{key}` must be a string");
+    resolved(value, (string, &expected), report)
 }
 
-/// `value` as text: the variable it references, or what `convert` makes of
-/// it; reported (`expected`, not what it is) when it makes nothing.
+/// `value` as text: what `convert` makes of it; reported (`expected`, not
+/// what it is) when it makes nothing.
 fn resolved(
     value: &Spanned<ConfigValue>,
     (convert, expected): (impl Fn(&ConfigValue) -> Option<String>, &str),
-    env: EnvLookup<'_>,
     report: &mut Report<'_>,
 ) -> Option<String> {
-    if let Some(name) = value.get_ref().env_reference() {
-        return lookup(value, name, env, report);
-    }
     let text = convert(value.get_ref());
     if text.is_none() {
         let message = format!("{expected}, not {}", value.get_ref().type_name());
@@ -248,32 +197,23 @@ mod tests {
 
     use super::*;
 
-    fn env(name: &str) -> Result<String, std::env::VarError> {
-        match name {
-            "SECRET" => Ok("s3cret".into()),
-            _ => Err(std::env::VarError::NotPresent),
-        }
-    }
-
     fn convert(text: &str) -> (Option<serde_json::Value>, String) {
         let value =
             Spanned::<ConfigValue>::deserialize(toml::de::ValueDeserializer::parse(text).unwrap())
                 .unwrap();
         let mut report = Report::new(Path::new("f"), text);
-        let json = to_json(&value, &env, &mut report);
+        let json = to_json(&value, &mut report);
         (json, report.finish().to_string())
     }
 
     #[test]
-    fn env_tables_are_replaced_anywhere() {
-        let (json, errors) = convert(
-            r#"{ a = { env = "SECRET" }, b = [1, { env = "SECRET" }], c = { env = "SECRET", other = 1 }, d = 1979-05-27T07:32:00Z, e = 1.5 }"#,
-        );
+    fn values_become_json() {
+        let (json, errors) =
+            convert(r#"{ b = [1, "x"], c = { other = 1 }, d = 1979-05-27T07:32:00Z, e = 1.5 }"#);
         assert_eq!(errors, "");
         let expected = serde_json::json!({
-            "a": "s3cret",
-            "b": [1, "s3cret"],
-            "c": { "env": "SECRET", "other": 1 },
+            "b": [1, "x"],
+            "c": { "other": 1 },
             "d": "1979-05-27T07:32:00Z",
             "e": 1.5,
         });
@@ -281,15 +221,13 @@ mod tests {
     }
 
     #[test]
-    fn every_missing_variable_is_reported_at_its_table() {
-        let (json, errors) =
-            convert(r#"{ a = { env = "NOPE_A" }, b = [{ env = "NOPE_B" }], c = inf }"#);
+    fn every_non_json_number_is_reported() {
+        let (json, errors) = convert(r#"{ a = nan, b = [inf] }"#);
         assert_eq!(json, None);
         assert_eq!(
             errors,
-            "f:1:7: environment variable `NOPE_A` is not set\n\
-             f:1:32: environment variable `NOPE_B` is not set\n\
-             f:1:57: inf cannot be passed to a plugin (JSON has no NaN or infinity)"
+            "f:1:7: NaN cannot be passed to a plugin (JSON has no NaN or infinity)\n\
+             f:1:17: inf cannot be passed to a plugin (JSON has no NaN or infinity)"
         );
     }
 }

@@ -32,7 +32,9 @@
 mod bounds;
 mod diagnostics;
 mod env;
+mod env_refs;
 pub mod fixture;
+mod kafka_security;
 mod limits;
 mod model;
 mod names;
@@ -42,6 +44,7 @@ mod pipeline_tests;
 mod plugins;
 mod role;
 pub mod schema;
+mod secret;
 mod settings;
 mod template;
 mod tenants;
@@ -51,6 +54,7 @@ use std::path::Path;
 
 pub use diagnostics::{Diagnostic, Diagnostics, Position, Problem};
 pub use env::{ConfigValue, EnvLookup};
+pub use kafka_security::{Compression, KafkaTls, Sasl, SaslMechanism, Security, SecurityProtocol};
 pub use limits::Limits;
 pub use model::{
     Admin, Config, ConnectionPolicy, Kafka, Listener, ListenerLimits, MessageRate, Pipeline,
@@ -128,8 +132,9 @@ impl<'a> Loader<'a> {
     /// are resolved against `path`'s directory).
     pub fn load_str(&self, path: &Path, text: &str) -> Result<Config, Diagnostics> {
         let mut report = diagnostics::Report::new(path, text);
-        let config = parse::parse(text, &mut report)
-            .and_then(|doc| validate::check(path, &doc, self.env, self.host, &mut report));
+        let refs = env_refs::EnvRefs::resolve(text, self.env, &mut report);
+        let config = parse::parse(text, &refs, &mut report)
+            .and_then(|doc| validate::check(path, &doc, self.host, &mut report));
         match config {
             Some(config) if !report.has_errors() => {
                 tracing::debug!(file = %path.display(), pipelines = config.pipelines.len(), "Pipeline file is valid.");

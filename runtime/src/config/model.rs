@@ -8,8 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::kafka_security::{Compression, Security};
 use super::limits::Limits;
 use super::role::{Native, Role};
+pub use super::secret::Secret;
 
 use super::schema::{
     Accept, Brokers, Format, OnShutdown, OutboxDef, PoisonPolicy, RateDef, ReplyFormat, SinkKey,
@@ -57,29 +59,6 @@ pub struct Admin {
     pub address: SocketAddr,
     /// The operator's bearer token: sees and does everything.
     pub token: Secret,
-}
-
-/// A secret (a bearer token), from the file or the environment. `Debug`
-/// never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The value itself (only to compare or send it).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
 }
 
 /// A listening address.
@@ -189,6 +168,10 @@ pub struct Kafka {
     pub brokers: Brokers,
     /// librdkafka properties, `{ env }` references resolved.
     pub properties: BTreeMap<String, String>,
+    /// TLS and SASL, if the cluster is secured.
+    pub security: Option<Security>,
+    /// How Sluice's producers compress.
+    pub compression: Compression,
 }
 
 /// A tenant and its effective Kafka settings (`[kafka]` with its override applied).

@@ -4,9 +4,10 @@
 
 use serde::Deserialize;
 use serde_spanned::Spanned;
-use toml::de::{DeTable, DeValue, ValueDeserializer};
+use toml::de::{DeTable, DeValue};
 
 use super::diagnostics::{Problem, Report};
+use super::env_refs::EnvRefs;
 use super::schema::{
     AdminDef, KafkaDef, ListenerDef, PipelineDef, PluginsDef, TOP_LEVEL_KEYS, TenantDef, TestDef,
 };
@@ -39,9 +40,15 @@ pub(crate) struct Document<'i> {
     pub tests: Vec<Entry<'i, TestDef>>,
 }
 
-/// Parses the file. `None` if it is not valid TOML (every syntax error is
-/// reported; schema checks on a half-parsed file would only add noise).
-pub(crate) fn parse<'i>(text: &'i str, report: &mut Report<'_>) -> Option<Document<'i>> {
+/// Parses the file, with `{ env = ... }` references replaced by what
+/// `refs` resolved them to. `None` if it is not valid TOML (every syntax
+/// error is reported; schema checks on a half-parsed file would only add
+/// noise).
+pub(crate) fn parse<'i>(
+    text: &'i str,
+    refs: &'i EnvRefs,
+    report: &mut Report<'_>,
+) -> Option<Document<'i>> {
     let (root, errors) = DeTable::parse_recoverable(text);
     if !errors.is_empty() {
         for error in &errors {
@@ -50,17 +57,18 @@ pub(crate) fn parse<'i>(text: &'i str, report: &mut Report<'_>) -> Option<Docume
         return None;
     }
     let mut doc = Document::default();
-    for (key, value) in root.into_inner() {
+    for (key, mut value) in root.into_inner() {
+        refs.substitute(&mut value);
         match key.get_ref().as_ref() {
-            "listeners" => doc.listeners = entries(key, value, report),
-            "tenants" => doc.tenants = entries(key, value, report),
-            "pipelines" => doc.pipelines = entries(key, value, report),
-            "tests" => doc.tests = entries(key, value, report),
-            "kafka" => doc.kafka = table(&key, value, report),
-            "plugins" => doc.plugins = table(&key, value, report),
+            "listeners" => doc.listeners = entries(key, value, refs, report),
+            "tenants" => doc.tenants = entries(key, value, refs, report),
+            "pipelines" => doc.pipelines = entries(key, value, refs, report),
+            "tests" => doc.tests = entries(key, value, refs, report),
+            "kafka" => doc.kafka = table(&key, value, refs, report),
+            "plugins" => doc.plugins = table(&key, value, refs, report),
             "admin" => {
                 doc.admin_declared = true;
-                doc.admin = table(&key, value, report);
+                doc.admin = table(&key, value, refs, report);
             }
             other => report.error(
                 key.span(),
@@ -78,6 +86,7 @@ pub(crate) fn parse<'i>(text: &'i str, report: &mut Report<'_>) -> Option<Docume
 fn table<'i, T: Deserialize<'i>>(
     key: &Spanned<std::borrow::Cow<'i, str>>,
     value: Spanned<DeValue<'i>>,
+    refs: &'i EnvRefs,
     report: &mut Report<'_>,
 ) -> Option<T> {
     if !value.get_ref().is_table() {
@@ -91,15 +100,14 @@ fn table<'i, T: Deserialize<'i>>(
         );
         return None;
     }
-    T::deserialize(ValueDeserializer::from(value))
-        .map_err(|e| report.toml(&e, false))
-        .ok()
+    refs.deserialize(value, report, |e, report| report.toml(&e, false))
 }
 
 /// Deserializes each element of an array of tables (`[[pipelines]]`).
 fn entries<'i, T: Deserialize<'i>>(
     key: Spanned<std::borrow::Cow<'i, str>>,
     value: Spanned<DeValue<'i>>,
+    refs: &'i EnvRefs,
     report: &mut Report<'_>,
 ) -> Vec<Entry<'i, T>> {
     let span = value.span();
@@ -118,14 +126,12 @@ fn entries<'i, T: Deserialize<'i>>(
         .iter()
         .map(|raw| {
             let parsed = if raw.get_ref().is_table() {
-                T::deserialize(ValueDeserializer::from(raw.clone()))
-                    .map_err(|e| match e.span() {
-                        Some(_) => report.toml(&e, false),
-                        // A check of the whole element (`try_from`) has no
-                        // span of its own: point at the element.
-                        None => report.error(raw.span(), Problem::Schema(e.message().to_owned())),
-                    })
-                    .ok()
+                refs.deserialize(raw.clone(), report, |e, report| match e.span() {
+                    Some(_) => report.toml(&e, false),
+                    // A check of the whole element (`try_from`) has no
+                    // span of its own: point at the element.
+                    None => report.error(raw.span(), Problem::Schema(e.message().to_owned())),
+                })
             } else {
                 report.error(
                     raw.span(),

@@ -11,7 +11,7 @@ use serde_spanned::Spanned;
 use toml::de::DeValue;
 
 use super::diagnostics::{Problem, Report};
-use super::env::{self, ConfigValue, EnvLookup};
+use super::env::{self, ConfigValue};
 use super::limits::Limits;
 use super::model::{PluginConfig, PluginSource};
 use super::role::{NATIVE_PREFIX, Native, Role};
@@ -47,7 +47,6 @@ pub fn content_hash(bytes: &[u8]) -> String {
 pub(crate) struct PluginContext<'a> {
     /// The pipeline file's directory.
     pub base: &'a Path,
-    pub env: EnvLookup<'a>,
     pub host: Option<&'a dyn PluginCheck>,
     /// Exported roles by content hash, so a component used many times is
     /// inspected once.
@@ -78,7 +77,7 @@ pub(crate) fn resolve(
     let name = plugin.get_ref().plugin.get_ref().clone();
     let name_span = plugin.get_ref().plugin.span();
     let source = source_and_bytes(&name, name_span.clone(), ctx.base, report);
-    let config_json = config_json(plugin.get_ref().config.as_ref(), ctx.env, report);
+    let config_json = config_json(plugin.get_ref().config.as_ref(), report);
     let limits = limits(plugin.get_ref().limits.as_ref(), raw, report)
         .and_then(|l| within_caps(slot, l, raw, report));
     let (source, bytes) = source?;
@@ -253,29 +252,22 @@ fn source_and_bytes(
 }
 
 /// The `config` table as JSON text (`{}` when absent).
-fn config_json(
-    config: Option<&Spanned<ConfigValue>>,
-    env: EnvLookup<'_>,
-    report: &mut Report<'_>,
-) -> Option<String> {
+fn config_json(config: Option<&Spanned<ConfigValue>>, report: &mut Report<'_>) -> Option<String> {
     let Some(config) = config else {
         return Some("{}".to_owned());
     };
-    if !matches!(config.get_ref(), ConfigValue::Table(_))
-        || config.get_ref().env_reference().is_some()
-    {
-        let what = if config.get_ref().env_reference().is_some() {
-            "an `{ env = \"...\" }` reference"
-        } else {
-            config.get_ref().type_name()
-        };
+    if !matches!(config.get_ref(), ConfigValue::Table(_)) {
+        let what = config.get_ref().type_name();
         report.error(
             config.span(),
             Problem::Schema(format!("`config` must be a table, not {what}")),
         );
         return None;
     }
-    env::to_json(config, env, report).map(|json| json.to_string())
+    if report.misses_env_within(&config.span()) {
+        return None;
+    }
+    env::to_json(config, report).map(|json| json.to_string())
 }
 
 /// Checks `limits` against its bounds; defaults when absent.

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_spanned::Spanned;
 
 use super::env::ConfigValue;
+pub use super::kafka_security::{Compression, SaslMechanism, SecurityDef, SecurityProtocol};
 use super::limits::Limits;
 
 /// The top-level keys a pipeline file may have.
@@ -128,6 +129,13 @@ pub struct KafkaDef {
     /// (values may be `{ env = "NAME" }`; unquoted dotted keys work too)
     #[serde(default)]
     pub properties: BTreeMap<String, Spanned<ConfigValue>>,
+    /// `security = { protocol = "sasl_ssl", mechanism = "scram-sha-512", username = "sluice",
+    /// password = { env = "KAFKA_PASSWORD" }, ca = "certs/ca.pem" }`: TLS and SASL (see
+    /// [`SecurityDef`]; a tenant's `security` replaces the shared one whole)
+    pub security: Option<Spanned<SecurityDef>>,
+    /// `compression = "zstd"`: how Sluice compresses what it produces: `none` (default),
+    /// `gzip`, `snappy`, `lz4` or `zstd` (consuming reads every codec)
+    pub compression: Option<Spanned<Compression>>,
 }
 
 /// Where the Kafka cluster is.

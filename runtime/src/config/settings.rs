@@ -10,7 +10,8 @@ use serde_spanned::Spanned;
 
 use super::bounds;
 use super::diagnostics::{Problem, Report};
-use super::env::{self, ConfigValue, EnvLookup};
+use super::env::{self, ConfigValue};
+use super::kafka_security;
 use super::model::{Admin, Kafka, Listener, ListenerLimits, Secret, Tls};
 use super::names::Names;
 use super::parse::Document;
@@ -19,7 +20,7 @@ use super::schema::{AdminDef, Brokers, KafkaDef, ListenerDef, RateDef};
 pub(super) fn kafka(
     def: Option<&KafkaDef>,
     base: Option<&Kafka>,
-    env: EnvLookup<'_>,
+    dir: &Path,
     report: &mut Report<'_>,
 ) -> Kafka {
     let brokers = match def.and_then(|d| d.brokers.as_ref()) {
@@ -47,13 +48,30 @@ pub(super) fn kafka(
                     "Kafka property `{key}` is managed by Sluice: {hint}"
                 )),
             );
-        } else if let Some(text) = env::to_property(value, env, report) {
+        } else if let Some(text) = env::to_property(value, report) {
             properties.insert(key, text);
         }
     }
+    let security = match def.and_then(|d| d.security.as_ref()) {
+        Some(security) => {
+            if brokers == Brokers::Embedded {
+                let message =
+                    "the embedded broker takes plaintext only: `security` needs `brokers`";
+                report.error(security.span(), Problem::Invalid(message.to_owned()));
+            }
+            kafka_security::check(security, dir, report)
+        }
+        None => base.and_then(|b| b.security.clone()),
+    };
+    let compression = match def.and_then(|d| d.compression.as_ref()) {
+        Some(compression) => *compression.get_ref(),
+        None => base.map_or_else(Default::default, |b| b.compression),
+    };
     Kafka {
         brokers,
         properties,
+        security,
+        compression,
     }
 }
 
@@ -65,7 +83,7 @@ fn flatten<'v>(
     out: &mut Vec<(String, &'v Spanned<ConfigValue>)>,
 ) {
     match value.get_ref() {
-        ConfigValue::Table(entries) if value.get_ref().env_reference().is_none() => {
+        ConfigValue::Table(entries) => {
             for (k, v) in entries {
                 flatten(format!("{key}.{k}"), v, out);
             }
@@ -227,7 +245,6 @@ const MAX_TOKEN_LEN: usize = 4096;
 pub(super) fn admin(
     def: &AdminDef,
     listeners: &[Listener],
-    env: EnvLookup<'_>,
     report: &mut Report<'_>,
 ) -> Option<Admin> {
     let address = match def.address.get_ref().parse::<SocketAddr>() {
@@ -254,7 +271,7 @@ pub(super) fn admin(
         }
         taken.is_none()
     });
-    let token = token(&def.token, "token", env, report);
+    let token = token(&def.token, "token", report);
     Some(Admin {
         address: address?,
         token: token?,
@@ -267,14 +284,10 @@ pub(super) fn admin(
 pub(super) fn token(
     value: &Spanned<ConfigValue>,
     key: &str,
-    env: EnvLookup<'_>,
     report: &mut Report<'_>,
 ) -> Option<Secret> {
-    let text = env::to_text(value, key, env, report)?;
-    let what = match value.get_ref().env_reference() {
-        Some(name) => format!("`{key}` (environment variable `{name}`)"),
-        None => format!("`{key}`"),
-    };
+    let text = env::to_text(value, key, report)?;
+    let what = format!("`{key}`");
     let length = text.chars().count();
     let problem = if text.is_empty() {
         Some(format!(

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::diagnostics::{Problem, Report};
-use super::env::EnvLookup;
 use super::model::{Admin, Config, Pipeline, PluginSettings, Secret, Tenant};
 use super::names::Names;
 use super::parse::Document;
@@ -22,12 +21,11 @@ use super::tenants::{self, Namespace, Quotas};
 pub(crate) fn check(
     file: &Path,
     doc: &Document<'_>,
-    env: EnvLookup<'_>,
     host: Option<&dyn super::PluginCheck>,
     report: &mut Report<'_>,
 ) -> Option<Config> {
     let base = file.parent().unwrap_or(Path::new(""));
-    let kafka = kafka(doc.kafka.as_ref(), None, env, report);
+    let kafka = kafka(doc.kafka.as_ref(), None, base, report);
 
     let mut listener_names = Names::new("listener", &doc.listeners);
     let listeners = listeners(doc, base, &mut listener_names, report);
@@ -35,7 +33,7 @@ pub(crate) fn check(
     let admin = doc
         .admin
         .as_ref()
-        .and_then(|def| settings::admin(def, &listeners, env, report));
+        .and_then(|def| settings::admin(def, &listeners, report));
 
     let mut tenant_names = Names::new("tenant", &doc.tenants);
     let tenants = if doc.tenants.is_empty() {
@@ -54,7 +52,7 @@ pub(crate) fn check(
             let named = tenant_names.declare(&def.name, report);
             let kafka = def.kafka.as_ref().map_or_else(
                 || kafka.clone(),
-                |k| self::kafka(Some(k), Some(&kafka), env, report),
+                |k| self::kafka(Some(k), Some(&kafka), base, report),
             );
             let admin_token = def.admin_token.as_ref().and_then(|value| {
                 if !doc.admin_declared {
@@ -67,7 +65,7 @@ pub(crate) fn check(
                     );
                     return None;
                 }
-                let token = settings::token(value, "admin_token", env, report)?;
+                let token = settings::token(value, "admin_token", report)?;
                 tokens.unique(def.name.get_ref(), token, value.span(), report)
             });
             let namespace = tenants::namespace(def, report);
@@ -103,7 +101,6 @@ pub(crate) fn check(
 
     let mut ctx = PluginContext {
         base,
-        env,
         host,
         roles: HashMap::new(),
     };

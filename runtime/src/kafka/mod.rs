@@ -2,8 +2,9 @@
 //!
 //! - [`ClientSettings`] turns a tenant's [`config::Kafka`] into librdkafka
 //!   settings: the bootstrap servers (a list, or the [`EmbeddedBroker`]'s
-//!   address), live-delivery defaults, then the file's `properties`, then the
-//!   few settings the host's guarantees depend on.
+//!   address), live-delivery defaults, then `security` and `compression`
+//!   ([`security`]), then the file's `properties`, then the few settings the
+//!   host's guarantees depend on.
 //! - [`spawn_consumer`] runs a pipeline's consumer on its own thread (plugins
 //!   are called synchronously from it, never from a tokio worker) and stores
 //!   offsets only after a batch was handled: at-least-once.
@@ -16,12 +17,15 @@ mod embedded;
 mod error;
 mod log;
 mod producer;
+pub mod security;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rdkafka::ClientConfig;
 
-use crate::config::{self, Brokers, StartFrom};
+use crate::config::{self, Brokers, Compression, StartFrom};
+use security::TokenProvider;
 
 pub use consumer::{
     BatchVerdict, ConsumerExit, ConsumerHandle, ConsumerOptions, ConsumerProgress, ConsumerStatus,
@@ -61,11 +65,27 @@ pub const PRODUCER_DEFAULTS: [(&str, &str); 3] = [
 ];
 
 /// What every Kafka client of one tenant is built from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct ClientSettings {
     bootstrap_servers: String,
     embedded: bool,
+    /// From `security`: applied before `properties`.
+    security: Vec<(&'static str, String)>,
+    compression: Compression,
     properties: BTreeMap<String, String>,
+    token: Option<Arc<dyn TokenProvider>>,
+}
+
+impl std::fmt::Debug for ClientSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Properties may hold passwords: show only their keys.
+        f.debug_struct("ClientSettings")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("embedded", &self.embedded)
+            .field("compression", &self.compression)
+            .field("properties", &self.properties.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClientSettings {
@@ -85,7 +105,14 @@ impl ClientSettings {
         Ok(Self {
             bootstrap_servers,
             embedded: is_embedded,
+            security: kafka
+                .security
+                .as_ref()
+                .map(security::properties)
+                .unwrap_or_default(),
+            compression: kafka.compression,
             properties: kafka.properties.clone(),
+            token: security::token_provider(kafka.security.as_ref()),
         })
     }
 
@@ -94,7 +121,10 @@ impl ClientSettings {
         Self {
             bootstrap_servers: bootstrap_servers.into(),
             embedded: false,
+            security: Vec::new(),
+            compression: Compression::None,
             properties: BTreeMap::new(),
+            token: None,
         }
     }
 
@@ -103,7 +133,10 @@ impl ClientSettings {
         Self {
             bootstrap_servers: broker.bootstrap_servers().to_owned(),
             embedded: true,
+            security: Vec::new(),
+            compression: Compression::None,
             properties: BTreeMap::new(),
+            token: None,
         }
     }
 
@@ -111,6 +144,18 @@ impl ClientSettings {
     pub fn with_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.properties.insert(key.into(), value.into());
         self
+    }
+
+    /// Hands OAUTHBEARER tokens from `provider` to every client built from
+    /// these settings (replacing a static `token` from the file).
+    pub fn with_token_provider(mut self, provider: Arc<dyn TokenProvider>) -> Self {
+        self.token = Some(provider);
+        self
+    }
+
+    /// The OAUTHBEARER token provider, if the settings use one.
+    pub(crate) fn token_provider(&self) -> Option<Arc<dyn TokenProvider>> {
+        self.token.clone()
     }
 
     /// The bootstrap servers, `host:port,...`.
@@ -152,10 +197,18 @@ impl ClientSettings {
     /// The configuration of a producer; `forced` are settings from code
     /// (e.g. `message.timeout.ms`) that win over the file.
     pub(crate) fn producer_config(&self, forced: &[(&str, String)]) -> ClientConfig {
-        self.build("producer", &PRODUCER_DEFAULTS, forced)
+        let mut config = self.build("producer", &PRODUCER_DEFAULTS, forced);
+        if !self.properties.contains_key("compression.codec")
+            && !self.properties.contains_key("compression.type")
+        {
+            let (key, value) = security::compression_property(self.compression);
+            config.set(key, value);
+        }
+        config
     }
 
-    /// Defaults, then the file's properties, then `forced`, then the servers.
+    /// Defaults, then `security`, then the file's properties, then
+    /// `forced`, then the servers.
     fn build(
         &self,
         client: &'static str,
@@ -165,6 +218,9 @@ impl ClientSettings {
         let mut config = ClientConfig::new();
         for (key, value) in defaults {
             config.set(*key, *value);
+        }
+        for (key, value) in &self.security {
+            config.set(*key, value);
         }
         for (key, value) in &self.properties {
             config.set(key, value);
@@ -231,6 +287,8 @@ mod tests {
         let kafka = config::Kafka {
             brokers: Brokers::Embedded,
             properties: BTreeMap::new(),
+            security: None,
+            compression: Compression::None,
         };
         assert!(matches!(
             ClientSettings::new(&kafka, None),
@@ -239,9 +297,60 @@ mod tests {
         let kafka = config::Kafka {
             brokers: Brokers::List(vec!["a:1".into(), "b:2".into()]),
             properties: BTreeMap::new(),
+            security: None,
+            compression: Compression::Zstd,
         };
         let settings = ClientSettings::new(&kafka, None).unwrap();
         assert_eq!(settings.bootstrap_servers(), "a:1,b:2");
         assert!(!settings.is_embedded());
+        let producer = settings.producer_config(&[]);
+        assert_eq!(producer.get("compression.codec"), Some("zstd"));
+        let consumer = settings.consumer_config("g", StartFrom::Latest);
+        assert_eq!(
+            consumer.get("compression.codec"),
+            None,
+            "a producer setting"
+        );
+    }
+
+    #[test]
+    fn security_comes_before_the_files_properties() {
+        let kafka = config::Kafka {
+            brokers: Brokers::List(vec!["k:9093".into()]),
+            properties: BTreeMap::from([
+                ("sasl.username".to_owned(), "from-properties".to_owned()),
+                ("compression.type".to_owned(), "lz4".to_owned()),
+            ]),
+            security: Some(config::Security {
+                protocol: config::SecurityProtocol::SaslSsl,
+                sasl: Some(config::Sasl::Password {
+                    mechanism: config::SaslMechanism::ScramSha256,
+                    username: "from-security".into(),
+                    password: config::Secret::new("pw"),
+                }),
+                tls: None,
+            }),
+            compression: Compression::Gzip,
+        };
+        let settings = ClientSettings::new(&kafka, None).unwrap();
+        let consumer = settings.consumer_config("g", StartFrom::Latest);
+        assert_eq!(consumer.get("security.protocol"), Some("sasl_ssl"));
+        assert_eq!(consumer.get("sasl.mechanism"), Some("SCRAM-SHA-256"));
+        assert_eq!(
+            consumer.get("sasl.username"),
+            Some("from-properties"),
+            "properties win"
+        );
+        let producer = settings.producer_config(&[]);
+        assert_eq!(
+            producer.get("compression.type"),
+            Some("lz4"),
+            "properties win"
+        );
+        assert_eq!(producer.get("compression.codec"), None);
+        assert!(
+            !format!("{settings:?}").contains("pw"),
+            "Debug hides values"
+        );
     }
 }

@@ -9,12 +9,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rdkafka::ClientContext;
+use rdkafka::client::OAuthToken;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError as RdKafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 
 use super::log::{ErrorLog, forward};
+use super::security::{self, TokenProvider};
 use super::{ClientSettings, KafkaError};
 
 const CLIENT: &str = "producer";
@@ -87,6 +89,7 @@ impl Producer {
         let context = ProducerLog {
             owner: owner.clone(),
             errors: errors.clone(),
+            token: settings.token_provider(),
         };
         let inner = config
             .create_with_context(context)
@@ -220,9 +223,19 @@ fn future_record<'a>(
 struct ProducerLog {
     owner: Arc<str>,
     errors: Arc<ErrorLog>,
+    token: Option<Arc<dyn TokenProvider>>,
 }
 
 impl ClientContext for ProducerLog {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _config: Option<&str>,
+    ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        security::refresh(self.token.as_ref())
+    }
+
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
         forward(CLIENT, &self.owner, level, fac, log_message);
     }

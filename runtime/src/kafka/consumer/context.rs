@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use rdkafka::ClientContext;
+use rdkafka::client::OAuthToken;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer as _, ConsumerContext, RebalanceProtocol,
@@ -16,6 +17,7 @@ use super::ConsumerProgress;
 use super::start;
 use crate::config::StartFrom;
 use crate::kafka::log::{ErrorLog, forward};
+use crate::kafka::security::{self, TokenProvider};
 use crate::metrics::ConsumerMetrics;
 
 pub(super) const CLIENT: &str = "consumer";
@@ -28,6 +30,8 @@ pub(crate) struct PipelineContext {
     pub(super) progress: Arc<ConsumerProgress>,
     pub(super) metrics: ConsumerMetrics,
     pub(super) errors: ErrorLog,
+    /// OAUTHBEARER tokens, if the cluster takes them.
+    token: Option<Arc<dyn TokenProvider>>,
 }
 
 impl PipelineContext {
@@ -43,7 +47,13 @@ impl PipelineContext {
             progress: progress.clone(),
             metrics,
             errors: ErrorLog::default(),
+            token: None,
         }
+    }
+
+    pub(super) fn with_token_provider(mut self, token: Option<Arc<dyn TokenProvider>>) -> Self {
+        self.token = token;
+        self
     }
 
     /// Commits the offsets stored so far (those of handled batches), waiting
@@ -63,6 +73,15 @@ impl PipelineContext {
 }
 
 impl ClientContext for PipelineContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _config: Option<&str>,
+    ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        security::refresh(self.token.as_ref())
+    }
+
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
         forward(CLIENT, &self.pipeline, level, fac, log_message);
     }

@@ -159,6 +159,7 @@ where
     let mut config = settings.consumer_config(&subscription.group_id, subscription.start);
     config.set("statistics.interval.ms", STATS_INTERVAL_MS);
     let start = subscription.start;
+    let token = settings.token_provider();
     let name = format!("sluice-consume-{}", options.pipeline);
     let (ready_tx, ready_rx) = mpsc::sync_channel(1);
     let thread_shared = shared.clone();
@@ -173,7 +174,8 @@ where
                     start,
                     &thread_shared.progress,
                     options.metrics.clone(),
-                );
+                )
+                .with_token_provider(token);
                 let consumer = match create(config, context, &subscription) {
                     Ok(consumer) => consumer,
                     Err(error) => {
