@@ -100,6 +100,7 @@ plugin = "{probe}"
             child,
             base: format!("ws://{ws}"),
             admin: api.clone(),
+            embedded: None,
         },
         ws,
         api: api.expect("sluice printed its admin API address before `ready`"),

@@ -60,6 +60,7 @@ fn pipeline_file(bootstrap: &str) -> String {
         brokers: Some(bootstrap),
         admin_token: Some(OPERATOR),
         listener: GENEROUS,
+        ..Default::default()
     }
     .text();
     for i in 0..TENANTS {
@@ -253,6 +254,7 @@ fn noisy_neighbour_file(bootstrap: &str) -> String {
         brokers: Some(bootstrap),
         admin_token: Some(OPERATOR),
         listener: GENEROUS,
+        ..Default::default()
     }
     .text();
     format!(

@@ -105,6 +105,12 @@ impl Producer {
         })
     }
 
+    /// Why the client is failing right now (a refused password, an
+    /// untrusted certificate, brokers down, ...), if it is.
+    pub fn client_problem(&self) -> Option<String> {
+        self.errors.problem()
+    }
+
     /// Puts a record on librdkafka's queue now (so records enqueued one
     /// after another keep their order in a partition) and returns a future
     /// of its delivery report. Fails at once if the local queue is full.

@@ -1,6 +1,8 @@
 //! A Kafka consumer's families: records and batches it handed to its
-//! pipeline, poll errors, rebalances and the partitions it owns.
+//! pipeline, poll errors, client errors by kind, rebalances and the
+//! partitions it owns.
 
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -16,6 +18,15 @@ pub(super) struct ConsumerFamilies {
     errors: Family<PipelineLabels, Counter>,
     rebalances: Family<PipelineLabels, Counter>,
     assigned: Family<PipelineLabels, Gauge>,
+    client_errors: Family<KindLabels, Counter>,
+}
+
+/// tenant + pipeline + kind of client error.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    tenant: String,
+    pipeline: String,
+    kind: String,
 }
 
 impl ConsumerFamilies {
@@ -41,6 +52,11 @@ impl ConsumerFamilies {
             self.rebalances.clone(),
         );
         registry.register(
+            "kafka_client_errors",
+            "Client errors of the consumer by kind (authentication, tls, protocol_mismatch, transport, other); librdkafka retries",
+            self.client_errors.clone(),
+        );
+        registry.register(
             "kafka_consumer_assigned_partitions",
             "Partitions the consumer owns now",
             self.assigned.clone(),
@@ -54,6 +70,8 @@ impl ConsumerFamilies {
             errors: self.errors.get_or_create(labels).clone(),
             rebalances: self.rebalances.get_or_create(labels).clone(),
             assigned: self.assigned.get_or_create(labels).clone(),
+            client_errors: self.client_errors.clone(),
+            labels: labels.clone(),
         }
     }
 }
@@ -66,6 +84,8 @@ pub struct ConsumerMetrics {
     errors: Counter,
     rebalances: Counter,
     assigned: Gauge,
+    client_errors: Family<KindLabels, Counter>,
+    labels: PipelineLabels,
 }
 
 impl ConsumerMetrics {
@@ -78,6 +98,16 @@ impl ConsumerMetrics {
     /// A poll returned an error.
     pub fn error(&self) {
         self.errors.inc();
+    }
+
+    /// librdkafka reported a client error of `kind`.
+    pub fn client_error(&self, kind: &str) {
+        let labels = KindLabels {
+            tenant: self.labels.tenant.clone(),
+            pipeline: self.labels.pipeline.clone(),
+            kind: kind.to_owned(),
+        };
+        self.client_errors.get_or_create(&labels).inc();
     }
 
     /// A rebalance was served; the consumer owns `assigned` partitions now.

@@ -57,10 +57,14 @@ impl BrokerProbe {
         }
         let probe = self.clone();
         let result = tokio::task::spawn_blocking(move || {
-            probe
-                .producer
-                .reachable(PROBE_TIMEOUT)
-                .map_err(|e| e.to_string())
+            probe.producer.reachable(PROBE_TIMEOUT).map_err(|e| {
+                // librdkafka's own reason (a refused password, an untrusted
+                // certificate) says more than the timeout does.
+                match probe.producer.client_problem() {
+                    Some(problem) => format!("{e}: {problem}"),
+                    None => e.to_string(),
+                }
+            })
         })
         .await
         .unwrap_or_else(|e| Err(format!("probe failed: {e}")));
@@ -98,7 +102,10 @@ impl Health {
                             .positioned
                             .load(std::sync::atomic::Ordering::Acquire) =>
                     {
-                        Some("consumer has no partitions yet".to_owned())
+                        Some(match watch.progress().client_problem() {
+                            Some(problem) => format!("consumer has no partitions yet: {problem}"),
+                            None => "consumer has no partitions yet".to_owned(),
+                        })
                     }
                     ConsumerStatus::Running => None,
                 },

@@ -24,6 +24,8 @@ pub struct Sluice {
     pub base: String,
     /// `host:port` of its admin API, when the file has `[admin]`.
     pub admin: Option<String>,
+    /// `host:port` of its embedded Kafka broker, when the file uses one.
+    pub embedded: Option<String>,
 }
 
 impl Drop for Sluice {
@@ -65,9 +67,13 @@ impl Sluice {
             command.env(key, value);
         }
         let mut child = command.spawn().unwrap();
-        let (mut base, mut admin) = (None, None);
+        let (mut base, mut admin, mut embedded) = (None, None, None);
         for line in BufReader::new(child.stdout.take().unwrap()).lines() {
             let line = line.unwrap();
+            if let Some(rest) = line.strip_prefix("embedded Kafka broker at ") {
+                embedded = rest.split_whitespace().next().map(str::to_owned);
+                continue;
+            }
             if let Some(address) = line.strip_prefix("admin API: http://") {
                 admin = Some(address.to_owned());
                 continue;
@@ -83,6 +89,7 @@ impl Sluice {
             child,
             base: base.expect("sluice printed its address before `ready`"),
             admin,
+            embedded,
         }
     }
 

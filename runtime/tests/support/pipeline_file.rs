@@ -7,6 +7,8 @@
 pub struct Preamble<'a> {
     /// `[kafka] brokers = ...`, when the file uses Kafka.
     pub brokers: Option<&'a str>,
+    /// More keys of `[kafka]` (e.g. `compression = "zstd"`), with `brokers`.
+    pub kafka: &'a str,
     /// `[admin]` on an ephemeral port with this token (a literal, or the
     /// TOML of an `{ env = "..." }` table when it starts with `{`).
     pub admin_token: Option<&'a str>,
@@ -29,7 +31,12 @@ impl Preamble<'_> {
             ));
         }
         if let Some(brokers) = self.brokers {
-            text.push_str(&format!("[kafka]\nbrokers = {brokers:?}\n\n"));
+            text.push_str(&format!("[kafka]\nbrokers = {brokers:?}\n"));
+            if !self.kafka.is_empty() {
+                text.push_str(self.kafka.trim());
+                text.push('\n');
+            }
+            text.push('\n');
         }
         text.push_str("[[listeners]]\nname = \"public\"\naddress = \"127.0.0.1:0\"\n");
         if !self.listener.is_empty() {

@@ -16,7 +16,7 @@ use rdkafka::types::RDKafkaRespErr;
 use super::ConsumerProgress;
 use super::start;
 use crate::config::StartFrom;
-use crate::kafka::log::{ErrorLog, forward};
+use crate::kafka::log::forward;
 use crate::kafka::security::{self, TokenProvider};
 use crate::metrics::ConsumerMetrics;
 
@@ -29,7 +29,6 @@ pub(crate) struct PipelineContext {
     start: StartFrom,
     pub(super) progress: Arc<ConsumerProgress>,
     pub(super) metrics: ConsumerMetrics,
-    pub(super) errors: ErrorLog,
     /// OAUTHBEARER tokens, if the cluster takes them.
     token: Option<Arc<dyn TokenProvider>>,
 }
@@ -46,7 +45,6 @@ impl PipelineContext {
             start,
             progress: progress.clone(),
             metrics,
-            errors: ErrorLog::default(),
             token: None,
         }
     }
@@ -54,6 +52,20 @@ impl PipelineContext {
     pub(super) fn with_token_provider(mut self, token: Option<Arc<dyn TokenProvider>>) -> Self {
         self.token = token;
         self
+    }
+
+    /// Logs and counts a client error.
+    pub(super) fn report(&self, error: &RdKafkaError, reason: &str) {
+        let kind = self
+            .progress
+            .errors
+            .report(CLIENT, &self.pipeline, error, reason);
+        self.metrics.client_error(kind.as_str());
+    }
+
+    /// The client delivered something: it works again.
+    pub(super) fn recovered(&self) {
+        self.progress.errors.recovered(CLIENT, &self.pipeline);
     }
 
     /// Commits the offsets stored so far (those of handled batches), waiting
@@ -87,7 +99,7 @@ impl ClientContext for PipelineContext {
     }
 
     fn error(&self, error: RdKafkaError, reason: &str) {
-        self.errors.report(CLIENT, &self.pipeline, &error, reason);
+        self.report(&error, reason);
     }
 
     /// Keeps the lag of the partitions this consumer reads (librdkafka

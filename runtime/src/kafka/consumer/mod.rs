@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 
+use super::log::ErrorLog;
 use super::{ClientSettings, KafkaError};
 use crate::config::{self, StartFrom};
 use crate::record::Record;
@@ -139,6 +140,17 @@ pub struct ConsumerProgress {
     /// Lag per (topic, partition), from librdkafka's statistics (every
     /// [`STATS_INTERVAL_MS`]).
     pub lag: crate::metrics::LagMap,
+    /// The client's errors, logged once per streak; the latest is kept
+    /// while it fails.
+    pub(super) errors: ErrorLog,
+}
+
+impl ConsumerProgress {
+    /// Why the consumer's client is failing right now (a wrong password,
+    /// an untrusted certificate, brokers down, ...), if it is.
+    pub fn client_problem(&self) -> Option<String> {
+        self.errors.problem()
+    }
 }
 
 /// How often librdkafka reports statistics (consumer lag among them).

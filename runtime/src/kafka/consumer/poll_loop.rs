@@ -11,7 +11,7 @@ use rdkafka::error::KafkaError as RdKafkaError;
 use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use super::context::{CLIENT, PipelineContext};
+use super::context::PipelineContext;
 use super::start;
 use super::{BatchVerdict, ConsumerExit, ConsumerOptions, Shared, panic_message};
 use crate::config::StartFrom;
@@ -65,7 +65,7 @@ where
         if batch.is_empty() {
             continue;
         }
-        context.errors.recovered(CLIENT, pipeline);
+        context.recovered();
         // A panicking callback did not handle its batch: nothing is stored
         // for it, and what was handled before is still committed below.
         let verdict = match catch_unwind(AssertUnwindSafe(|| on_batch(&batch))) {
@@ -132,9 +132,7 @@ fn on_error(
         error => {
             // Client-level errors were already logged by the context; this
             // catches partition-level ones, deduplicated the same way.
-            context
-                .errors
-                .report(CLIENT, &context.pipeline, &error, "poll");
+            context.report(&error, "poll");
             Ok(())
         }
     }
