@@ -5,6 +5,11 @@
 //! the process when dropped. [`Broker::stop`] and [`Broker::restart`] keep
 //! the port and the data, for broker-outage tests.
 //!
+//! [`Broker::start_secured`] adds TLS (a [`TlsTerminator`] in front of the
+//! broker, which advertises the terminator's address) and SASL/SCRAM (a user
+//! created with `tansu user create`, then the broker restarted with
+//! `--authentication`); [`Broker::client_config`] then speaks both.
+//!
 //! Everything here blocks the calling thread (start-up waits, admin calls):
 //! from an async test, call it before the server under test runs on the
 //! same runtime, or inside `tokio::task::spawn_blocking`.
@@ -24,6 +29,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use tempfile::TempDir;
 
+use crate::tls_terminator::{self, ServerCert, TlsTerminator};
 use crate::{installed_tool, ports};
 
 /// How long a broker may take from spawn to answering metadata requests.
@@ -56,13 +62,82 @@ pub fn tansu_binary() -> Result<PathBuf> {
     installed_tool("SLUICE_TANSU", "bin/tansu", "scripts/install-broker.sh")
 }
 
+/// How a broker is secured.
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    /// TLS in front of the broker.
+    pub tls: Option<Tls>,
+    /// The SASL/SCRAM user the broker requires.
+    pub scram: Option<ScramUser>,
+}
+
+/// TLS in front of the broker.
+#[derive(Debug, Clone, Copy)]
+pub struct Tls {
+    /// The certificate clients see.
+    pub cert: ServerCert,
+    /// Whether clients must present a certificate from the test CA.
+    pub require_client_cert: bool,
+}
+
+/// A SCRAM user.
+#[derive(Debug, Clone)]
+pub struct ScramUser {
+    /// `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    pub mechanism: Scram,
+    /// The user.
+    pub username: String,
+    /// The password.
+    pub password: String,
+}
+
+/// A SCRAM mechanism.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scram {
+    /// SCRAM-SHA-256.
+    Sha256,
+    /// SCRAM-SHA-512.
+    Sha512,
+}
+
+impl Scram {
+    /// librdkafka's name (`sasl.mechanism`).
+    pub fn rdkafka_name(self) -> &'static str {
+        match self {
+            Scram::Sha256 => "SCRAM-SHA-256",
+            Scram::Sha512 => "SCRAM-SHA-512",
+        }
+    }
+
+    /// Sluice's name (`security.mechanism`).
+    pub fn sluice_name(self) -> &'static str {
+        match self {
+            Scram::Sha256 => "scram-sha-256",
+            Scram::Sha512 => "scram-sha-512",
+        }
+    }
+
+    fn tansu_name(self) -> &'static str {
+        match self {
+            Scram::Sha256 => "scram256",
+            Scram::Sha512 => "scram512",
+        }
+    }
+}
+
 /// A tansu broker process on 127.0.0.1, killed when dropped.
 #[derive(Debug)]
 pub struct Broker {
     binary: PathBuf,
     dir: TempDir,
+    /// The broker's own (plaintext) port.
     port: u16,
     child: Option<Child>,
+    security: Security,
+    /// Where clients connect when TLS is on.
+    terminator: Option<TlsTerminator>,
+    /// Whether the broker runs with `--authentication`.
+    authenticating: bool,
 }
 
 impl Broker {
@@ -81,6 +156,9 @@ impl Broker {
                 dir,
                 port: ports::free_port(),
                 child: None,
+                security: Security::default(),
+                terminator: None,
+                authenticating: false,
             };
             match broker.spawn_and_wait() {
                 Ok(()) => return Ok(broker),
@@ -90,14 +168,111 @@ impl Broker {
         Err(last_error.unwrap_or_else(|| anyhow!("no attempt to start the broker")))
     }
 
-    /// `127.0.0.1:<port>`, for `bootstrap.servers`.
-    pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+    /// Starts a secured broker: behind a TLS terminator if `security.tls`,
+    /// requiring `security.scram`'s user if set (created on a first,
+    /// unauthenticated run, then the broker restarts with
+    /// `--authentication`). Waits until it answers metadata requests.
+    pub fn start_secured(security: Security) -> Result<Broker> {
+        let dir = tempfile::Builder::new()
+            .prefix("sluice-broker-")
+            .tempdir()
+            .context("creating the broker's temporary directory")?;
+        let port = ports::free_port();
+        let terminator = match security.tls {
+            Some(tls) => {
+                let listener = TlsTerminator::bind()?;
+                let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+                Some(TlsTerminator::run(
+                    listener,
+                    upstream,
+                    tls.cert,
+                    tls.require_client_cert,
+                )?)
+            }
+            None => None,
+        };
+        let mut broker = Broker {
+            binary: tansu_binary()?,
+            dir,
+            port,
+            child: None,
+            security,
+            terminator,
+            authenticating: false,
+        };
+        broker.spawn_and_wait()?;
+        if let Some(user) = broker.security.scram.clone() {
+            broker.create_user(&user)?;
+            broker.authenticating = true;
+            broker.restart()?;
+        }
+        Ok(broker)
     }
 
-    /// The broker's listening address.
+    /// `127.0.0.1:<port>`, for `bootstrap.servers`: the TLS terminator's
+    /// port when TLS is on.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.addr().port())
+    }
+
+    /// Where clients connect (the TLS terminator when TLS is on).
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+        match &self.terminator {
+            Some(terminator) => terminator.addr(),
+            None => SocketAddr::from((Ipv4Addr::LOCALHOST, self.port)),
+        }
+    }
+
+    /// The librdkafka properties a client needs for this broker's
+    /// security (empty for a plaintext broker), with the test CA and
+    /// client certificate.
+    pub fn security_properties(&self) -> Vec<(&'static str, String)> {
+        let mut properties = Vec::new();
+        let tls = self.security.tls.is_some();
+        let sasl = self
+            .authenticating
+            .then_some(self.security.scram.as_ref())
+            .flatten();
+        let protocol = match (tls, sasl.is_some()) {
+            (false, false) => return properties,
+            (true, false) => "ssl",
+            (false, true) => "sasl_plaintext",
+            (true, true) => "sasl_ssl",
+        };
+        properties.push(("security.protocol", protocol.to_owned()));
+        if tls {
+            let path = |name: &str| tls_terminator::fixture(name).display().to_string();
+            properties.push(("ssl.ca.location", path("ca.pem")));
+            properties.push(("ssl.certificate.location", path("client.pem")));
+            properties.push(("ssl.key.location", path("client-key.pem")));
+        }
+        if let Some(user) = sasl {
+            properties.push(("sasl.mechanism", user.mechanism.rdkafka_name().to_owned()));
+            properties.push(("sasl.username", user.username.clone()));
+            properties.push(("sasl.password", user.password.clone()));
+        }
+        properties
+    }
+
+    fn create_user(&self, user: &ScramUser) -> Result<()> {
+        let output = Command::new(&self.binary)
+            .args(["user", "create"])
+            .args(["--broker", &format!("tcp://127.0.0.1:{}", self.port)])
+            .args(["--mechanism", user.mechanism.tansu_name()])
+            .args([&user.username, &user.password])
+            .current_dir(self.dir.path())
+            .env("RUST_LOG", "warn")
+            .output()
+            .context("running `tansu user create`")?;
+        if !output.status.success() {
+            bail!(
+                "`tansu user create` failed ({}): {}{}",
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(())
     }
 
     /// The directory holding the broker's database and log.
@@ -179,14 +354,26 @@ impl Broker {
         read_tail(&self.dir.path().join(LOG_FILE), max)
     }
 
-    /// Client settings that reach this broker: bootstrap servers and short
-    /// reconnect backoffs (tests stop and restart brokers).
+    /// Client settings that reach this broker: bootstrap servers, short
+    /// reconnect backoffs (tests stop and restart brokers) and its
+    /// [`Broker::security_properties`].
     pub fn client_config(&self) -> ClientConfig {
-        crate::kafka::client_config(&self.bootstrap())
+        let mut config = crate::kafka::client_config(&self.bootstrap());
+        for (key, value) in self.security_properties() {
+            config.set(key, value);
+        }
+        config
     }
 
+    /// A client for readiness and metadata checks: [`Broker::client_config`]
+    /// without certificate verification (a terminator with a certificate
+    /// nobody trusts must not hide whether the broker is up).
     fn metadata_client(&self) -> Result<BaseConsumer> {
-        self.client_config()
+        let mut config = self.client_config();
+        if self.security.tls.is_some() {
+            config.set("enable.ssl.certificate.verification", "false");
+        }
+        config
             .create()
             .context("creating a Kafka client for metadata requests")
     }
@@ -209,6 +396,7 @@ impl Broker {
 
     fn spawn(&mut self) -> Result<()> {
         let url = format!("tcp://127.0.0.1:{}", self.port);
+        let advertised = format!("tcp://{}", self.bootstrap());
         let log = OpenOptions::new()
             .create(true)
             .append(true)
@@ -219,9 +407,10 @@ impl Broker {
             .arg("broker")
             .args(["--cluster-id", "sluice-tests"])
             .args(["--listener-url", &url])
-            .args(["--advertised-listener-url", &url])
+            .args(["--advertised-listener-url", &advertised])
             // tansu resolves the database path against its working directory.
             .args(["--storage-engine", &format!("sqlite:{DB_FILE}")])
+            .args(self.authenticating.then_some("--authentication"))
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -245,7 +434,8 @@ impl Broker {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             self.check_alive()?;
-            if TcpStream::connect_timeout(&self.addr(), Duration::from_millis(200)).is_ok() {
+            let own = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+            if TcpStream::connect_timeout(&own, Duration::from_millis(200)).is_ok() {
                 break;
             }
             if Instant::now() > deadline {

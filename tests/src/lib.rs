@@ -41,6 +41,7 @@ pub mod browser;
 pub mod kafka;
 pub mod ports;
 pub mod python;
+pub mod tls_terminator;
 pub mod toolchains;
 
 pub use broker::Broker;

@@ -74,7 +74,13 @@ impl ErrorKind {
         ) || reason.contains("sasl authentication")
         {
             Self::Authentication
-        } else if code == Some(RDKafkaErrorCode::SSL) || reason.contains("ssl handshake") {
+        } else if code == Some(RDKafkaErrorCode::SSL)
+            // A refused or unverifiable certificate also comes as a
+            // transport failure with OpenSSL's words in it.
+            || ["ssl handshake", "ssl routines", "ssl alert", "certificate"]
+                .iter()
+                .any(|words| reason.contains(words))
+        {
             Self::Tls
         } else if matches!(
             code,
@@ -133,8 +139,9 @@ impl ErrorKind {
 pub(crate) struct ErrorLog {
     failing: AtomicBool,
     seen: Mutex<Vec<(String, Instant)>>,
-    /// The latest failure while failing, for `/readyz`.
-    problem: Mutex<Option<String>>,
+    /// The failure of the current streak, for `/readyz`: the latest one,
+    /// unless it only says the brokers are down after one that said why.
+    problem: Mutex<Option<(ErrorKind, String)>>,
 }
 
 impl ErrorLog {
@@ -148,8 +155,15 @@ impl ErrorLog {
     ) -> ErrorKind {
         let class = ErrorKind::of(error, reason);
         let kind_label = class.as_str();
-        *self.problem.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(format!("{}: {reason}", class.hint()));
+        {
+            let mut problem = self.problem.lock().unwrap_or_else(|e| e.into_inner());
+            let keep = problem
+                .as_ref()
+                .is_some_and(|(kind, _)| kind.is_configuration() && !class.is_configuration());
+            if !keep {
+                *problem = Some((class, format!("{}: {reason}", class.hint())));
+            }
+        }
         // Keyed by code: the same failure reaches us as a client error and
         // as a polling error, with different wording.
         let kind = match error.rdkafka_error_code() {
@@ -179,12 +193,22 @@ impl ErrorLog {
         class
     }
 
+    /// Whether the current streak's failure is one of configuration.
+    pub(crate) fn misconfigured(&self) -> bool {
+        self.problem
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|(kind, _)| kind.is_configuration())
+    }
+
     /// The latest failure, while the client is failing.
     pub(crate) fn problem(&self) -> Option<String> {
         self.problem
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .as_ref()
+            .map(|(_, text)| text.clone())
     }
 
     /// The client works again (it received or delivered something).
@@ -262,5 +286,39 @@ mod tests {
         );
         log.recovered("consumer", "p");
         assert_eq!(log.problem(), None);
+    }
+
+    #[test]
+    fn a_refused_client_certificate_is_a_tls_failure() {
+        assert_eq!(
+            kind(
+                RDKafkaErrorCode::BrokerTransportFailure,
+                "Receive failed: error:0A00045C:SSL routines::tlsv13 alert certificate required"
+            ),
+            ErrorKind::Tls
+        );
+    }
+
+    #[test]
+    fn the_cause_outlives_the_brokers_down_that_follows_it() {
+        let log = ErrorLog::default();
+        let tls = RdKafkaError::Global(RDKafkaErrorCode::SSL);
+        let down = RdKafkaError::Global(RDKafkaErrorCode::AllBrokersDown);
+        log.report(
+            "consumer",
+            "p",
+            &tls,
+            "SSL handshake failed: certificate verify failed",
+        );
+        log.report("consumer", "p", &down, "1/1 brokers are down");
+        assert!(log.problem().unwrap().contains("certificate verify failed"));
+        assert!(log.misconfigured());
+        log.recovered("consumer", "p");
+        log.report("consumer", "p", &down, "1/1 brokers are down");
+        assert!(
+            log.problem().unwrap().contains("cannot be reached"),
+            "a new streak"
+        );
+        assert!(!log.misconfigured());
     }
 }

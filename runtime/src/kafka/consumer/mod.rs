@@ -151,6 +151,12 @@ impl ConsumerProgress {
     pub fn client_problem(&self) -> Option<String> {
         self.errors.problem()
     }
+
+    /// Whether the client is failing for its configuration (credentials,
+    /// certificates, protocol), which retrying does not fix.
+    pub fn misconfigured(&self) -> bool {
+        self.errors.misconfigured()
+    }
 }
 
 /// How often librdkafka reports statistics (consumer lag among them).

@@ -201,13 +201,23 @@ pub(super) async fn stop_feed(pipeline: &Pipeline, feed: Option<Feed>) {
 async fn wait_for_assignments(consumers: &[crate::kafka::ConsumerWatch]) {
     let deadline = tokio::time::Instant::now() + ASSIGNMENT_TIMEOUT;
     loop {
-        let waiting = consumers
+        let waiting: Vec<_> = consumers
             .iter()
             .filter(|c| !c.progress().positioned.load(Ordering::Acquire))
-            .count();
-        if waiting == 0 {
+            .collect();
+        if waiting.is_empty() {
             return;
         }
+        // A refused password or certificate does not go away by waiting:
+        // serve now (the error line and `/readyz` say why).
+        if waiting.iter().all(|c| c.progress().misconfigured()) {
+            tracing::warn!(
+                consumers = waiting.len(),
+                "Kafka refuses the consumers' configuration; serving without their partitions."
+            );
+            return;
+        }
+        let waiting = waiting.len();
         if tokio::time::Instant::now() >= deadline {
             tracing::warn!(
                 consumers = waiting,
