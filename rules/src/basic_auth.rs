@@ -25,8 +25,17 @@ pub const CLAIMS: &str = "{}";
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    /// User names and their passwords (at least one).
+    /// User names and their passwords (at least one, here or in
+    /// `username`/`password`).
+    #[serde(default)]
     pub users: BTreeMap<String, String>,
+    /// One more user, for a user name that comes from the environment
+    /// (a key of `users` cannot): `username = { env = "WS_USERNAME" }`.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// That user's password (with `username`).
+    #[serde(default)]
+    pub password: Option<String>,
     /// The realm of the `Basic realm="..."` challenge.
     #[serde(default = "default_realm")]
     pub realm: String,
@@ -100,13 +109,26 @@ impl Accounts {
     /// words the operator sees at load time.
     pub fn new(settings: Settings) -> Result<Self, String> {
         let Settings {
-            users,
+            mut users,
+            username,
+            password,
             realm,
             mut channels,
         } = settings;
+        match (username, password) {
+            (Some(user), Some(password)) => {
+                if users.insert(user.clone(), password).is_some() {
+                    return Err(format!("user {user:?} is both `username` and in users"));
+                }
+            }
+            (None, None) => {}
+            (Some(_), None) | (None, Some(_)) => {
+                return Err("username and password go together: give both or neither".into());
+            }
+        }
         if users.is_empty() {
             return Err(
-                "users is empty: list at least one, e.g. users = { alice = \"secret\" }".into(),
+                "no users: list at least one, e.g. users = { alice = \"secret\" }, or give username and password".into(),
             );
         }
         // The realm goes between quotes in a header value.
@@ -194,6 +216,8 @@ mod tests {
 
     fn settings(users: &[(&str, &str)]) -> Settings {
         Settings {
+            username: None,
+            password: None,
             users: users
                 .iter()
                 .map(|(u, p)| (u.to_string(), p.to_string()))
@@ -227,6 +251,47 @@ mod tests {
         );
         let bob = accounts.check(Some(&basic("bob:a:b"))).unwrap();
         assert_eq!((bob.user(), bob.channels()), ("bob", None));
+    }
+
+    #[test]
+    fn a_username_and_password_pair_is_one_more_user() {
+        let mut config = settings(&[("alice", "pw")]);
+        config.username = Some("testuser".into());
+        config.password = Some("testpass".into());
+        let accounts = Accounts::new(config.clone()).unwrap();
+        assert_eq!(
+            accounts
+                .check(Some(&basic("testuser:testpass")))
+                .unwrap()
+                .user(),
+            "testuser"
+        );
+        assert_eq!(
+            accounts.check(Some(&basic("alice:pw"))).unwrap().user(),
+            "alice"
+        );
+
+        let alone = Settings {
+            users: BTreeMap::new(),
+            ..config.clone()
+        };
+        assert!(Accounts::new(alone).is_ok(), "users may be left out");
+        let twice = Settings {
+            username: Some("alice".into()),
+            ..config.clone()
+        };
+        assert_eq!(
+            Accounts::new(twice).err().unwrap(),
+            "user \"alice\" is both `username` and in users"
+        );
+        let half = Settings {
+            password: None,
+            ..config
+        };
+        assert_eq!(
+            Accounts::new(half).err().unwrap(),
+            "username and password go together: give both or neither"
+        );
     }
 
     #[test]
@@ -270,7 +335,7 @@ mod tests {
     #[test]
     fn bad_tables_are_refused_with_the_operators_words() {
         let error = |config: Settings| Accounts::new(config).err().expect("refused");
-        assert!(error(settings(&[])).starts_with("users is empty"));
+        assert!(error(settings(&[])).starts_with("no users:"));
         assert_eq!(
             error(settings(&[("", "x")])),
             "users has an empty user name"

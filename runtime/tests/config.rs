@@ -389,6 +389,11 @@ fn env_everywhere() {
         "the default"
     );
     assert_eq!(listener.limits.max_connections, 250, "a number from text");
+    assert_eq!(
+        config.listeners[1].address.to_string(),
+        "127.0.0.1:250",
+        "address + port"
+    );
     let pipeline = &config.pipelines[0];
     assert_eq!(pipeline.name, "ticks");
     let source = pipeline.source.as_ref().unwrap();

@@ -2,7 +2,9 @@
 //! installed by scripts/install-broker.sh): the `sluice` binary consumes a
 //! topic and routes each record by key to the Python `websockets` client
 //! connected at `/<key>` with Basic auth; wrong credentials get 401. The
-//! same scenario runs with the built-in `native:` router and authenticator.
+//! same scenario runs with the built-in `native:` router and authenticator,
+//! and with `examples/seed000-env.toml`, configured by seed 000's own
+//! environment variables and nothing else.
 
 mod support;
 
@@ -58,14 +60,26 @@ config = {{ users = {{ testuser = {{ env = "E2E_WS_PASSWORD" }} }} }}
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    run_sluice(&file, dir, &[("E2E_WS_PASSWORD", "testpass")])
+}
+
+/// Runs `sluice run file` with `env`; returns it and its ws:// base once
+/// it printed `ready`.
+fn run_sluice(
+    file: &std::path::Path,
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (Sluice, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    command
         .args(["run", file.to_str().unwrap()])
-        .env("E2E_WS_PASSWORD", "testpass")
         .env("XDG_CACHE_HOME", dir.join("cache"))
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::inherit());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().unwrap();
     let mut base = None;
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {
         let line = line.unwrap();
@@ -89,12 +103,41 @@ fn built_in_router_and_authenticator_behave_like_the_plugins() {
     routed_by_key_to_basic_authenticated_clients(NATIVE);
 }
 
+#[test]
+fn the_env_only_example_runs_seed_000s_scenario() {
+    let broker = Broker::start().unwrap();
+    broker.create_topic(TOPIC, 3).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = sluice_tests::ports::free_port().to_string();
+    let example = sluice_tests::repo_root().join("examples/seed000-env.toml");
+    let (_sluice, base) = run_sluice(
+        &example,
+        dir.path(),
+        &[
+            ("Quix__Broker__Address", &broker.bootstrap()),
+            ("input", TOPIC),
+            ("WS_USERNAME", "testuser"),
+            ("WS_PASSWORD", "testpass"),
+            ("WS_PORT", &port),
+        ],
+    );
+    // It listens on 0.0.0.0 at WS_PORT.
+    assert!(base.ends_with(&format!(":{port}")), "{base}");
+    scenario(&broker, &format!("ws://127.0.0.1:{port}"));
+}
+
 fn routed_by_key_to_basic_authenticated_clients(plugins: (&str, &str)) {
     let broker = Broker::start().unwrap();
     broker.create_topic(TOPIC, 3).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (_sluice, base) = start_sluice(&broker, dir.path(), plugins);
+    scenario(&broker, &base);
+}
 
+/// Seed 000's scenario against a destination at `base` reading `TOPIC`:
+/// wrong or no credentials get 401, `testuser:testpass` clients get the
+/// records keyed with their path, in order, unchanged.
+fn scenario(broker: &Broker, base: &str) {
     let refused = PyClient::spawn(
         "ws_collect.py",
         &[

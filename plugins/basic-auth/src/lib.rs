@@ -3,11 +3,14 @@
 //! user listed in the config.
 //!
 //! Config:
-//! - `users = { testuser = "testpass" }` (required, at least one user): user
-//!   names and their passwords. Write a password as `{ env = "WS_PASSWORD" }`
-//!   to take it from the environment; the host substitutes it before the
-//!   plugin starts. User names may not contain `:`; passwords may not be
-//!   empty (an empty one usually means an unset variable).
+//! - `users = { testuser = "testpass" }`: user names and their passwords.
+//!   Write a password as `{ env = "WS_PASSWORD" }` to take it from the
+//!   environment; the host substitutes it before the plugin starts. User
+//!   names may not contain `:`; passwords may not be empty (an empty one
+//!   usually means an unset variable).
+//! - `username = { env = "WS_USERNAME" }`, `password = { env = "WS_PASSWORD" }`:
+//!   one more user, whose name may come from the environment too (a key of
+//!   `users` cannot). At least one user in all.
 //! - `realm = "sluice"` (optional, the default): the realm of the
 //!   `www-authenticate: Basic realm="..."` challenge sent with a denial.
 //! - `channels = { testuser = ["channel1"] }` (optional): the channels a

@@ -40,8 +40,11 @@ pub type TestDef = super::fixture::Case;
 pub struct ListenerDef {
     /// `name = "public"`
     pub name: Spanned<String>,
-    /// `address = "0.0.0.0:8080"` (an IP address and port)
+    /// `address = "0.0.0.0:8080"` (an IP address and port; or only the IP address, with `port`)
     pub address: Spanned<String>,
+    /// `port = { env = "WS_PORT", default = 80 }`: the port, when `address` is only an IP
+    /// address (handy when a port comes from the environment)
+    pub port: Option<Spanned<u16>>,
     /// `tls = { cert = "certs/server.pem", key = "certs/server.key" }` (paths relative to this file)
     pub tls: Option<Spanned<TlsDef>>,
     /// `allowed_origins = ["https://app.example.com"]` (absent: any Origin, or none, is accepted)

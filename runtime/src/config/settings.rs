@@ -2,7 +2,7 @@
 //! `[admin]` (with the tenants' admin tokens).
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
@@ -102,13 +102,35 @@ pub(super) fn listeners(
     let mut listeners = Vec::new();
     for def in doc.listeners.iter().filter_map(|e| e.parsed.as_ref()) {
         let mut ok = names.declare(&def.name, report);
-        let address = match def.address.get_ref().parse::<SocketAddr>() {
-            Ok(address) => Some(address),
-            Err(_) => {
+        let text = def.address.get_ref();
+        let address = match (
+            &def.port,
+            text.parse::<SocketAddr>(),
+            text.parse::<IpAddr>(),
+        ) {
+            (None, Ok(address), _) => Some(address),
+            (Some(port), _, Ok(ip)) => Some(SocketAddr::new(ip, *port.get_ref())),
+            (Some(_), Ok(_), _) => {
                 let message = format!(
-                    "address {:?} must be an IP address and port, like \"0.0.0.0:8080\" or \"[::1]:8080\"",
+                    "address {:?} has a port and `port` gives another: write the IP address alone (\"0.0.0.0\") with `port`",
                     def.address.get_ref()
                 );
+                report.error(def.address.span(), Problem::Invalid(message));
+                ok = false;
+                None
+            }
+            (port, _, _) => {
+                let message = if port.is_some() {
+                    format!(
+                        "address {:?} must be an IP address, like \"0.0.0.0\" or \"::1\" (the port is `port`)",
+                        def.address.get_ref()
+                    )
+                } else {
+                    format!(
+                        "address {:?} must be an IP address and port, like \"0.0.0.0:8080\" or \"[::1]:8080\"",
+                        def.address.get_ref()
+                    )
+                };
                 report.error(def.address.span(), Problem::Invalid(message));
                 ok = false;
                 None

@@ -66,7 +66,15 @@ impl ErrorKind {
     pub fn of(error: &RdKafkaError, reason: &str) -> Self {
         let code = error.rdkafka_error_code();
         let reason = reason.to_ascii_lowercase();
-        if reason.contains("security.protocol") || reason.contains("wrong version number") {
+        if [
+            "security.protocol",
+            "wrong version number",
+            "plaintext broker",
+            "ssl listener",
+        ]
+        .iter()
+        .any(|words| reason.contains(words))
+        {
             Self::ProtocolMismatch
         } else if matches!(
             code,

@@ -132,7 +132,7 @@ fn on_error(
         error => {
             // Client-level errors were already logged by the context; this
             // catches partition-level ones, deduplicated the same way.
-            context.report(&error, "poll");
+            context.report(&error, &error.to_string());
             Ok(())
         }
     }
