@@ -63,20 +63,9 @@ source = {{ topics = ["{TOPIC}"], start = "earliest", format = "binary" }}
 /// `/feed` receives exactly them, in order.
 fn produce_and_receive(sluice: &Sluice, bootstrap: &str, codec: &str) {
     let expected = payloads();
-    let mut client = PyClient::spawn(
-        "ws_collect.py",
-        &[
-            format!("{}/feed", sluice.base),
-            "--count".into(),
-            expected.len().to_string(),
-            "--timeout".into(),
-            "30".into(),
-        ],
-    )
-    .unwrap();
-    client
-        .wait_for("connected", Duration::from_secs(20))
-        .unwrap();
+    let url = format!("{}/feed", sluice.base);
+    let client =
+        PyClient::connected_collector(&url, expected.len(), Duration::from_secs(30), &[]).unwrap();
 
     let mut args = vec![
         bootstrap.to_owned(),

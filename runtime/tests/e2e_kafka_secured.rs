@@ -76,20 +76,8 @@ fn records_flow_both_ways(broker: &Broker, security: &str) {
     let dir = tempfile::tempdir().unwrap();
     let sluice = Sluice::start(dir.path(), "secured", &pipeline_file(broker, security), &[]);
 
-    let mut client = PyClient::spawn(
-        "ws_collect.py",
-        &[
-            format!("{}/feed", sluice.base),
-            "--count".into(),
-            "1".into(),
-            "--timeout".into(),
-            "30".into(),
-        ],
-    )
-    .unwrap();
-    client
-        .wait_for("connected", Duration::from_secs(20))
-        .unwrap();
+    let url = format!("{}/feed", sluice.base);
+    let client = PyClient::connected_collector(&url, 1, Duration::from_secs(30), &[]).unwrap();
     let producer = Producer::with_config(broker.client_config()).unwrap();
     producer
         .send(FEED, &Outgoing::new("over the secured link"))

@@ -166,38 +166,21 @@ fn scenario(broker: &Broker, base: &str) {
     .unwrap();
     assert_eq!(anonymous["status"], 401);
 
-    let mut other = PyClient::spawn(
-        "ws_collect.py",
-        &[
-            format!("{base}/channel2?x=1"),
-            "--basic".into(),
-            "testuser:testpass".into(),
-            "--count".into(),
-            "6".into(),
-            "--timeout".into(),
-            "15".into(),
-        ],
+    // Connected to another channel: it must get none of channel1's records.
+    let _other = PyClient::connected_collector(
+        &format!("{base}/channel2?x=1"),
+        6,
+        Duration::from_secs(15),
+        &["--basic", "testuser:testpass"],
     )
     .unwrap();
-    other
-        .wait_for("connected", Duration::from_secs(20))
-        .unwrap();
-    let mut client = PyClient::spawn(
-        "ws_collect.py",
-        &[
-            format!("{base}/channel1"),
-            "--basic".into(),
-            "testuser:testpass".into(),
-            "--count".into(),
-            "5".into(),
-            "--timeout".into(),
-            "30".into(),
-        ],
+    let client = PyClient::connected_collector(
+        &format!("{base}/channel1"),
+        5,
+        Duration::from_secs(30),
+        &["--basic", "testuser:testpass"],
     )
     .unwrap();
-    client
-        .wait_for("connected", Duration::from_secs(20))
-        .unwrap();
 
     let producer = Producer::new(&broker.bootstrap()).unwrap();
     for i in 0..5 {
@@ -230,22 +213,13 @@ fn delivery_resumes_after_the_broker_goes_away_and_comes_back() {
     let dir = tempfile::tempdir().unwrap();
     let (mut sluice, base) = start_sluice(&broker, dir.path(), WASM);
 
-    let mut client = PyClient::spawn(
-        "ws_collect.py",
-        &[
-            format!("{base}/room"),
-            "--basic".into(),
-            "testuser:testpass".into(),
-            "--count".into(),
-            "10".into(),
-            "--timeout".into(),
-            "90".into(),
-        ],
+    let mut client = PyClient::connected_collector(
+        &format!("{base}/room"),
+        10,
+        Duration::from_secs(90),
+        &["--basic", "testuser:testpass"],
     )
     .unwrap();
-    client
-        .wait_for("connected", Duration::from_secs(20))
-        .unwrap();
     let send = |broker: &Broker, range: std::ops::Range<i32>| {
         let producer = Producer::new(&broker.bootstrap()).unwrap();
         for i in range {

@@ -124,6 +124,28 @@ impl PyClient {
         })
     }
 
+    /// Starts `ws_collect.py` on `url` to collect `count` messages within
+    /// `timeout` (plus `extra` arguments, e.g. `--basic user:pw`), and
+    /// waits until its handshake succeeded.
+    pub fn connected_collector(
+        url: &str,
+        count: usize,
+        timeout: Duration,
+        extra: &[&str],
+    ) -> Result<PyClient> {
+        let mut args = vec![
+            url.to_owned(),
+            "--count".to_owned(),
+            count.to_string(),
+            "--timeout".to_owned(),
+            timeout.as_secs().to_string(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let mut client = PyClient::spawn("ws_collect.py", &args)?;
+        client.wait_for("connected", Duration::from_secs(20))?;
+        Ok(client)
+    }
+
     /// The next event the script prints, waiting at most `timeout`;
     /// `Ok(None)` once its stdout is closed.
     pub fn next_event(&mut self, timeout: Duration) -> Result<Option<Value>> {
