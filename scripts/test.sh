@@ -43,6 +43,9 @@ rustup component add rustfmt clippy >/dev/null
 step "C build dependencies (libssl-dev, pkg-config; apt-get when missing)"
 bash scripts/install-build-deps.sh
 
+step "one build for the workspace and the run command (same features)"
+bash scripts/check-one-build.sh
+
 step "cargo fmt --check"
 cargo fmt --all --check
 cargo fmt --all --check --manifest-path plugins/Cargo.toml
