@@ -236,3 +236,40 @@ fn scram_over_tls_works_end_to_end() {
     keys.extend(tls_keys(false));
     records_flow_both_ways(&broker, &security_table(&keys));
 }
+
+/// librdkafka reports a TLS client of a plaintext listener, and a
+/// plaintext client of a TLS listener, only as "all brokers are down";
+/// `/readyz` names the mismatch after asking the broker directly.
+#[test]
+fn tls_against_plaintext_and_plaintext_against_tls_are_named() {
+    let plaintext = Broker::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = vec![("protocol", "ssl".to_owned())];
+    let tls_client = Sluice::start(
+        dir.path(),
+        "tls-to-plaintext",
+        &pipeline_file(&plaintext, &security_table(&keys)),
+        &[],
+    );
+    let body = readyz_says(&tls_client, "does not answer a TLS handshake");
+    assert!(
+        body.contains("pipeline `feed`") && body.contains("pipeline `inbound`"),
+        "{body}"
+    );
+
+    let tls = Broker::start_secured(Security {
+        tls: Some(Tls {
+            cert: ServerCert::Trusted,
+            require_client_cert: false,
+        }),
+        scram: None,
+    })
+    .unwrap();
+    let plain_client = Sluice::start(
+        dir.path(),
+        "plaintext-to-tls",
+        &pipeline_file(&tls, ""),
+        &[],
+    );
+    readyz_says(&plain_client, "answers in TLS; set `security.protocol`");
+}

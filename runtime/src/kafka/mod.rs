@@ -17,6 +17,7 @@ mod embedded;
 mod error;
 mod log;
 mod producer;
+pub mod protocol_probe;
 pub mod security;
 
 use std::collections::BTreeMap;
@@ -156,6 +157,30 @@ impl ClientSettings {
     /// The OAUTHBEARER token provider, if the settings use one.
     pub(crate) fn token_provider(&self) -> Option<Arc<dyn TokenProvider>> {
         self.token.clone()
+    }
+
+    /// Whether the clients speak TLS to the brokers (`security`, or a
+    /// `security.protocol` property, which wins).
+    pub fn expects_tls(&self) -> bool {
+        let protocol = self
+            .properties
+            .get("security.protocol")
+            .cloned()
+            .or_else(|| {
+                self.security
+                    .iter()
+                    .find(|(k, _)| *k == "security.protocol")
+                    .map(|(_, v)| v.clone())
+            });
+        protocol
+            .is_some_and(|p| p.eq_ignore_ascii_case("ssl") || p.eq_ignore_ascii_case("sasl_ssl"))
+    }
+
+    /// Why the first broker refuses these clients' protocol, if it does
+    /// (see [`protocol_probe`]); blocks for up to a few seconds.
+    pub fn protocol_mismatch(&self) -> Option<String> {
+        let first = self.bootstrap_servers.split(',').next()?.trim();
+        protocol_probe::mismatch(first, self.expects_tls())
     }
 
     /// The bootstrap servers, `host:port,...`.

@@ -111,6 +111,12 @@ impl Producer {
         self.errors.problem()
     }
 
+    /// Whether the client is failing for its configuration (credentials,
+    /// certificates, protocol), which retrying does not fix.
+    pub fn misconfigured(&self) -> bool {
+        self.errors.misconfigured()
+    }
+
     /// Puts a record on librdkafka's queue now (so records enqueued one
     /// after another keep their order in a partition) and returns a future
     /// of its delivery report. Fails at once if the local queue is full.

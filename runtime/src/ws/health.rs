@@ -10,7 +10,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::kafka::{ConsumerStatus, ConsumerWatch, Producer};
+use crate::kafka::{ClientSettings, ConsumerStatus, ConsumerWatch, Producer};
 
 use crate::connections::Slots;
 
@@ -37,19 +37,33 @@ pub struct PipelineHealth {
 /// A tenant's broker probe.
 pub struct BrokerProbe {
     producer: Producer,
-    last: Mutex<Option<(Instant, Result<(), String>)>>,
+    /// What the producer was built from: where a protocol probe asks.
+    settings: ClientSettings,
+    last: Mutex<Option<(Instant, Result<(), ProbeFailure>)>>,
+}
+
+/// Why a probe failed.
+#[derive(Debug, Clone)]
+struct ProbeFailure {
+    /// The whole line for `/readyz`.
+    text: String,
+    /// A protocol mismatch the probe found by asking the broker directly
+    /// (librdkafka names none): a better reason for a consumer's wait too.
+    mismatch: Option<String>,
 }
 
 impl BrokerProbe {
-    /// A probe asking through `producer`.
-    pub fn new(producer: Producer) -> Self {
+    /// A probe asking through `producer`, built from `settings`.
+    pub fn new(producer: Producer, settings: ClientSettings) -> Self {
         Self {
             producer,
+            settings,
             last: Mutex::new(None),
         }
     }
 
-    async fn check(self: &Arc<Self>) -> Result<(), String> {
+    /// Asks the brokers (at most once per [`PROBE_CACHE`]).
+    async fn check(self: &Arc<Self>) -> Result<(), ProbeFailure> {
         if let Some((at, result)) = &*self.last.lock().unwrap_or_else(|e| e.into_inner())
             && at.elapsed() < PROBE_CACHE
         {
@@ -59,15 +73,26 @@ impl BrokerProbe {
         let result = tokio::task::spawn_blocking(move || {
             probe.producer.reachable(PROBE_TIMEOUT).map_err(|e| {
                 // librdkafka's own reason (a refused password, an untrusted
-                // certificate) says more than the timeout does.
-                match probe.producer.client_problem() {
-                    Some(problem) => format!("{e}: {problem}"),
+                // certificate) says more than the timeout does; without a
+                // configuration reason, ask the broker what it speaks.
+                let mismatch = (!probe.producer.misconfigured())
+                    .then(|| probe.settings.protocol_mismatch())
+                    .flatten();
+                let reason = mismatch.clone().or_else(|| probe.producer.client_problem());
+                let text = match reason {
+                    Some(reason) => format!("{e}: {reason}"),
                     None => e.to_string(),
-                }
+                };
+                ProbeFailure { text, mismatch }
             })
         })
         .await
-        .unwrap_or_else(|e| Err(format!("probe failed: {e}")));
+        .unwrap_or_else(|e| {
+            Err(ProbeFailure {
+                text: format!("probe failed: {e}"),
+                mismatch: None,
+            })
+        });
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((Instant::now(), result.clone()));
         result
@@ -102,7 +127,15 @@ impl Health {
                             .positioned
                             .load(std::sync::atomic::Ordering::Acquire) =>
                     {
-                        Some(match watch.progress().client_problem() {
+                        let progress = watch.progress();
+                        let mismatch = match self.probes.iter().find(|(t, _)| *t == pipeline.tenant)
+                        {
+                            Some((_, probe)) if !progress.misconfigured() => {
+                                probe.check().await.err().and_then(|f| f.mismatch)
+                            }
+                            _ => None,
+                        };
+                        Some(match mismatch.or_else(|| progress.client_problem()) {
                             Some(problem) => format!("consumer has no partitions yet: {problem}"),
                             None => "consumer has no partitions yet".to_owned(),
                         })
@@ -114,9 +147,9 @@ impl Health {
             if problem.is_none() && pipeline.uses_kafka {
                 let probe = self.probes.iter().find(|(t, _)| *t == pipeline.tenant);
                 if let Some((_, probe)) = probe
-                    && let Err(error) = probe.check().await
+                    && let Err(failure) = probe.check().await
                 {
-                    problem = Some(format!("Kafka: {error}"));
+                    problem = Some(format!("Kafka: {}", failure.text));
                 }
             }
             verdicts.push(Verdict { pipeline, problem });

@@ -17,6 +17,10 @@ use crate::session::Sessions;
 /// How long a new consumer may take to be assigned partitions.
 const ASSIGNMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a new consumer may go without partitions before the broker is
+/// asked whether it speaks the protocol the consumer does.
+const MISMATCH_AFTER: Duration = Duration::from_secs(2);
+
 /// The close code for clients of a pipeline a reload removed: 1012 (service
 /// restart) tells them to reconnect, which may find another pipeline.
 const REMOVED: (u16, &str) = (1012, "pipeline removed by a reload");
@@ -70,8 +74,12 @@ impl Live {
                     let had_feed = feed.is_some();
                     stop_feed(&n.config, feed.take()).await;
                     feed = self.start_feed(&n, stages, group, &mut changes);
-                    if let Some(f) = &feed {
-                        started.push(f.handle.watch());
+                    if let (Some(f), Some(settings)) = (&feed, &n.settings) {
+                        started.push(Started {
+                            pipeline: name.clone(),
+                            watch: f.handle.watch(),
+                            settings: settings.clone(),
+                        });
                     }
                     notes.push(if had_feed {
                         "consumer restarted"
@@ -195,32 +203,69 @@ pub(super) async fn stop_feed(pipeline: &Pipeline, feed: Option<Feed>) {
     .await;
 }
 
+/// A consumer this commit started, and what it was built from.
+struct Started {
+    pipeline: String,
+    watch: crate::kafka::ConsumerWatch,
+    settings: crate::kafka::ClientSettings,
+}
+
 /// Waits until every consumer owns partitions and has fixed where it starts
 /// reading them, so that "started" means a record produced from now on
-/// reaches its subscribers.
-async fn wait_for_assignments(consumers: &[crate::kafka::ConsumerWatch]) {
+/// reaches its subscribers. A consumer Kafka refuses (credentials,
+/// certificates, a TLS/plaintext mismatch found by asking the broker when
+/// its client still fails after [`MISMATCH_AFTER`]) is not waited for:
+/// retrying does not fix it.
+async fn wait_for_assignments(consumers: &[Started]) {
     let deadline = tokio::time::Instant::now() + ASSIGNMENT_TIMEOUT;
+    let ask_broker_at = tokio::time::Instant::now() + MISMATCH_AFTER;
+    let mut refused = vec![false; consumers.len()];
+    let mut asked = false;
     loop {
+        let positioned = |c: &Started| c.watch.progress().positioned.load(Ordering::Acquire);
+        if !asked && tokio::time::Instant::now() >= ask_broker_at {
+            asked = true;
+            for (i, c) in consumers.iter().enumerate() {
+                // A TLS hello to a TLS broker is an ordinary handshake; to a
+                // plaintext broker it is noise in its log, sent only when
+                // the client is failing (a slow group join is no reason).
+                let progress = c.watch.progress();
+                let failing = c.settings.expects_tls() || progress.client_problem().is_some();
+                if positioned(c) || progress.misconfigured() || !failing {
+                    continue;
+                }
+                let settings = c.settings.clone();
+                let mismatch = tokio::task::spawn_blocking(move || settings.protocol_mismatch())
+                    .await
+                    .ok()
+                    .flatten();
+                if let Some(reason) = mismatch {
+                    tracing::error!(pipeline = %c.pipeline, %reason, "Kafka cannot be used: /readyz says why.");
+                    refused[i] = true;
+                }
+            }
+        }
         let waiting: Vec<_> = consumers
             .iter()
-            .filter(|c| !c.progress().positioned.load(Ordering::Acquire))
+            .zip(&refused)
+            .filter(|(c, _)| !positioned(c))
             .collect();
         if waiting.is_empty() {
             return;
         }
-        // A refused password or certificate does not go away by waiting:
-        // serve now (the error line and `/readyz` say why).
-        if waiting.iter().all(|c| c.progress().misconfigured()) {
+        if waiting
+            .iter()
+            .all(|(c, refused)| **refused || c.watch.progress().misconfigured())
+        {
             tracing::warn!(
                 consumers = waiting.len(),
                 "Kafka refuses the consumers' configuration; serving without their partitions."
             );
             return;
         }
-        let waiting = waiting.len();
         if tokio::time::Instant::now() >= deadline {
             tracing::warn!(
-                consumers = waiting,
+                consumers = waiting.len(),
                 "No partitions assigned yet; serving anyway (records produced before the assignment are not delivered)."
             );
             return;

@@ -45,7 +45,7 @@ impl Live {
             probes.push((
                 tenant.name.clone(),
                 tenant.kafka.clone(),
-                Arc::new(BrokerProbe::new(producer)),
+                Arc::new(BrokerProbe::new(producer, settings)),
             ));
         }
         Ok(probes)
