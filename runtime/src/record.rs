@@ -22,6 +22,10 @@ pub struct Record {
     pub payload: Bytes,
     /// Headers in order: (name, value).
     pub headers: Vec<(String, Bytes)>,
+    /// Why the record could not be decoded (a corrupt or unsupported
+    /// compressed batch): it has no key, payload or headers, and the
+    /// pipeline's poison policy applies to it.
+    pub undecodable: Option<Arc<str>>,
 }
 
 impl Record {
@@ -35,6 +39,7 @@ impl Record {
             key: key.map(Bytes::copy_from_slice),
             payload: Bytes::copy_from_slice(payload),
             headers: Vec::new(),
+            undecodable: None,
         }
     }
 

@@ -170,3 +170,89 @@ sink = { topic = "inbound", reply = "json" }
     let records = consumer.collect(1, Duration::from_secs(20)).unwrap();
     assert_eq!(records[0].payload.as_deref(), Some(message.as_bytes()));
 }
+
+/// A batch Sluice cannot decode (corrupt zstd data, sent by a raw Produce
+/// to the embedded broker, which stores batches as sent) does not stall
+/// its partition: each of its offsets follows the poison policy (here to a
+/// dead-letter topic, with the reason), and the record after it arrives.
+#[test]
+fn an_undecodable_batch_follows_the_poison_policy_and_the_partition_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = Preamble {
+        brokers: Some("embedded"),
+        ..Preamble::default()
+    }
+    .then(&format!(
+        r#"
+[[pipelines]]
+name = "feed"
+path = "/feed"
+source = {{ topics = ["{TOPIC}"], start = "earliest", format = "binary", on_poison = {{ dead-letter = "codecs.dlq" }} }}
+"#
+    ));
+    let sluice = Sluice::start(dir.path(), "undecodable", &file, &[]);
+    let embedded = sluice
+        .embedded
+        .clone()
+        .expect("sluice printed its embedded broker");
+
+    let corrupt = python::run(
+        "kafka_corrupt_batch.py",
+        &[embedded.as_str(), TOPIC, "--records", "3"],
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    assert_eq!(
+        corrupt.event("produced").unwrap()["error_code"],
+        0,
+        "{corrupt}"
+    );
+
+    let url = format!("{}/feed", sluice.base);
+    let client = PyClient::connected_collector(&url, 1, Duration::from_secs(40), &[]).unwrap();
+    let args = [
+        embedded.as_str(),
+        TOPIC,
+        "--value-b64",
+        &b64(b"after the bad batch"),
+    ];
+    let produced = python::run("kafka_produce.py", &args, Duration::from_secs(30)).unwrap();
+    assert_eq!(
+        produced.event("done").unwrap()["delivered"],
+        1,
+        "{produced}"
+    );
+
+    let output = client.finish(Duration::from_secs(60)).unwrap();
+    let message = output.event("message").unwrap();
+    assert_eq!(message["data_b64"], b64(b"after the bad batch"), "{output}");
+
+    let dlq = Consumer::new(&embedded, "check", &["codecs.dlq"]).unwrap();
+    let dead = dlq.collect(3, Duration::from_secs(20)).unwrap();
+    let origins: Vec<String> = dead
+        .iter()
+        .map(|r| {
+            let header = |name: &str| {
+                r.headers
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .and_then(|(_, v)| v.clone())
+                    .map(|v| String::from_utf8(v).unwrap())
+                    .unwrap_or_default()
+            };
+            assert!(
+                header("sluice-error").contains("cannot be decoded"),
+                "{r:?}"
+            );
+            header("sluice-origin")
+        })
+        .collect();
+    assert_eq!(
+        origins,
+        [
+            format!("{TOPIC}/0@0"),
+            format!("{TOPIC}/0@1"),
+            format!("{TOPIC}/0@2")
+        ]
+    );
+}

@@ -23,6 +23,8 @@ pub enum Poison<'a> {
     Failed(&'a PluginError),
     /// A transform rejected the record with this reason.
     Rejected(&'a str),
+    /// Its batch could not be decoded (corrupt or unsupported compression).
+    Undecodable(&'a str),
     /// The route asks for the key channel and the key is not UTF-8.
     KeyNotUtf8,
     /// A text pipeline and a payload that is not UTF-8.
@@ -34,6 +36,7 @@ impl fmt::Display for Poison<'_> {
         match self {
             Poison::Failed(error) => write!(f, "{error}"),
             Poison::Rejected(reason) => write!(f, "rejected by a transform: {reason}"),
+            Poison::Undecodable(reason) => write!(f, "its batch cannot be decoded: {reason}"),
             Poison::KeyNotUtf8 => f.write_str("key is not UTF-8"),
             Poison::NotUtf8Text => f.write_str("payload is not UTF-8 in a text pipeline"),
         }
@@ -67,6 +70,10 @@ impl Stages {
     pub fn run(&mut self, records: &[Record], out: &mut impl Outlet) -> Result<(), String> {
         let mut ready = Vec::with_capacity(records.len());
         for record in records {
+            if let Some(reason) = &record.undecodable {
+                out.poisoned(record, Poison::Undecodable(reason))?;
+                continue;
+            }
             match self.transform(record) {
                 Ok(records) if records.is_empty() => out.filtered(record),
                 Ok(records) => ready.extend(records),

@@ -130,6 +130,7 @@ pub fn run_record(stages: &mut Stages, input: &RecordInput) -> Value {
             .iter()
             .map(|(n, v)| (n.clone(), Bytes::copy_from_slice(v)))
             .collect(),
+        undecodable: None,
     };
     let mut collected = Collected::default();
     // `Collected` never asks to stop.

@@ -1,7 +1,7 @@
 //! The consumer's librdkafka context: logs, errors, rebalances, commits.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 
 use rdkafka::ClientContext;
 use rdkafka::client::OAuthToken;
@@ -15,6 +15,7 @@ use rdkafka::types::RDKafkaRespErr;
 
 use super::ConsumerProgress;
 use super::start;
+use super::undecodable::Report;
 use crate::config::StartFrom;
 use crate::kafka::log::forward;
 use crate::kafka::security::{self, TokenProvider};
@@ -31,6 +32,9 @@ pub(crate) struct PipelineContext {
     pub(super) metrics: ConsumerMetrics,
     /// OAUTHBEARER tokens, if the cluster takes them.
     token: Option<Arc<dyn TokenProvider>>,
+    /// The latest report of a batch that cannot be decoded, for the poll
+    /// loop (see `undecodable.rs`).
+    undecodable: Mutex<Option<Report>>,
 }
 
 impl PipelineContext {
@@ -46,6 +50,7 @@ impl PipelineContext {
             progress: progress.clone(),
             metrics,
             token: None,
+            undecodable: Mutex::new(None),
         }
     }
 
@@ -54,8 +59,19 @@ impl PipelineContext {
         self
     }
 
+    /// The latest undecodable-batch report since the last call.
+    pub(super) fn take_undecodable(&self) -> Option<Report> {
+        self.undecodable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
     /// Logs and counts a client error.
     pub(super) fn report(&self, error: &RdKafkaError, reason: &str) {
+        if let Some(report) = Report::of(error, reason) {
+            *self.undecodable.lock().unwrap_or_else(|e| e.into_inner()) = Some(report);
+        }
         let kind = self
             .progress
             .errors

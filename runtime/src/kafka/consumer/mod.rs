@@ -16,6 +16,7 @@ mod context;
 mod handle;
 mod poll_loop;
 mod start;
+mod undecodable;
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -13,6 +13,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::context::PipelineContext;
 use super::start;
+use super::undecodable::{self, Stuck};
 use super::{BatchVerdict, ConsumerExit, ConsumerOptions, Shared, panic_message};
 use crate::config::StartFrom;
 use crate::kafka::KafkaError;
@@ -35,6 +36,7 @@ where
     let max_batch = options.max_batch.max(1);
     let mut topics = TopicNames::default();
     let mut batch: Vec<Record> = Vec::with_capacity(max_batch);
+    let mut stuck = Stuck::default();
     tracing::info!(pipeline, max_batch, "Kafka consumer running.");
     let exit = loop {
         if shared.stop.load(Ordering::Acquire) {
@@ -62,10 +64,17 @@ where
         ) {
             break ConsumerExit::Failed(error);
         }
-        if batch.is_empty() {
+        // A partition held by a batch that cannot be decoded: its next
+        // offset goes to the pipeline as poison, then the consumer seeks on.
+        let hole = stuck.next(consumer, context.take_undecodable());
+        if let Some(hole) = &hole {
+            batch.push(hole.clone());
+        } else if batch.is_empty() {
             continue;
         }
-        context.recovered();
+        if batch.len() > usize::from(hole.is_some()) {
+            context.recovered();
+        }
         // A panicking callback did not handle its batch: nothing is stored
         // for it, and what was handled before is still committed below.
         let verdict = match catch_unwind(AssertUnwindSafe(|| on_batch(&batch))) {
@@ -79,6 +88,9 @@ where
             break ConsumerExit::Verdict(reason);
         }
         store_offsets(consumer, pipeline, &batch);
+        if let Some(hole) = &hole {
+            undecodable::seek_past(consumer, hole);
+        }
     };
     context.commit_stored(consumer, "exit");
     exit
@@ -179,6 +191,7 @@ fn to_record(message: &BorrowedMessage<'_>, topics: &mut TopicNames) -> Record {
         key,
         payload,
         headers,
+        undecodable: None,
     }
 }
 
