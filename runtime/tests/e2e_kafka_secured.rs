@@ -41,11 +41,15 @@ fn tls_keys(with_client_cert: bool) -> Vec<(&'static str, String)> {
     keys
 }
 
+/// The admin token of the test pipelines (`/metrics` is read through it).
+const ADMIN_TOKEN: &str = "secured-test-admin-token-0123";
+
 /// A pipeline file with a feed from `FEED` and a sink to `INBOUND`.
 fn pipeline_file(broker: &Broker, security: &str) -> String {
     Preamble {
         brokers: Some(&broker.bootstrap()),
         kafka: security,
+        admin_token: Some(ADMIN_TOKEN),
         ..Preamble::default()
     }
     .then(&format!(
@@ -106,6 +110,21 @@ fn records_flow_both_ways(broker: &Broker, security: &str) {
     let consumer = Consumer::with_config(broker.client_config(), "check", &[INBOUND]).unwrap();
     let records = consumer.collect(1, Duration::from_secs(20)).unwrap();
     assert_eq!(records[0].payload_str(), Some("from a client"));
+}
+
+/// Waits until the feed consumer has counted a client error of `kind`.
+fn counts_client_errors(sluice: &Sluice, kind: &str) {
+    let admin = sluice.admin.clone().expect("the admin API");
+    let series = format!(
+        "kafka_client_errors_total{{tenant=\"default\",pipeline=\"feed\",kind=\"{kind}\"}}"
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(support::metrics::wait_until(&admin, &series, |samples| {
+        support::metrics::value(samples, &series) >= 1.0
+    }));
 }
 
 /// Waits until `/readyz` answers 503 with a line that contains `expected`
@@ -180,6 +199,7 @@ fn an_untrusted_broker_certificate_is_refused_with_a_clear_reason() {
     );
     let body = readyz_says(&sluice, "the TLS handshake failed");
     assert!(body.contains("certificate verify failed"), "{body}");
+    counts_client_errors(&sluice, "tls");
 }
 
 fn scram_user(mechanism: Scram) -> ScramUser {
@@ -219,6 +239,7 @@ fn scram_sha_256_and_512_over_plaintext_and_a_wrong_password_is_reported() {
             &[],
         );
         readyz_says(&sluice, "the brokers refused the credentials");
+        counts_client_errors(&sluice, "authentication");
     }
 }
 
@@ -252,6 +273,7 @@ fn tls_against_plaintext_and_plaintext_against_tls_are_named() {
         &[],
     );
     let body = readyz_says(&tls_client, "does not answer a TLS handshake");
+    counts_client_errors(&tls_client, "protocol_mismatch");
     assert!(
         body.contains("pipeline `feed`") && body.contains("pipeline `inbound`"),
         "{body}"

@@ -201,6 +201,14 @@ impl ErrorLog {
         class
     }
 
+    /// A protocol mismatch found outside librdkafka (which reports it only
+    /// as "all brokers are down"): the streak's problem from now on.
+    pub(crate) fn protocol_mismatch(&self, reason: &str) {
+        *self.problem.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((ErrorKind::ProtocolMismatch, reason.to_owned()));
+        self.failing.store(true, Ordering::Release);
+    }
+
     /// Whether the current streak's failure is one of configuration.
     pub(crate) fn misconfigured(&self) -> bool {
         self.problem

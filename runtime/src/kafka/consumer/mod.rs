@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 
-use super::log::ErrorLog;
+use super::log::{ErrorKind, ErrorLog};
 use super::{ClientSettings, KafkaError};
 use crate::config::{self, StartFrom};
 use crate::record::Record;
@@ -144,6 +144,8 @@ pub struct ConsumerProgress {
     /// The client's errors, logged once per streak; the latest is kept
     /// while it fails.
     pub(super) errors: ErrorLog,
+    /// Where its client errors are counted (set when it starts).
+    metrics: std::sync::OnceLock<crate::metrics::ConsumerMetrics>,
 }
 
 impl ConsumerProgress {
@@ -157,6 +159,16 @@ impl ConsumerProgress {
     /// certificates, protocol), which retrying does not fix.
     pub fn misconfigured(&self) -> bool {
         self.errors.misconfigured()
+    }
+
+    /// A TLS/plaintext mismatch found by asking the broker
+    /// ([`crate::kafka::protocol_probe`]): counted, and the client's
+    /// problem while it fails.
+    pub fn protocol_mismatch(&self, reason: &str) {
+        self.errors.protocol_mismatch(reason);
+        if let Some(metrics) = self.metrics.get() {
+            metrics.client_error(ErrorKind::ProtocolMismatch.as_str());
+        }
     }
 }
 
@@ -175,6 +187,7 @@ where
     F: FnMut(&[Record]) -> BatchVerdict + Send + 'static,
 {
     let shared = Arc::new(Shared::default());
+    let _ = shared.progress.metrics.set(options.metrics.clone());
     let mut config = settings.consumer_config(&subscription.group_id, subscription.start);
     config.set("statistics.interval.ms", STATS_INTERVAL_MS);
     let start = subscription.start;

@@ -219,13 +219,12 @@ struct Started {
 async fn wait_for_assignments(consumers: &[Started]) {
     let deadline = tokio::time::Instant::now() + ASSIGNMENT_TIMEOUT;
     let ask_broker_at = tokio::time::Instant::now() + MISMATCH_AFTER;
-    let mut refused = vec![false; consumers.len()];
     let mut asked = false;
     loop {
         let positioned = |c: &Started| c.watch.progress().positioned.load(Ordering::Acquire);
         if !asked && tokio::time::Instant::now() >= ask_broker_at {
             asked = true;
-            for (i, c) in consumers.iter().enumerate() {
+            for c in consumers {
                 // A TLS hello to a TLS broker is an ordinary handshake; to a
                 // plaintext broker it is noise in its log, sent only when
                 // the client is failing (a slow group join is no reason).
@@ -241,22 +240,15 @@ async fn wait_for_assignments(consumers: &[Started]) {
                     .flatten();
                 if let Some(reason) = mismatch {
                     tracing::error!(pipeline = %c.pipeline, %reason, "Kafka cannot be used: /readyz says why.");
-                    refused[i] = true;
+                    progress.protocol_mismatch(&reason);
                 }
             }
         }
-        let waiting: Vec<_> = consumers
-            .iter()
-            .zip(&refused)
-            .filter(|(c, _)| !positioned(c))
-            .collect();
+        let waiting: Vec<_> = consumers.iter().filter(|c| !positioned(c)).collect();
         if waiting.is_empty() {
             return;
         }
-        if waiting
-            .iter()
-            .all(|(c, refused)| **refused || c.watch.progress().misconfigured())
-        {
+        if waiting.iter().all(|c| c.watch.progress().misconfigured()) {
             tracing::warn!(
                 consumers = waiting.len(),
                 "Kafka refuses the consumers' configuration; serving without their partitions."
