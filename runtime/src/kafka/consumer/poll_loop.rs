@@ -89,7 +89,7 @@ where
         }
         store_offsets(consumer, pipeline, &batch);
         if let Some(hole) = &hole {
-            undecodable::seek_past(consumer, hole);
+            undecodable::seek_past(consumer, pipeline, hole);
         }
     };
     context.commit_stored(consumer, "exit");

@@ -18,10 +18,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rdkafka::Offset;
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext};
 use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
 
-use super::context::PipelineContext;
 use crate::record::Record;
 
 /// How long a watermark or seek request may take.
@@ -81,9 +80,9 @@ pub(super) struct Stuck {
 impl Stuck {
     /// Given the latest report (if any), returns the record to hand to
     /// the pipeline for the stuck partition's next offset, once found.
-    pub fn next(
+    pub fn next<C: ConsumerContext>(
         &mut self,
-        consumer: &BaseConsumer<PipelineContext>,
+        consumer: &BaseConsumer<C>,
         report: Option<Report>,
     ) -> Option<Record> {
         let report = report?;
@@ -143,18 +142,21 @@ impl Stuck {
     }
 }
 
-/// Moves the fetch position past `hole`.
-pub(super) fn seek_past(consumer: &BaseConsumer<PipelineContext>, hole: &Record) {
+/// Moves `pipeline`'s fetch position past `hole`.
+pub(super) fn seek_past<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    pipeline: &str,
+    hole: &Record,
+) {
     let next = Offset::Offset(hole.offset + 1);
     if let Err(error) = consumer.seek(&hole.topic, hole.partition, next, REQUEST_TIMEOUT) {
-        let pipeline = &*consumer.context().pipeline;
         tracing::warn!(pipeline, topic = %hole.topic, partition = hole.partition, offset = hole.offset, %error,
             "Cannot seek past an undecodable record; it is reported again.");
     }
 }
 
 /// The position of every assigned partition (`None`: nothing read yet).
-fn positions(consumer: &BaseConsumer<PipelineContext>) -> Vec<(String, i32, Option<i64>)> {
+fn positions<C: ConsumerContext>(consumer: &BaseConsumer<C>) -> Vec<(String, i32, Option<i64>)> {
     let Ok(list) = consumer.position() else {
         return Vec::new();
     };
