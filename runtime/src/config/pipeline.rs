@@ -166,16 +166,6 @@ pub(super) fn pipeline(
     }
     let tick = tick(def, report);
     let policy = policy(def, report);
-    let path = path?;
-    let source = match source {
-        Some(None) => return None,
-        other => other.flatten(),
-    };
-    let (tick, policy) = (tick?, policy?);
-    let sink_config = match sink_config {
-        Some(None) => return None,
-        other => other.flatten(),
-    };
     let outbox = match &def.outbox {
         Some(o) if !(1..=1_000_000).contains(&o.get_ref().capacity) => {
             report.error(
@@ -206,6 +196,17 @@ pub(super) fn pipeline(
         let spanned = Spanned::new(src.topics.span(), topic.clone());
         ok &= tenants::check_topic(namespace, &spanned, "dead-letters to", report);
     }
+    // Every check above has reported; only now give up on what failed.
+    let path = path?;
+    let source = match source {
+        Some(None) => return None,
+        other => other.flatten(),
+    };
+    let (tick, policy) = (tick?, policy?);
+    let sink_config = match sink_config {
+        Some(None) => return None,
+        other => other.flatten(),
+    };
     ok.then_some(Pipeline {
         name,
         tenant,
