@@ -112,8 +112,7 @@ pub(super) fn listeners(
             (Some(port), _, Ok(ip)) => Some(SocketAddr::new(ip, *port.get_ref())),
             (Some(_), Ok(_), _) => {
                 let message = format!(
-                    "address {:?} has a port and `port` gives another: write the IP address alone (\"0.0.0.0\") with `port`",
-                    def.address.get_ref()
+                    "address {text:?} has a port and `port` gives another: write the IP address alone (\"0.0.0.0\") with `port`"
                 );
                 report.error(def.address.span(), Problem::Invalid(message));
                 ok = false;
@@ -122,13 +121,11 @@ pub(super) fn listeners(
             (port, _, _) => {
                 let message = if port.is_some() {
                     format!(
-                        "address {:?} must be an IP address, like \"0.0.0.0\" or \"::1\" (the port is `port`)",
-                        def.address.get_ref()
+                        "address {text:?} must be an IP address, like \"0.0.0.0\" or \"::1\" (the port is `port`)"
                     )
                 } else {
                     format!(
-                        "address {:?} must be an IP address and port, like \"0.0.0.0:8080\" or \"[::1]:8080\"",
-                        def.address.get_ref()
+                        "address {text:?} must be an IP address and port, like \"0.0.0.0:8080\" or \"[::1]:8080\""
                     )
                 };
                 report.error(def.address.span(), Problem::Invalid(message));

@@ -40,6 +40,11 @@ pub struct BrokerProbe {
     /// What the producer was built from: where a protocol probe asks.
     settings: ClientSettings,
     last: Mutex<Option<(Instant, Result<(), ProbeFailure>)>>,
+    /// What asking the broker found in the current failure streak (`None`:
+    /// not asked yet): asked once per streak, not at every probe, so a
+    /// readiness check each second does not send the broker a TLS hello
+    /// each second.
+    asked: Mutex<Option<Option<String>>>,
 }
 
 /// Why a probe failed.
@@ -59,6 +64,7 @@ impl BrokerProbe {
             producer,
             settings,
             last: Mutex::new(None),
+            asked: Mutex::new(None),
         }
     }
 
@@ -71,13 +77,19 @@ impl BrokerProbe {
         }
         let probe = self.clone();
         let result = tokio::task::spawn_blocking(move || {
-            probe.producer.reachable(PROBE_TIMEOUT).map_err(|e| {
+            let reached = probe.producer.reachable(PROBE_TIMEOUT);
+            let mut asked = probe.asked.lock().unwrap_or_else(|e| e.into_inner());
+            reached.map(|()| *asked = None).map_err(|e| {
                 // librdkafka's own reason (a refused password, an untrusted
                 // certificate) says more than the timeout does; without a
                 // configuration reason, ask the broker what it speaks.
-                let mismatch = (!probe.producer.misconfigured())
-                    .then(|| probe.settings.protocol_mismatch())
-                    .flatten();
+                let mismatch = if probe.producer.misconfigured() {
+                    None
+                } else {
+                    asked
+                        .get_or_insert_with(|| probe.settings.protocol_mismatch())
+                        .clone()
+                };
                 let reason = mismatch.clone().or_else(|| probe.producer.client_problem());
                 let text = match reason {
                     Some(reason) => format!("{e}: {reason}"),

@@ -224,6 +224,8 @@ async fn wait_for_assignments(consumers: &[Started]) {
         let positioned = |c: &Started| c.watch.progress().positioned.load(Ordering::Acquire);
         if !asked && tokio::time::Instant::now() >= ask_broker_at {
             asked = true;
+            // Consumers of one tenant share their brokers: ask each once.
+            let mut answers: Vec<((String, bool), Option<String>)> = Vec::new();
             for c in consumers {
                 // A TLS hello to a TLS broker is an ordinary handshake; to a
                 // plaintext broker it is noise in its log, sent only when
@@ -233,11 +235,23 @@ async fn wait_for_assignments(consumers: &[Started]) {
                 if positioned(c) || progress.misconfigured() || !failing {
                     continue;
                 }
-                let settings = c.settings.clone();
-                let mismatch = tokio::task::spawn_blocking(move || settings.protocol_mismatch())
-                    .await
-                    .ok()
-                    .flatten();
+                let key = (
+                    c.settings.bootstrap_servers().to_owned(),
+                    c.settings.expects_tls(),
+                );
+                let mismatch = match answers.iter().find(|(k, _)| *k == key) {
+                    Some((_, answer)) => answer.clone(),
+                    None => {
+                        let settings = c.settings.clone();
+                        let answer =
+                            tokio::task::spawn_blocking(move || settings.protocol_mismatch())
+                                .await
+                                .ok()
+                                .flatten();
+                        answers.push((key, answer.clone()));
+                        answer
+                    }
+                };
                 if let Some(reason) = mismatch {
                     tracing::error!(pipeline = %c.pipeline, %reason, "Kafka cannot be used: /readyz says why.");
                     progress.protocol_mismatch(&reason);
