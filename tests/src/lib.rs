@@ -12,6 +12,7 @@
 //! | `SLUICE_CHROMIUM` | `scripts/install-browser.sh` | headless Chromium for the browser tests |
 //! | `SLUICE_COMPONENTIZE_PY` | `scripts/install-plugin-toolchains.sh` | componentize-py, for the Python example plugin |
 //! | `SLUICE_JCO` | `scripts/install-plugin-toolchains.sh` | jco (with componentize-js), for the JavaScript example plugin |
+//! | `SLUICE_WSTEST` | `scripts/install-autobahn.sh` | the Autobahn TestSuite's wstest, for the conformance run |
 //!
 //! When a variable is unset (a developer running `cargo test` by hand), the
 //! scripts' default location under `${SLUICE_CI_CACHE:-~/.cache/sluice-ci}` is
@@ -36,6 +37,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 
+pub mod autobahn;
 pub mod broker;
 pub mod browser;
 pub mod kafka;

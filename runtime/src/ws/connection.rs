@@ -103,7 +103,9 @@ pub async fn serve(
     // limit; the reader enforces the cap on whole messages.
     ws.set_max_message_size(endpoint.policy.max_message_size + 1);
     ws.set_auto_close(true);
-    ws.set_auto_pong(true);
+    // The reader answers pings itself, after checking the frame is masked
+    // (fastwebsockets would answer an unmasked ping before we saw it).
+    ws.set_auto_pong(false);
     // fastwebsockets reads; our writer writes (frames encoded once per
     // record, one write per drained batch), so fastwebsockets' own write
     // half gets a sink. The read shim sits right under fastwebsockets,
@@ -164,6 +166,14 @@ pub async fn serve(
     let mut frames = std::collections::VecDeque::new();
     let outcome: Result<(), WebSocketError> = async {
         loop {
+            // Frames the protocol obliges first: a pong answers a ping
+            // that arrived before any message still in the outbox was
+            // complete (Autobahn 5.20: pings between fragments).
+            while let Ok(frame) = control_rx.try_recv() {
+                if write_control(&mut write, frame, &outbox, &info, &mut ended).await? {
+                    return Ok(());
+                }
+            }
             match outbox.take_into(&mut frames) {
                 Taken::Frames(_) => {
                     write_frames(&mut write, frames.iter(), &info).await?;
@@ -192,17 +202,7 @@ pub async fn serve(
                 }
                 frame = control_rx.recv() => match frame {
                     Some(frame) => {
-                        let closing = frame.opcode == OpCode::Close;
-                        if closing {
-                            ended = close_code(&frame.payload);
-                            // What `on-close` queued goes out before the echo.
-                            if let Taken::Frames(frames) = outbox.take() {
-                                write_frames(&mut write, frames.iter(), &info).await?;
-                            }
-                        }
-                        write.control(frame.opcode, &frame.payload);
-                        write.flush().await?;
-                        if closing {
+                        if write_control(&mut write, frame, &outbox, &info, &mut ended).await? {
                             return Ok(());
                         }
                     }
@@ -351,6 +351,28 @@ async fn write_frames<'a, S: AsyncWrite + Unpin>(
         write.data(frame)?;
     }
     write.flush().await
+}
+
+/// Writes a frame the reader asked for (a pong, the echo of the peer's
+/// close, or our own close); `true` when it was a close. What `on-close`
+/// queued goes out before a close.
+async fn write_control<S: AsyncWrite + Unpin>(
+    write: &mut Writer<S>,
+    frame: Frame<'static>,
+    outbox: &Outbox,
+    info: &ConnInfo,
+    ended: &mut (u16, String),
+) -> Result<bool, WebSocketError> {
+    let closing = frame.opcode == OpCode::Close;
+    if closing {
+        *ended = close_code(&frame.payload);
+        if let Taken::Frames(frames) = outbox.take() {
+            write_frames(write, frames.iter(), info).await?;
+        }
+    }
+    write.control(frame.opcode, &frame.payload);
+    write.flush().await?;
+    Ok(closing)
 }
 
 /// Sends a close frame (code, then reason) and flushes.

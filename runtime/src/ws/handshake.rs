@@ -1,4 +1,5 @@
-//! The checks before an upgrade, in order: origin allow-list, connection
+//! The checks before an upgrade, in order: the request's form
+//! ([`super::request_form`]), origin allow-list, connection
 //! rate per client IP, route (which pipeline), subprotocol, a free
 //! connection slot (listener, pipeline and tenant), authenticator plugin, channel
 //! permission. A refusal is a plain HTTP response with a short reason, never
@@ -61,7 +62,7 @@ pub struct Gate {
 }
 
 /// Why a handshake was refused (the metrics label) and the answer.
-type Refusal = (&'static str, Response<Full<Bytes>>);
+pub(super) type Refusal = (&'static str, Response<Full<Bytes>>);
 
 impl Gate {
     /// Runs every check on `request` from `peer`; counts each refusal in
@@ -90,6 +91,7 @@ impl Gate {
         peer: SocketAddr,
         routed: &mut Option<Arc<Endpoint>>,
     ) -> Result<Admitted, Refusal> {
+        super::request_form::check(request)?;
         if let (Some(allowed), Some(origin)) =
             (&self.allowed_origins, request.headers().get("origin"))
             && !allowed.iter().any(|a| a.as_bytes() == origin.as_bytes())
@@ -110,11 +112,7 @@ impl Gate {
             ));
         }
         let path = request.uri().path();
-        let host = request
-            .headers()
-            .get(hyper::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| request.uri().host());
+        let host = super::request_form::authority(request);
         let Some((endpoint, params)) = self.routes.load().find(host, path) else {
             return Err((
                 "not_found",
@@ -123,6 +121,9 @@ impl Gate {
         };
         *routed = Some(endpoint.clone());
         let channel = channel_of(&params);
+        if let Err(why) = crate::channel::validate(&channel) {
+            return Err(("bad_channel", refuse(StatusCode::BAD_REQUEST, &why, &[])));
+        }
         let subprotocol = choose_subprotocol(request.headers(), &endpoint.policy.subprotocols);
         if subprotocol.is_none() && endpoint.policy.require_subprotocol {
             let reason = format!(

@@ -13,7 +13,8 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
 
 use super::activity::Activity;
-use super::deflate::{InflateMarkRead, MessageDecoder};
+use super::deflate::MessageDecoder;
+use super::frame_shim::{FrameShim, Refused};
 use crate::config::{Accept, ConnectionPolicy, WhenExceeded};
 use crate::connections::ConnInfo;
 use crate::plugin::{FrameKind, Message};
@@ -21,7 +22,7 @@ use crate::session::Sessions;
 use crate::tenant::TenantState;
 
 /// The read half of an upgraded connection, under the compression shim.
-pub type ReadHalf = WebSocketRead<InflateMarkRead<tokio::io::ReadHalf<TokioIo<Upgraded>>>>;
+pub type ReadHalf = WebSocketRead<FrameShim<tokio::io::ReadHalf<TokioIo<Upgraded>>>>;
 
 /// Where a connection's messages go.
 pub enum Dispatch {
@@ -156,22 +157,26 @@ pub async fn read_loop(
                 }
                 return;
             }
-            OpCode::Ping | OpCode::Pong => continue,
+            OpCode::Ping => {
+                let pong = Frame::pong(Payload::Owned(frame.payload.to_vec()));
+                if control.send(pong).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            OpCode::Pong => continue,
             OpCode::Text | OpCode::Binary => {
                 if partial.is_some() {
                     return close((1002, "a new message began before the last one ended")).await;
                 }
-                let text = frame.opcode == OpCode::Text;
+                let started = Partial {
+                    text: frame.opcode == OpCode::Text,
+                    data: frame.payload.to_vec(),
+                };
                 if frame.fin {
-                    Partial {
-                        text,
-                        data: frame.payload.to_vec(),
-                    }
+                    started
                 } else {
-                    partial = Some(Partial {
-                        text,
-                        data: frame.payload.to_vec(),
-                    });
+                    partial = Some(started);
                     continue;
                 }
             }
@@ -196,9 +201,8 @@ pub async fn read_loop(
             Ok((text, data)) => Partial { text, data },
             Err(error) => return close(error.close()).await,
         };
-        if message.text && std::str::from_utf8(&message.data).is_err() {
-            return close((1007, "text message is not valid UTF-8")).await;
-        }
+        // Text is UTF-8 here: the frame shim checked uncompressed text as
+        // it arrived, and the decoder checked inflated text.
         activity.messaged();
         info.received(message.data.len());
         let accepted = match rules.accept {
@@ -269,6 +273,11 @@ pub async fn read_loop(
 fn violation_of(error: &WebSocketError) -> Option<Violation> {
     use WebSocketError as E;
     match error {
+        E::IoError(error) => match Refused::of(error)? {
+            Refused::Unmasked => Some((1002, "client frames must be masked")),
+            Refused::InvalidUtf8 => Some((1007, "text message is not valid UTF-8")),
+            Refused::BadHeader => Some((1002, "protocol error")),
+        },
         E::FrameTooLarge => Some((1009, "message too big")),
         E::InvalidUTF8 => Some((1007, "text message is not valid UTF-8")),
         E::ReservedBitsNotZero

@@ -31,18 +31,16 @@
 
 mod codec;
 mod negotiate;
-mod shim;
 #[cfg(test)]
 mod tests;
 
 use fastwebsockets::OpCode;
 use hyper::HeaderMap;
 
+use super::frame_shim::{FrameShim, Mark, Queue};
 use codec::{Compressor, Decompressor};
 use negotiate::Params;
 pub use negotiate::Policy;
-pub use shim::InflateMarkRead;
-use shim::{Mark, Queue};
 
 /// Why a compressed message could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -123,8 +121,8 @@ impl Session {
     }
 
     /// Wraps the read half of the upgraded stream, under fastwebsockets.
-    pub fn read_shim<R>(&self, read: R) -> InflateMarkRead<R> {
-        InflateMarkRead::new(read, self.agreed.map(|_| self.read.clone()))
+    pub fn read_shim<R>(&self, read: R) -> FrameShim<R> {
+        FrameShim::new(read, self.agreed.map(|_| self.read.clone()))
     }
 
     /// The reader's and the writer's codecs; `max_message` bounds a
