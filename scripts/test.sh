@@ -75,5 +75,9 @@ step "headless Chromium for the browser end-to-end tests (Debian's chromium, apt
 SLUICE_CHROMIUM="$(bash scripts/install-browser.sh)"
 export SLUICE_CHROMIUM
 
+step "Autobahn TestSuite (wstest, Python 2.7 from Debian bullseye, in a venv)"
+SLUICE_WSTEST="$(bash scripts/install-autobahn.sh)"
+export SLUICE_WSTEST
+
 step "cargo test"
 cargo test --workspace --locked
