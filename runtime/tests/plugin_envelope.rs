@@ -213,6 +213,23 @@ fn timestamp_must_be_an_rfc_3339_date_time() {
 }
 
 #[test]
+fn a_message_naming_a_key_twice_is_rejected() {
+    let mut plugin = start("{}");
+    // serde_json alone keeps the last `messageType`, so this passed as a
+    // USER message while a reader keeping the first saw SHOUT.
+    let payload = r#"{"messageType":"SHOUT","messageType":"USER","content":"hi"}"#;
+    let reason = check(&mut plugin, payload).expect("rejected");
+    assert!(
+        reason.starts_with(r#"message is not JSON: duplicate key "messageType""#),
+        "{reason}"
+    );
+    let nested = r#"{"messageType":"USER","content":"hi","meta":{"a":1,"a":2}}"#;
+    assert!(check(&mut plugin, nested).is_some());
+    let fine = r#"{"messageType":"USER","content":"hi","timestamp":"2024-05-01T12:30:00Z","meta":{"a":1,"b":{"a":2}}}"#;
+    assert_eq!(check(&mut plugin, fine), None);
+}
+
+#[test]
 fn anything_but_a_json_object_is_rejected() {
     let mut plugin = start("{}");
     let reason = check(&mut plugin, "not json").expect("rejected");

@@ -164,6 +164,53 @@ fn poison_records_are_skipped_and_counted_or_stop_the_pipeline() {
 }
 
 #[test]
+fn a_key_that_is_not_a_channel_name_is_poison() {
+    // The channel-name rule the admin API and subscriptions apply: 1-255
+    // bytes, no control characters.
+    let hub = Arc::new(Hub::new());
+    let long = "x".repeat(256);
+    let listeners = [
+        subscriber(&hub, 1, "b\0"),
+        subscriber(&hub, 2, &long),
+        subscriber(&hub, 3, "ok"),
+    ];
+    let router = support::plugins::instance("key-router", Role::Router, "{}");
+    let mut path = RecordPath::new(
+        "p",
+        vec![],
+        Some(router),
+        hub,
+        Format::Text,
+        PoisonPolicy::Stop,
+        None,
+    );
+    let stop = |verdict| match verdict {
+        Verdict::Stop(reason) => reason,
+        other => panic!("expected stop, got {other:?}"),
+    };
+    let reason = stop(path.on_batch(&[record(b"b\0", b"nul", 0)]));
+    assert!(
+        reason.contains(
+            "key is not a channel name: channel name \"b\\0\" contains control character"
+        ),
+        "{reason}"
+    );
+    let reason = stop(path.on_batch(&[record(long.as_bytes(), b"long", 1)]));
+    assert!(
+        reason.contains("channel name is 256 bytes (at most 255)"),
+        "{reason}"
+    );
+    let reason = stop(path.on_batch(&[record(b"", b"empty", 2)]));
+    assert!(reason.contains("channel name is empty"), "{reason}");
+    assert_eq!(
+        path.on_batch(&[record(b"ok", b"fine", 3)]),
+        Verdict::Continue
+    );
+    let got: Vec<usize> = listeners.iter().map(|l| frames(l).len()).collect();
+    assert_eq!(got, [0, 0, 1]);
+}
+
+#[test]
 fn dead_letter_gets_the_record_and_the_reason_and_its_failure_stops() {
     let hub = Arc::new(Hub::new());
     let envelope = support::plugins::instance("envelope", Role::Transformer, "{}");

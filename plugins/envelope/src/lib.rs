@@ -82,8 +82,10 @@ impl Transformer for Envelope {
 
 impl Envelope {
     fn check(&self, payload: &[u8]) -> Result<(), String> {
-        let value: Value =
-            serde_json::from_slice(payload).map_err(|e| format!("message is not JSON: {e}"))?;
+        // Duplicate keys refused: the bytes go on unchanged, and a consumer
+        // that keeps the first `messageType` must see what was checked.
+        let value = sluice_sdk::json::parse_strict(payload)
+            .map_err(|e| format!("message is not JSON: {e}"))?;
         let Value::Object(fields) = value else {
             return Err(format!(
                 "message must be a JSON object (got {})",

@@ -67,7 +67,7 @@ pub use schema::{
     Accept, Brokers, Format, FullPolicy, OnShutdown, OutboxDef, PoisonPolicy, RateDef, ReplyFormat,
     SinkKey, SourceMode, StartFrom, WhenExceeded,
 };
-pub use template::{ParamType, RouteTemplate, Segment, TemplateError};
+pub use template::{ParamType, RouteTemplate, Segment, TemplateError, is_dot_segment};
 pub use tenants::{Namespace, Quotas, TopicRule};
 
 /// Checks a pipeline file against the schema; reads plugin files but

@@ -62,6 +62,10 @@ pub enum TemplateError {
     /// Two slashes in a row, or a trailing slash.
     #[error("{0:?} has an empty segment (`//` or a trailing `/`)")]
     EmptySegment(String),
+    /// A `.` or `..` segment (also percent-encoded): served literally, it
+    /// would let a template reach outside its tenant's prefix.
+    #[error("{0:?} has a `.` or `..` segment")]
+    DotSegment(String),
     /// A `{` without its `}`.
     #[error("{0:?} has a `{{` without a matching `}}`")]
     Unclosed(String),
@@ -116,6 +120,9 @@ impl RouteTemplate {
         for text in rest.split('/') {
             if text.is_empty() {
                 return Err(TemplateError::EmptySegment(raw.to_owned()));
+            }
+            if is_dot_segment(text) {
+                return Err(TemplateError::DotSegment(raw.to_owned()));
             }
             let segment = parse_segment(raw, text)?;
             if let Segment::Param(name, _) = &segment
@@ -177,6 +184,15 @@ impl RouteTemplate {
         }
         parts.next().is_none().then_some(params)
     }
+}
+
+/// A path segment that means "this" or "the parent" (`.`, `..`, either
+/// percent-encoded): never part of a template, and refused in requests.
+pub fn is_dot_segment(segment: &str) -> bool {
+    matches!(
+        segment.replace("%2e", ".").replace("%2E", ".").as_str(),
+        "." | ".."
+    )
 }
 
 fn parse_segment(raw: &str, text: &str) -> Result<Segment, TemplateError> {
@@ -295,6 +311,12 @@ mod tests {
         assert_eq!(err("{channel}"), NoLeadingSlash("{channel}".into()));
         assert_eq!(err("/a//b"), EmptySegment("/a//b".into()));
         assert_eq!(err("/a/"), EmptySegment("/a/".into()));
+        assert_eq!(
+            err("/acme/../globex/{c}"),
+            DotSegment("/acme/../globex/{c}".into())
+        );
+        assert_eq!(err("/a/./b"), DotSegment("/a/./b".into()));
+        assert_eq!(err("/a/%2E%2e"), DotSegment("/a/%2E%2e".into()));
         assert_eq!(err("/{channel"), Unclosed("/{channel".into()));
         assert_eq!(err("/channel}"), Unopened("/channel}".into()));
         assert_eq!(err("/}{"), Unopened("/}{".into()));

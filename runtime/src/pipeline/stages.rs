@@ -27,6 +27,9 @@ pub enum Poison<'a> {
     Undecodable(&'a str),
     /// The route asks for the key channel and the key is not UTF-8.
     KeyNotUtf8,
+    /// The route asks for the key channel and the key breaks the channel
+    /// name rule (empty, over 255 bytes, control characters): why.
+    KeyNotAChannel(&'a str),
     /// A text pipeline and a payload that is not UTF-8.
     NotUtf8Text,
 }
@@ -38,6 +41,7 @@ impl fmt::Display for Poison<'_> {
             Poison::Rejected(reason) => write!(f, "rejected by a transform: {reason}"),
             Poison::Undecodable(reason) => write!(f, "its batch cannot be decoded: {reason}"),
             Poison::KeyNotUtf8 => f.write_str("key is not UTF-8"),
+            Poison::KeyNotAChannel(why) => write!(f, "key is not a channel name: {why}"),
             Poison::NotUtf8Text => f.write_str("payload is not UTF-8 in a text pipeline"),
         }
     }
@@ -114,7 +118,13 @@ impl Stages {
                 Some(route) => {
                     if let (true, Some(key)) = (route.key_channel, record.key.as_deref()) {
                         match std::str::from_utf8(key) {
-                            Ok(key) => channels.push(key),
+                            Ok(key) => match crate::channel::validate(key) {
+                                Ok(()) => channels.push(key),
+                                Err(why) => {
+                                    out.poisoned(record, Poison::KeyNotAChannel(&why))?;
+                                    continue;
+                                }
+                            },
                             Err(_) => {
                                 out.poisoned(record, Poison::KeyNotUtf8)?;
                                 continue;

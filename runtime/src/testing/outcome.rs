@@ -54,7 +54,10 @@ impl Outlet for Collected {
             Poison::Rejected(reason) => {
                 out.insert("rejected".into(), reason.into());
             }
-            Poison::KeyNotUtf8 | Poison::NotUtf8Text | Poison::Undecodable(_) => {}
+            Poison::KeyNotUtf8
+            | Poison::KeyNotAChannel(_)
+            | Poison::NotUtf8Text
+            | Poison::Undecodable(_) => {}
         }
         self.poison = Some(out);
         Ok(())

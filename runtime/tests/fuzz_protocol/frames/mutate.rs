@@ -25,7 +25,7 @@ pub(super) fn mutate(
         len: Len::Minimal,
         payload,
     };
-    match rng.below(16) {
+    match rng.below(18) {
         0 => {
             frames[i].rsv = rng.range(1, 7) as u8;
             about.push(format!("rsv={} on frame {i}", frames[i].rsv));
@@ -166,7 +166,7 @@ pub(super) fn mutate(
         12 => {
             let lie = *rng.pick(&[MAX as u64 + 1, 1 << 32, 1 << 40, 1 << 62, u64::MAX]);
             let size = rng.range(0, 16);
-            let mut spec = plain(*rng.pick(&[0, 1, 2, 9, 10]), true, rng.bytes(size));
+            let mut spec = plain(*rng.pick(&[0, 1, 2, 8, 9, 10]), true, rng.bytes(size));
             spec.len = Len::Declared(lie);
             insert(frames, spec, format!("a frame claiming {lie} bytes"), about);
         }
@@ -216,6 +216,66 @@ pub(super) fn mutate(
                 format!("a close of {size}B"),
                 about,
             );
+        }
+        15 => {
+            // Text that is not UTF-8 in a frame whose header fastwebsockets
+            // refuses too: the shim, reading first, should win.
+            let bad = rng
+                .pick::<&[u8]>(&[
+                    b"~\xff~",
+                    b"~\xc0\x80",
+                    b"~\xed\xa0\x80",
+                    b"\xf4\x90\x80\x80",
+                ])
+                .to_vec();
+            match rng.below(3) {
+                0 => {
+                    let mut spec = plain(1, true, bad);
+                    spec.rsv = *rng.pick(&[1, 2, 3]);
+                    let what = format!("bad text with rsv={}", spec.rsv);
+                    insert(frames, spec, what, about);
+                }
+                1 => {
+                    let mut spec = plain(1, rng.chance(0.5), bad);
+                    let lie = MAX as u64 + 1 + rng.below(1000) as u64;
+                    spec.len = Len::Declared(lie);
+                    insert(
+                        frames,
+                        spec,
+                        format!("bad text claiming {lie} bytes"),
+                        about,
+                    );
+                }
+                _ => {
+                    let mut rest = plain(0, true, bad);
+                    rest.rsv = 4;
+                    about.push(format!("text, then bad text with RSV1, inserted at {at}"));
+                    frames.insert(at, rest);
+                    frames.insert(at, plain(1, false, b"~".to_vec()));
+                }
+            }
+        }
+        16 => {
+            // A character cut between fragments: completed, broken, or
+            // never finished (the message ends inside it).
+            let (last, what): (&[u8], _) = *rng.pick(&[
+                (&b"\x82\xac"[..], "completed"),
+                (b"\x82", "unfinished"),
+                (b"\x41", "broken"),
+            ]);
+            let mut pieces = vec![
+                plain(1, false, b"~ok\xe2".to_vec()),
+                plain(0, true, last.to_vec()),
+            ];
+            if rng.chance(0.3) {
+                pieces.insert(1, plain(9, true, b"between".to_vec()));
+            }
+            about.push(format!(
+                "a character cut between fragments, {what}, at {at}"
+            ));
+            for spec in pieces.into_iter().rev() {
+                frames.insert(at, spec);
+            }
         }
         _ => {
             let spec = control(rng);

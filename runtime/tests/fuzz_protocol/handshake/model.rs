@@ -2,6 +2,7 @@
 
 use super::valid::{GOOD_OFFERS, valid_auth};
 use super::{Request, Verdict};
+use crate::HOSTED;
 use crate::harness as fuzz;
 
 /// Tokens of a comma-separated header value.
@@ -21,8 +22,10 @@ fn percent_decode(text: &str) -> Option<String> {
     while i < bytes.len() {
         if bytes[i] == b'%' {
             let hex = bytes.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -32,21 +35,98 @@ fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The pipeline a path reaches (`/{kind}/{channel}`) and its channel.
-fn route(path: &str) -> Option<(u8, String)> {
+/// A host name without its port, as routing compares it (`[v6]:port`
+/// keeps its brackets; a port is digits, maybe none).
+fn host_name(host: &str) -> &str {
+    if let Some(end) = host.find(']') {
+        return &host[..=end];
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+/// The pipeline a path reaches (`/{kind}/{channel}`, `/h/` only for
+/// [`HOSTED`]) and its channel.
+fn route(path: &str, host: Option<&str>) -> Option<(u8, String)> {
     let mut parts = path.strip_prefix('/')?.split('/');
     let (kind, param) = (parts.next()?, parts.next()?);
-    if parts.next().is_some() || !matches!(kind, "p" | "z" | "s" | "a") {
+    if parts.next().is_some() || !matches!(kind, "p" | "z" | "s" | "a" | "h") {
+        return None;
+    }
+    if kind == "h" && !host.is_some_and(|h| host_name(h).eq_ignore_ascii_case(HOSTED)) {
         return None;
     }
     let channel = percent_decode(param).filter(|c| !c.is_empty())?;
     Some((kind.as_bytes()[0], channel))
 }
 
+/// A `Host` value that names an authority (RFC 3986 §3.2: a host and an
+/// optional port; no user info, path, query or fragment; an IPv6
+/// literal in brackets).
+fn authority_ok(value: &[u8]) -> bool {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:[]".contains(&b);
+    if value.is_empty() || !value.iter().all(|b| allowed(*b)) {
+        return false;
+    }
+    let (mut opened, mut closed, mut colons) = (false, false, 0);
+    for b in value {
+        match b {
+            b'[' if opened => return false,
+            b'[' => opened = true,
+            b']' if !opened || closed => return false,
+            b']' => {
+                closed = true;
+                colons = 0;
+            }
+            b':' => colons += 1,
+            _ => {}
+        }
+    }
+    opened == closed && colons <= 1
+}
+
+/// A `Sec-WebSocket-Key` that is 16 bytes in canonical padded base64
+/// (RFC 4648 §4: 22 characters, the last with 4 zero bits, then `==`).
+fn key_ok(key: &[u8]) -> bool {
+    let value = |b: u8| match b {
+        b'A'..=b'Z' => Some(b - b'A'),
+        b'a'..=b'z' => Some(b - b'a' + 26),
+        b'0'..=b'9' => Some(b - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    key.len() == 24
+        && key.ends_with(b"==")
+        && key[..22].iter().all(|b| value(*b).is_some())
+        && value(key[21]).is_some_and(|v| v & 0x0f == 0)
+}
+
+/// Why a path cannot be served: a `.` or `..` segment (also as `%2e`),
+/// or an empty one (`//`, a trailing `/`).
+fn path_faulty(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix('/').filter(|r| !r.is_empty()) else {
+        return false;
+    };
+    rest.split('/').any(|segment| {
+        let decoded = segment.replace("%2e", ".").replace("%2E", ".");
+        segment.is_empty() || decoded == "." || decoded == ".."
+    })
+}
+
+/// A channel name Sluice takes: 1 to 255 bytes, no control character.
+fn channel_ok(channel: &str) -> bool {
+    (1..=255).contains(&channel.len()) && !channel.chars().any(char::is_control)
+}
+
 /// The statuses the documented checks allow for `r`, in their order
-/// (hyper's parser, then `ws::handle`, then the gate: origin, rate,
-/// route, subprotocol, slots, authenticator, channel; then
-/// fastwebsockets: key, version); `None` where the model does not reach.
+/// (hyper's parser; then, for a request that is not an upgrade, the plain
+/// endpoints; for an upgrade, its form: method, version, Host, key,
+/// version, Origin count, path; then the gate: origin, rate, route,
+/// channel name, subprotocol, slots, authenticator, channel permission);
+/// `None` where the model does not reach.
 pub(super) fn model(r: &Request, total: usize) -> Option<Verdict> {
     let verdict = |statuses: &[u16]| Verdict {
         statuses: statuses.iter().copied().collect(),
@@ -54,7 +134,6 @@ pub(super) fn model(r: &Request, total: usize) -> Option<Verdict> {
         protocol: None,
         deflate_required: false,
         kind: b'-',
-        lenient: Vec::new(),
     };
     if !r.opaque.is_empty() {
         return None;
@@ -92,39 +171,73 @@ pub(super) fn model(r: &Request, total: usize) -> Option<Verdict> {
     if target.len() > 65_534 {
         return Some(verdict(&[414]));
     }
-    let target = target.strip_prefix("http://127.0.0.1").unwrap_or(target);
+    // An absolute-form target names the host itself (RFC 9112 §3.2.2).
+    let (authority, target) = match target.strip_prefix("http://") {
+        Some(rest) => {
+            let end = rest.find(['/', '?']).unwrap_or(rest.len());
+            let (authority, rest) = rest.split_at(end);
+            if authority.is_empty() || authority.contains('@') || !rest.starts_with('/') {
+                return None;
+            }
+            (Some(authority), rest)
+        }
+        None => (None, target),
+    };
     let path = target.split('?').next().unwrap_or_default();
     if !path.starts_with('/') {
         return None;
     }
-    // RFC 7230 §5.4: exactly one Host; hyper does not insist.
-    let host_lenient = r.all("host").count() != 1;
-    let widen = |mut v: Verdict| {
-        if host_lenient {
-            v.statuses.insert(400);
-            v.lenient
-                .push("a request without exactly one Host is served (RFC 7230 §5.4)");
-        }
-        Some(v)
-    };
     let upgrade = r
         .all("connection")
         .any(|v| tokens(v).any(|t| t.eq_ignore_ascii_case(b"upgrade")))
         && r.all("upgrade")
             .any(|v| tokens(v).any(|t| t.eq_ignore_ascii_case(b"websocket")));
     if !upgrade {
-        return widen(match path {
+        // Whatever the method, version and headers.
+        return Some(match path {
             "/healthz" => verdict(&[200]),
             "/readyz" | "/health" => verdict(&[200, 503]),
             _ => verdict(&[426]),
         });
     }
-    if r.first("origin").is_some_and(|o| o != b"http://ok.example") {
-        return widen(verdict(&[403]));
+    // The upgrade's form (RFC 6455 §4.1-4.2.1, RFC 9110, RFC 9112).
+    if r.method != "GET" {
+        return Some(verdict(&[405]));
     }
-    let Some((kind, channel)) = route(path) else {
-        return widen(verdict(&[404]));
+    if r.version != "HTTP/1.1" {
+        return Some(verdict(&[400]));
+    }
+    let hosts: Vec<&[u8]> = r.all("host").collect();
+    if hosts.len() != 1 || !authority_ok(hosts[0]) {
+        return Some(verdict(&[400]));
+    }
+    let keys: Vec<&[u8]> = r.all("sec-websocket-key").collect();
+    if keys.len() != 1 || !key_ok(keys[0]) {
+        return Some(verdict(&[400]));
+    }
+    let versions: Vec<&[u8]> = r.all("sec-websocket-version").collect();
+    match versions[..] {
+        [b"13"] => {}
+        [_] => return Some(verdict(&[426])),
+        _ => return Some(verdict(&[400])),
+    }
+    if r.all("origin").count() > 1 {
+        return Some(verdict(&[400]));
+    }
+    if path_faulty(path) {
+        return Some(verdict(&[400]));
+    }
+    // The gate.
+    if r.first("origin").is_some_and(|o| o != b"http://ok.example") {
+        return Some(verdict(&[403]));
+    }
+    let host = authority.or_else(|| std::str::from_utf8(hosts[0]).ok());
+    let Some((kind, channel)) = route(path, host) else {
+        return Some(verdict(&[404]));
     };
+    if !channel_ok(&channel) {
+        return Some(verdict(&[400]));
+    }
     let mut also = Vec::new();
     let mut protocol = None;
     if kind == b's' {
@@ -137,56 +250,30 @@ pub(super) fn model(r: &Request, total: usize) -> Option<Verdict> {
             .into_iter()
             .find(|p| offered.contains(&p.as_bytes()));
         if protocol.is_none() {
-            return widen(verdict(&[400]));
+            return Some(verdict(&[400]));
         }
         // At most 2 connections: concurrent cases may fill them.
         also.push(503);
-    }
-    if kind == b'a' {
-        if r.first("authorization") != Some(valid_auth().as_bytes()) {
-            return widen(verdict(&[401]));
-        }
-        if channel != "ok" {
-            return widen(verdict(&[403]));
-        }
     }
     let with = |codes: &[u16]| {
         let mut v = verdict(codes);
         v.statuses.extend(&also);
         v
     };
-    let Some(key) = r.first("sec-websocket-key") else {
-        return widen(with(&[400]));
-    };
-    if r.first("sec-websocket-version") != Some(b"13") {
-        return widen(with(&[400]));
+    if kind == b'a' {
+        if r.first("authorization") != Some(valid_auth().as_bytes()) {
+            return Some(with(&[401]));
+        }
+        if channel != "ok" {
+            return Some(with(&[403]));
+        }
     }
     let mut v = with(&[101]);
-    let key_ok = key.len() == 24
-        && key.ends_with(b"==")
-        && key[..22]
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/');
-    if !key_ok {
-        v.lenient
-            .push("a Sec-WebSocket-Key that is not 16 base64 bytes is taken (RFC 6455 §4.2.1)");
-    }
-    if r.method != "GET" {
-        v.lenient
-            .push("an upgrade with a method other than GET is taken (RFC 6455 §4.1)");
-    }
-    if r.version == "HTTP/1.0" {
-        v.lenient
-            .push("an HTTP/1.0 upgrade is answered 101 (RFC 6455 §4.1: HTTP/1.1 or higher)");
-    }
-    if !v.lenient.is_empty() {
-        v.statuses.insert(400);
-    }
-    v.accept = Some(fuzz::accept_key(key));
+    v.accept = Some(fuzz::accept_key(keys[0]));
     v.protocol = protocol;
     v.kind = kind;
     let offers: Vec<&[u8]> = r.all("sec-websocket-extensions").collect();
     v.deflate_required =
         kind == b'z' && offers.len() == 1 && GOOD_OFFERS.iter().any(|o| o.as_bytes() == offers[0]);
-    widen(v)
+    Some(v)
 }

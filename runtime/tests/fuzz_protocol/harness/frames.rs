@@ -137,6 +137,8 @@ pub struct Heard {
     pub messages: Vec<(bool, Vec<u8>)>,
     /// Pong payloads.
     pub pongs: Vec<Vec<u8>>,
+    /// For each pong, how many of `messages` came before it.
+    pub pongs_after: Vec<usize>,
     /// Pings the server sent.
     pub pings: usize,
     /// The close frame's payload, if it sent one.
@@ -220,7 +222,10 @@ pub fn hear(
                         heard.close = Some(payload.to_vec());
                     }
                     9 => heard.pings += 1,
-                    _ => heard.pongs.push(payload.to_vec()),
+                    _ => {
+                        heard.pongs.push(payload.to_vec());
+                        heard.pongs_after.push(heard.messages.len());
+                    }
                 }
             }
             0..=2 => {

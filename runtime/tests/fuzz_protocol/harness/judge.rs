@@ -31,18 +31,26 @@ fn prefix<T: PartialEq>(short: &[T], long: &[T]) -> bool {
 fn accepts(expect: &Expect, heard: &Heard, reset: bool) -> bool {
     let exact = heard.messages == expect.messages && heard.pongs == expect.pongs;
     let partly = prefix(&heard.messages, &expect.messages) && prefix(&heard.pongs, &expect.pongs);
-    match &expect.end {
-        End::Echo(payload) => heard.close.as_ref() == Some(payload) && exact,
-        End::Close(codes) => match heard.close_code() {
-            Some(code) => codes.contains(&code) && exact,
-            // A reset can swallow the close frame: a drop is allowed.
-            None => reset && heard.close.is_none() && partly,
-        },
-        End::Eof => heard.close.is_none() && partly,
-        End::Loose => {
-            prefix(&expect.messages, &heard.messages) || prefix(&heard.messages, &expect.messages)
+    // A pong comes before the replies to messages completed after its ping.
+    let pongs_in_order = heard
+        .pongs_after
+        .iter()
+        .zip(&expect.pong_limits)
+        .all(|(heard_before, most)| heard_before <= most);
+    pongs_in_order
+        && match &expect.end {
+            End::Echo(payload) => heard.close.as_ref() == Some(payload) && exact,
+            End::Close(code) => match heard.close_code() {
+                Some(heard_code) => heard_code == *code && exact,
+                // A reset can swallow the close frame: a drop is allowed.
+                None => reset && heard.close.is_none() && partly,
+            },
+            End::Eof => heard.close.is_none() && partly,
+            End::Loose => {
+                prefix(&expect.messages, &heard.messages)
+                    || prefix(&heard.messages, &expect.messages)
+            }
         }
-    }
 }
 
 fn describe(expect: &Expect) -> String {
@@ -53,35 +61,40 @@ fn describe(expect: &Expect) -> String {
         .collect();
     let end = match &expect.end {
         End::Echo(p) => format!("the close echoed ({})", show(p)),
-        End::Close(c) => format!("a close with a code in {c:?}"),
+        End::Close(code) => format!("a close with code {code}"),
         End::Eof => "a drop without a close frame (a prefix of the echoes)".into(),
         End::Loose => "anything within the protocol".into(),
     };
     format!(
-        "messages [{}], {} pong(s), then {end}",
+        "messages [{}], {} pong(s) (each before the replies to messages after its ping: at \
+         most {:?} messages before them), then {end}",
         messages.join(", "),
-        expect.pongs.len()
+        expect.pongs.len(),
+        expect.pong_limits
     )
 }
 
 /// Checks what the server said (`wire`) after the client sent `bytes`
 /// (on a connection with permessage-deflate when `compressed`; `known`:
-/// the compressed payloads the generator made, with their messages) to an
-/// echo handler that greets with `open N` and says `bye` on close, under
+/// the compressed payloads the generator made, with their messages;
+/// `split`: in more than one read, see [`predict`]) to an echo handler
+/// that greets with `open N` and says `bye` on close, under
 /// `max_message`. `Ok` says in a word or two what happened.
 pub fn judge_frames(
-    (bytes, compressed, known): (&[u8], bool, &[Deflated]),
+    (bytes, compressed, known, split): (&[u8], bool, &[Deflated], bool),
     max_message: usize,
     wire: &Wire,
-    strict: bool,
 ) -> Result<String, String> {
-    let prediction = predict(bytes, compressed, known, max_message);
+    let prediction = predict(bytes, compressed, known, max_message, split);
     let theirs = client_close_codes(bytes);
     let allowed = |code: u16| SERVER_CLOSE_CODES.contains(&code) || theirs.contains(&code);
     let mut heard = hear(&wire.bytes, compressed, allowed, wire.reset)?;
     match heard.messages.first() {
         Some((true, greeting)) if greeting.starts_with(b"open ") => {
             heard.messages.remove(0);
+            for after in &mut heard.pongs_after {
+                *after = after.saturating_sub(1);
+            }
         }
         other => {
             return Err(format!(
@@ -89,15 +102,8 @@ pub fn judge_frames(
             ));
         }
     }
-    let mut candidates: Vec<&Expect> = Vec::new();
-    if !(strict && prediction.strict.is_some()) {
-        candidates.push(&prediction.main);
-    }
-    candidates.extend(&prediction.also);
-    if let Some((expect, _)) = &prediction.strict {
-        candidates.push(expect);
-    }
-    if let Some(matched) = candidates.iter().find(|e| accepts(e, &heard, wire.reset)) {
+    let mut candidates = std::iter::once(&prediction.main).chain(&prediction.also);
+    if let Some(matched) = candidates.find(|e| accepts(e, &heard, wire.reset)) {
         let kind = if compressed { "/z " } else { "/p " };
         return Ok(kind.to_owned()
             + &match (&matched.end, heard.close_code()) {
@@ -106,6 +112,11 @@ pub fn judge_frames(
                 (End::Close(_), None) => "reset".to_owned(),
                 (End::Eof, _) => "drop".to_owned(),
                 (End::Loose, _) => "unpredicted".to_owned(),
+            }
+            + if std::ptr::eq(matched, &prediction.main) {
+                ""
+            } else {
+                " (header read first)"
             });
     }
     let heard_messages: Vec<String> = heard
@@ -118,15 +129,16 @@ pub fn judge_frames(
         describe(&prediction.main)
     );
     for other in &prediction.also {
-        text += &format!("\n  or: {}", describe(other));
-    }
-    if let Some((expect, why)) = &prediction.strict {
-        text += &format!("\n  or (strict; {why}): {}", describe(expect));
+        text += &format!(
+            "\n  or (the frame's header read before its bad byte): {}",
+            describe(other)
+        );
     }
     text += &format!(
-        "\n  heard: messages [{}], {} pong(s), close {:?}{}",
+        "\n  heard: messages [{}], {} pong(s) (after {:?} messages), close {:?}{}",
         heard_messages.join(", "),
         heard.pongs.len(),
+        heard.pongs_after,
         heard.close.as_deref().map(show),
         if wire.reset {
             ", then a reset"

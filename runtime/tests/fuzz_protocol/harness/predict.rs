@@ -1,7 +1,26 @@
 //! The model: what the contract says the server answers to the client's
 //! frames ([`predict`]).
-
-use std::collections::BTreeSet;
+//!
+//! The server reads through a frame shim that sees every byte before
+//! fastwebsockets does, so for each frame, in the order the bytes arrive:
+//!
+//! 1. its second header byte: an unmasked frame is refused (1002, shim);
+//! 2. its first two bytes: reserved bits and unknown opcodes (1002,
+//!    fastwebsockets);
+//! 3. its whole header: a length not in its shortest form (or a 64-bit one
+//!    with the top bit set) or a control frame over 125 bytes (1002, shim);
+//!    then a fragmented control frame (1002) and a frame over
+//!    `max_message` (1009, fastwebsockets);
+//! 4. its payload, byte by byte: uncompressed text that cannot be UTF-8
+//!    whatever follows, across fragments, or a text message whose final
+//!    fragment ends inside a character (1007, shim);
+//! 5. the whole frame: close frames (fastwebsockets), then the reader's
+//!    rules (fragments, sizes, inflating).
+//!
+//! Messages completed before the frame that ends the connection are
+//! answered. A rule of 4 breaks a frame whose header 2 or 3 refuses only
+//! when fastwebsockets got that header in an earlier read than the bad
+//! byte; the shim's refusal comes first when they arrive together.
 
 use super::{parse_header, sendable_close_code, unmask};
 
@@ -16,6 +35,9 @@ pub struct Expect {
     pub messages: Vec<(bool, Vec<u8>)>,
     /// Pongs, in order.
     pub pongs: Vec<Vec<u8>>,
+    /// For each pong, how many of `messages` were complete when its ping
+    /// came: the replies to later messages come after the pong.
+    pub pong_limits: Vec<usize>,
     /// How the conversation ends.
     pub end: End,
 }
@@ -25,9 +47,9 @@ pub struct Expect {
 pub enum End {
     /// The client's close frame comes back as it was.
     Echo(Vec<u8>),
-    /// The server closes with one of these codes (a violation: all
-    /// messages before it are answered first).
-    Close(BTreeSet<u16>),
+    /// The server closes with this code (a violation: all messages
+    /// before it are answered first).
+    Close(u16),
     /// The stream ended mid-way: the server drops the connection
     /// without a close frame, having answered a prefix.
     Eof,
@@ -36,44 +58,102 @@ pub enum End {
     Loose,
 }
 
-/// The main expectation, others that are also right, and the strict
-/// one (RFC 6455 to the letter) where the server is knowingly lenient.
+/// What the server answers, and where the way its reads cut the bytes
+/// decides, the other answer.
 pub struct Prediction {
-    /// What this server does.
+    /// What the server answers when the bytes arrive together.
     pub main: Expect,
-    /// Also right: closing early where the server waits for a payload it
-    /// could already refuse, or an echo where the code is only newer.
+    /// Also this when the bytes may reach the server in more than one
+    /// read: a frame whose header fastwebsockets refuses, and whose
+    /// payload the shim refuses, is refused by whichever sees it first.
     pub also: Vec<Expect>,
-    /// What RFC 6455 demands where the server is lenient, and the rule.
-    pub strict: Option<(Expect, &'static str)>,
 }
 
-fn codes(list: &[u16]) -> End {
-    End::Close(list.iter().copied().collect())
+/// `now`, ended by a close with `code`.
+fn closed(now: &Expect, code: u16) -> Expect {
+    Expect {
+        end: End::Close(code),
+        ..now.clone()
+    }
+}
+
+/// The frame shim's UTF-8 check of uncompressed text as it arrives.
+#[derive(Default)]
+struct TextCheck {
+    /// An uncompressed text message is in progress.
+    text: bool,
+    /// The start of a character cut by a frame's end.
+    carry: Vec<u8>,
+}
+
+impl TextCheck {
+    /// A frame with opcode `opcode` (and RSV1 as `rsv1`) begins: whether
+    /// its payload is checked.
+    fn frame_start(&mut self, opcode: u8, rsv1: bool) -> bool {
+        match opcode {
+            1 => {
+                self.text = !rsv1;
+                self.carry.clear();
+            }
+            2 => self.text = false,
+            _ => {}
+        }
+        opcode <= 2 && self.text
+    }
+
+    /// `false` once the text so far cannot be UTF-8 whatever follows.
+    fn feed(&mut self, bytes: &[u8]) -> bool {
+        let mut all = std::mem::take(&mut self.carry);
+        all.extend_from_slice(bytes);
+        match std::str::from_utf8(&all) {
+            Ok(_) => true,
+            Err(e) if e.error_len().is_none() => {
+                self.carry = all[e.valid_up_to()..].to_vec();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// A data frame ended (`checked`: its payload was checked); `false`
+    /// when it was the last of a text message and ended inside a
+    /// character.
+    fn frame_end(&mut self, checked: bool, fin: bool) -> bool {
+        let complete = !(checked && fin && !self.carry.is_empty());
+        if fin {
+            self.text = false;
+        }
+        complete
+    }
 }
 
 /// What the server must answer to the client's `bytes` after the upgrade,
-/// read frame by frame as RFC 6455 and the README's close-code table say:
-/// 1002 for reserved bits (RSV1 only on the first frame of a message when
-/// permessage-deflate is on), unknown opcodes, fragmented control frames,
-/// pings and closes over 125 bytes, stray continuations, a message inside a
-/// fragmented one, bad close frames (1 byte, a forbidden code); 1007 for
-/// text or a close reason that is not UTF-8; 1009 past `max_message`, per
-/// frame, across fragments or inflated; pongs for pings; the close echoed
-/// after the handler's `bye`; a drop where the bytes stop mid-frame.
+/// read frame by frame as RFC 6455, the README's close-code table and the
+/// order of the checks (above) say: 1002 for unmasked frames, lengths not
+/// in their shortest form, reserved bits (RSV1 only on the first frame of
+/// a message when permessage-deflate is on), unknown opcodes, fragmented
+/// control frames, control frames over 125 bytes, stray continuations, a
+/// message inside a fragmented one, bad close frames (1 byte, a forbidden
+/// code); 1007 for text or a close reason that is not UTF-8; 1009 past
+/// `max_message`, per frame, across fragments or inflated; pongs for pings,
+/// before the replies to later messages; the close echoed after the
+/// handler's `bye`; a drop where the bytes stop mid-frame. `split`: the
+/// bytes may reach the server in more than one read.
 pub fn predict(
     bytes: &[u8],
     compressed: bool,
     known: &[Deflated],
     max_message: usize,
+    split: bool,
 ) -> Prediction {
     let mut now = Expect {
         messages: Vec::new(),
         pongs: Vec::new(),
+        pong_limits: Vec::new(),
         end: End::Eof,
     };
     let mut also = Vec::new();
-    let mut strict = None;
+    let mut text = TextCheck::default();
     // (text, compressed, data) of a message still in fragments.
     let mut partial: Option<(bool, bool, Vec<u8>)> = None;
     let mut at = 0;
@@ -84,76 +164,65 @@ pub fn predict(
             now.end = End::Eof;
             break;
         }
-        // The first byte alone decides the reserved bits and the opcode.
-        let (rsv, opcode) = ((rest[0] >> 4) & 7, rest[0] & 0x0f);
+        if rest[1] & 0x80 == 0 {
+            now.end = End::Close(1002);
+            break;
+        }
+        let (fin, rsv, opcode) = (rest[0] & 0x80 != 0, (rest[0] >> 4) & 7, rest[0] & 0x0f);
         let data_start = matches!(opcode, 1 | 2);
-        let mut bad = BTreeSet::new();
-        if rsv != 0 && !(compressed && rsv == 4 && data_start) {
-            bad.insert(1002);
-        }
-        if !matches!(opcode, 0 | 1 | 2 | 8 | 9 | 10) {
-            bad.insert(1002);
-        }
+        let control = opcode >= 8;
+        // fastwebsockets, on the first two bytes.
+        let early = (rsv != 0 && !(compressed && rsv == 4 && data_start))
+            || !matches!(opcode, 0 | 1 | 2 | 8 | 9 | 10);
         let Ok(h) = parse_header(rest) else {
-            now.end = if bad.is_empty() {
-                End::Eof
-            } else {
-                End::Close(bad)
-            };
+            now.end = if early { End::Close(1002) } else { End::Eof };
             break;
         };
-        let control = opcode >= 8;
-        if control && !h.fin {
-            bad.insert(1002);
-        }
-        if opcode == 9 && h.len > 125 {
-            bad.insert(1002);
-        }
-        if h.len > max {
-            bad.insert(1009);
-            if control {
-                bad.insert(1002);
-            }
-        }
-        if !bad.is_empty() {
-            now.end = End::Close(bad);
+        // The shim, on the whole header.
+        if h.non_minimal() || (h.extended == 8 && h.len >> 63 != 0) || (control && h.len > 125) {
+            now.end = End::Close(1002);
             break;
         }
-        let lenient = if h.mask.is_none() {
-            Some("an unmasked client frame is taken (RFC 6455 §5.1: the server MUST close)")
-        } else if h.non_minimal() {
-            Some("a length not in its shortest form is taken (§5.2)")
-        } else if opcode == 10 && h.len > 125 {
-            Some("a pong over 125 bytes is taken (§5.5)")
+        // fastwebsockets, on the whole header.
+        let refused = if early || (control && !h.fin) {
+            Some(1002)
+        } else if h.len > max {
+            Some(1009)
         } else {
             None
         };
-        if let (Some(why), None) = (lenient, &strict) {
-            let expect = Expect {
-                end: codes(&[1002]),
-                ..now.clone()
-            };
-            strict = Some((expect, why));
+        // The shim, on the payload as it arrives.
+        let whole = ((rest.len() - h.size) as u64) >= h.len;
+        let there = &rest[h.size..h.size + (h.len as usize).min(rest.len() - h.size)];
+        let payload = unmask(there, h.mask);
+        let checked = text.frame_start(opcode, rsv & 4 != 0);
+        let bad_text = checked && (!text.feed(&payload) || (whole && !text.frame_end(true, fin)));
+        if !checked && whole && opcode <= 2 {
+            text.frame_end(false, fin);
         }
-        if ((rest.len() - h.size) as u64) < h.len {
-            // The server waits for the payload; one that judges the
-            // header alone may close already.
-            let early = match (opcode, &partial) {
-                (0, None) | (1 | 2, Some(_)) => Some(1002),
-                (0, Some((_, _, data))) if data.len() as u64 + h.len > max => Some(1009),
-                (8, _) if h.len == 1 => Some(1002),
-                _ => None,
-            };
-            if let Some(code) = early {
-                also.push(Expect {
-                    end: codes(&[code]),
-                    ..now.clone()
-                });
+        match (refused, bad_text) {
+            (Some(code), true) => {
+                if split {
+                    also.push(closed(&now, code));
+                }
+                now.end = End::Close(1007);
+                break;
             }
-            now.end = End::Eof;
-            break;
+            (Some(code), false) => {
+                now.end = End::Close(code);
+                break;
+            }
+            (None, true) => {
+                now.end = End::Close(1007);
+                break;
+            }
+            (None, false) if !whole => {
+                // The server waits for the rest of the payload.
+                now.end = End::Eof;
+                break;
+            }
+            (None, false) => {}
         }
-        let payload = unmask(&rest[h.size..h.size + h.len as usize], h.mask);
         at += h.size + h.len as usize;
         match opcode {
             8 => {
@@ -162,48 +231,33 @@ pub fn predict(
                         now.messages.push((true, b"bye".to_vec()));
                         End::Echo(payload)
                     }
-                    1 => codes(&[1002]),
+                    1 => End::Close(1002),
                     _ => {
                         let code = u16::from_be_bytes([payload[0], payload[1]]);
-                        let mut bad = BTreeSet::new();
                         if std::str::from_utf8(&payload[2..]).is_err() {
-                            bad.insert(1007);
-                        }
-                        if code == 1014 {
-                            // Registered after RFC 6455: either is right.
-                            let mut echoed = now.clone();
-                            echoed.messages.push((true, b"bye".to_vec()));
-                            echoed.end = End::Echo(payload.clone());
-                            also.push(echoed);
-                        }
-                        if !sendable_close_code(code) {
-                            bad.insert(1002);
-                        }
-                        if bad.is_empty() && payload.len() > 125 {
-                            // A valid close, but too long for a control
-                            // frame: refused with 1002 after the handler's
-                            // `bye` (an echo would break §5.5 too).
-                            now.messages.push((true, b"bye".to_vec()));
-                            codes(&[1002])
-                        } else if bad.is_empty() {
+                            End::Close(1007)
+                        } else if !sendable_close_code(code) {
+                            End::Close(1002)
+                        } else {
                             now.messages.push((true, b"bye".to_vec()));
                             End::Echo(payload)
-                        } else {
-                            End::Close(bad)
                         }
                     }
                 };
                 break;
             }
-            9 => now.pongs.push(payload),
+            9 => {
+                now.pongs.push(payload);
+                now.pong_limits.push(now.messages.len());
+            }
             10 => {}
             0 => {
                 let Some((is_text, deflated, mut data)) = partial.take() else {
-                    now.end = codes(&[1002]);
+                    now.end = End::Close(1002);
                     break;
                 };
                 if data.len() + payload.len() > max_message {
-                    now.end = codes(&[1009]);
+                    now.end = End::Close(1009);
                     break;
                 }
                 data.extend_from_slice(&payload);
@@ -217,20 +271,11 @@ pub fn predict(
                 }
             }
             _ => {
-                let (is_text, deflated) = (opcode == 1, rsv == 4);
-                let mut bad = BTreeSet::new();
-                // fastwebsockets checks a final text frame itself (the
-                // compression shim hands it compressed text as binary).
-                if is_text && h.fin && !deflated && std::str::from_utf8(&payload).is_err() {
-                    bad.insert(1007);
-                }
                 if partial.is_some() {
-                    bad.insert(1002);
-                }
-                if !bad.is_empty() {
-                    now.end = End::Close(bad);
+                    now.end = End::Close(1002);
                     break;
                 }
+                let (is_text, deflated) = (opcode == 1, rsv == 4);
                 if !h.fin {
                     partial = Some((is_text, deflated, payload));
                     continue;
@@ -244,11 +289,7 @@ pub fn predict(
             }
         }
     }
-    Prediction {
-        main: now,
-        also,
-        strict,
-    }
+    Prediction { main: now, also }
 }
 
 /// A whole message: echoed, or the end it causes.
@@ -267,10 +308,11 @@ fn finish(
         data
     };
     if data.len() > max_message {
-        return Some(codes(&[1009]));
+        return Some(End::Close(1009));
     }
+    // Uncompressed text was checked as it arrived; this is inflated text.
     if is_text && std::str::from_utf8(&data).is_err() {
-        return Some(codes(&[1007]));
+        return Some(End::Close(1007));
     }
     if is_text && probe_command(&data) {
         return Some(End::Loose);

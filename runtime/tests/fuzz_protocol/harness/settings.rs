@@ -19,9 +19,6 @@ pub struct Settings {
     /// `SLUICE_FUZZ_ONLY=target:index,...`: replay just these cases (of
     /// this target; a list naming only other targets runs none here).
     pub only: Option<Vec<usize>>,
-    /// `SLUICE_FUZZ_STRICT=1`: RFC 6455 to the letter, no tolerance for
-    /// the server's known leniencies.
-    pub strict: bool,
 }
 
 /// The seed the test command runs with.
@@ -66,21 +63,18 @@ impl Settings {
                 })
                 .collect()
         });
-        let strict = var("SLUICE_FUZZ_STRICT").is_some_and(|v| v != "0");
         let settings = Self {
             target,
             seed,
             cases,
             budget: Duration::from_secs_f64(secs),
             only,
-            strict,
         };
         match &settings.only {
             Some(list) => println!("fuzz {target}: seed {seed}, replaying cases {list:?}"),
             None => println!(
                 "fuzz {target}: seed {seed} (SLUICE_FUZZ_SEED), up to {cases} cases \
-                 (SLUICE_FUZZ_CASES) or {secs} s (SLUICE_FUZZ_SECS){}",
-                if strict { ", strict" } else { "" }
+                 (SLUICE_FUZZ_CASES) or {secs} s (SLUICE_FUZZ_SECS)"
             ),
         }
         settings
