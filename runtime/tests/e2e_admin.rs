@@ -500,9 +500,18 @@ async fn tenant_tokens_see_and_act_on_their_own_tenant_only() {
     assert_eq!(pipelines["count"], 1);
     assert_eq!(pipelines["pipelines"][0]["name"], "acme-chat");
 
-    // Another tenant's connection: not shown, messaged or closed.
+    // Another tenant's connection: not shown, messaged or closed, and
+    // answered as one that does not exist (no existence oracle).
     let other = format!("/connections/{globex_id}");
-    assert_eq!(admin.get(&other, ACME).await.status, 403);
+    let unknown = admin
+        .get(&format!("/connections/{}", globex_id + 1000), ACME)
+        .await;
+    let hidden = admin.get(&other, ACME).await;
+    assert_eq!((hidden.status, unknown.status), (404, 404));
+    assert_eq!(
+        hidden.json()["error"],
+        format!("no open connection {globex_id}").as_str()
+    );
     let message = admin
         .call(
             "POST",
@@ -511,9 +520,9 @@ async fn tenant_tokens_see_and_act_on_their_own_tenant_only() {
             Some(("text/plain", b"not yours")),
         )
         .await;
-    assert_eq!(message.status, 403, "{}", message.text());
+    assert_eq!(message.status, 404, "{}", message.text());
     let close = admin.call("DELETE", &other, Some(ACME), None).await;
-    assert_eq!(close.status, 403, "{}", close.text());
+    assert_eq!(close.status, 404, "{}", close.text());
     let broadcast = admin
         .call(
             "POST",
@@ -522,7 +531,8 @@ async fn tenant_tokens_see_and_act_on_their_own_tenant_only() {
             Some(("text/plain", b"not yours")),
         )
         .await;
-    assert_eq!(broadcast.status, 403, "{}", broadcast.text());
+    assert_eq!(broadcast.status, 404, "{}", broadcast.text());
+    assert_eq!(broadcast.json()["error"], "no pipeline `globex-chat`");
     // ... and globex's client got none of it.
     globex.send(Message::text("only mine")).await;
     assert_eq!(text(globex.next().await), "only mine");

@@ -18,8 +18,9 @@
 //!
 //! Every path but `/metrics` needs `Authorization: Bearer <token>`: the
 //! operator's token sees and does everything; a tenant's `admin_token`
-//! sees and acts on that tenant's connections and pipelines only (403
-//! otherwise). Errors are JSON: `{"error": "..."}`.
+//! sees and acts on that tenant's connections and pipelines only: another
+//! tenant's are answered as if they did not exist (404, no existence
+//! oracle). Errors are JSON: `{"error": "..."}`.
 
 pub mod auth;
 mod connections;

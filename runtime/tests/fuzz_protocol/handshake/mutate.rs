@@ -9,7 +9,7 @@ use crate::harness::{self as fuzz, Rng};
 
 pub(super) fn mutate(rng: &mut Rng, r: &mut Request, about: &mut Vec<String>) {
     let n = r.headers.len();
-    match rng.below(22) {
+    match rng.below(24) {
         0 if n > 0 => {
             let (name, _) = r.headers.remove(rng.below(n));
             about.push(format!("no {name}"));
@@ -36,13 +36,19 @@ pub(super) fn mutate(rng: &mut Rng, r: &mut Request, about: &mut Vec<String>) {
             about.push(format!("version {v:?}"));
         }
         4 => {
-            let v = match rng.below(7) {
+            let v = match rng.below(11) {
                 0 => String::new(),
                 1 => "a".into(),
                 2 => "x".repeat(1000),
                 3 => "!".repeat(24),
                 4 => BASE64.encode(rng.bytes(15)),
                 5 => BASE64.encode(rng.bytes(17)),
+                // Bits past the 16th byte (not canonical base64).
+                6 => "dGhlIHNhbXBsZSBub25jZR==".into(),
+                // The URL-safe alphabet.
+                7 => "_-8AAAAAAAAAAAAAAAAAAA==".into(),
+                8 => "dGhlIHNhbXBs ZSBub25jZQ=".into(),
+                9 => "dGhlIHNhbXBsZSBub25jZQ=".into(),
                 _ => "dGhlIHNhbXBsZSBub25jZQ".into(),
             };
             about.push(format!("key {}", fuzz::show(v.as_bytes())));
@@ -244,6 +250,58 @@ pub(super) fn mutate(rng: &mut Rng, r: &mut Request, about: &mut Vec<String>) {
         20 => {
             r.headers.push(("Host".into(), b"evil.example".to_vec()));
             about.push("two Hosts".into());
+        }
+        21 => {
+            // The Host's form: an authority (host, optional port), nothing
+            // else.
+            let v = *rng.pick::<&[u8]>(&[
+                b"",
+                b"127.0.0.1:80",
+                b"127.0.0.1:",
+                b"localhost:8080:3030",
+                b"[::1]",
+                b"[::1]:80",
+                b"[::1",
+                b"::1",
+                b"fuzz@127.0.0.1",
+                b"a b",
+                b"x/y",
+                b"127.0.0.1?",
+                b"%41",
+                b"ok.example, evil.example",
+                b"acme.example",
+                b"ACME.EXAMPLE:443",
+                "\u{e9}".as_bytes(),
+            ]);
+            r.set("Host", v.to_vec());
+            about.push(format!("Host {}", fuzz::show(v)));
+        }
+        22 => {
+            // One of the headers an upgrade has exactly one (at most one
+            // Origin) twice, the same or not; or the version missing.
+            let name = *rng.pick(&[
+                "Host",
+                "Sec-WebSocket-Key",
+                "Sec-WebSocket-Version",
+                "Origin",
+            ]);
+            if name == "Sec-WebSocket-Version" && rng.chance(0.3) {
+                r.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+                about.push(format!("no {name}"));
+                return;
+            }
+            let value = match (r.first(name), rng.chance(0.5)) {
+                (Some(same), true) => same.to_vec(),
+                _ => match name {
+                    "Host" => b"127.0.0.1".to_vec(),
+                    "Sec-WebSocket-Key" => BASE64.encode(rng.bytes(16)).into_bytes(),
+                    "Sec-WebSocket-Version" => b"13".to_vec(),
+                    _ => b"http://ok.example".to_vec(),
+                },
+            };
+            about.push(format!("another {name}: {}", fuzz::show(&value)));
+            let at = rng.range(0, r.headers.len());
+            r.headers.insert(at, (name.into(), value));
         }
         _ => {
             r.headers.push((

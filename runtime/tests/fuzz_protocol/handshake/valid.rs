@@ -23,40 +23,74 @@ pub(super) fn pick_target(rng: &mut Rng, about: &mut Vec<String>) -> (Vec<u8>, u
         "x?q=1&r=%zz",
         "x?",
         "%2Fslash",
-        "%00",
-        "%0d%0a",
+        "..x",
+        ".well-known",
+        "%2e%2e%2e",
+        "%e2%80%8b",
     ];
-    const BAD: &[&str] = &["%zz", "%ff", "%2", "%", "%c3", ""];
+    // Not a channel: no route (broken escapes, not UTF-8, empty) or a
+    // name Sluice refuses (control characters).
+    const BAD: &[&str] = &[
+        "%zz", "%ff", "%2", "%", "%c3", "", "%00", "%0d%0a", "%09", "%7f", "%c2%80", "%+f",
+    ];
     let target: Vec<u8> = match rng.below(100) {
-        0..=64 => {
-            let kind = *rng.pick(&["p", "z", "s", "a"]);
+        0..=59 => {
+            let kind = *rng.pick(&["p", "z", "s", "a", "h"]);
             let channel = if kind == "a" && rng.chance(0.7) {
-                "ok"
+                "ok".to_owned()
             } else if rng.chance(0.85) {
-                rng.pick(CHANNELS)
+                (*rng.pick(CHANNELS)).to_owned()
+            } else if rng.chance(0.75) {
+                (*rng.pick(BAD)).to_owned()
             } else {
-                rng.pick(BAD)
+                // Around the 255-byte limit, some as escapes.
+                match rng.below(4) {
+                    0 => "c".repeat(255),
+                    1 => "c".repeat(256),
+                    2 => "%63".repeat(256),
+                    _ => "%c3%a9".repeat(128),
+                }
             };
             format!("/{kind}/{channel}").into_bytes()
         }
-        65..=69 => b"/healthz".to_vec(),
-        70..=71 => b"/readyz".to_vec(),
-        72..=73 => b"/health".to_vec(),
-        74..=79 => rng
+        60..=63 => rng
             .pick(&[
-                "/",
-                "/nope",
-                "/p",
-                "/p/a/b",
-                "/P/fuzz",
+                "/p/.",
+                "/p/..",
+                "/p/%2e",
+                "/p/%2E%2e",
+                "/./p/x",
+                "/p/../p/x",
+                "/%2e%2e/p/x",
+                "/p/x/.",
+                "/p/a//b",
+                "/p/x/",
+                "/p//",
                 "//p/x",
-                "/healthz/x",
-                "http://127.0.0.1/p/fuzz",
             ])
             .as_bytes()
             .to_vec(),
-        80..=86 => {
-            let n = *rng.pick(&[300, 5000, 65_531, 66_000]);
+        64..=66 => rng
+            .pick(&[
+                "http://127.0.0.1/p/fuzz",
+                "http://evil.example/p/fuzz",
+                "http://acme.example/h/fuzz",
+                "http://ACME.example:8080/h/x",
+                "http://127.0.0.1/h/fuzz",
+                "http://acme.example/p/..",
+                "http://acme.example/h/%00",
+            ])
+            .as_bytes()
+            .to_vec(),
+        67..=71 => b"/healthz".to_vec(),
+        72..=73 => b"/readyz".to_vec(),
+        74..=75 => b"/health".to_vec(),
+        76..=80 => rng
+            .pick(&["/", "/nope", "/p", "/p/a/b", "/P/fuzz", "/healthz/x", "/h"])
+            .as_bytes()
+            .to_vec(),
+        81..=87 => {
+            let n = *rng.pick(&[258, 259, 300, 5000, 65_531, 66_000]);
             let mut t = b"/p/".to_vec();
             t.resize(n, b'a');
             t
@@ -78,15 +112,26 @@ pub(super) fn pick_target(rng: &mut Rng, about: &mut Vec<String>) -> (Vec<u8>, u
             t
         }
     };
-    let kind = match target.get(..3) {
+    about.push(format!("target {}", fuzz::show(&target)));
+    let kind = kind_of(&target);
+    (target, kind)
+}
+
+/// The pipeline kind a target's path names (after the authority of an
+/// absolute-form target), or `-`.
+pub(super) fn kind_of(target: &[u8]) -> u8 {
+    let path = match target.strip_prefix(b"http://") {
+        Some(rest) => &rest[rest.iter().position(|b| *b == b'/').unwrap_or(rest.len())..],
+        None => target,
+    };
+    match path.get(..3) {
         Some(b"/p/") => b'p',
         Some(b"/z/") => b'z',
         Some(b"/s/") => b's',
         Some(b"/a/") => b'a',
+        Some(b"/h/") => b'h',
         _ => b'-',
-    };
-    about.push(format!("target {}", fuzz::show(&target)));
-    (target, kind)
+    }
 }
 
 pub(super) const GOOD_OFFERS: &[&str] = &[
@@ -98,8 +143,14 @@ pub(super) const GOOD_OFFERS: &[&str] = &[
 
 pub(super) fn base(rng: &mut Rng, target: Vec<u8>, kind: u8) -> Request {
     let key = BASE64.encode(rng.bytes(16));
+    // Tenant acme's pipeline answers its host only (any case, any port).
+    let host: &[u8] = if kind == b'h' && rng.chance(0.6) {
+        rng.pick(&[&b"acme.example"[..], b"ACME.Example:8080", b"acme.example:"])
+    } else {
+        b"127.0.0.1"
+    };
     let mut headers: Vec<(String, Vec<u8>)> = vec![
-        ("Host".into(), b"127.0.0.1".to_vec()),
+        ("Host".into(), host.to_vec()),
         ("Upgrade".into(), b"websocket".to_vec()),
         ("Connection".into(), b"Upgrade".to_vec()),
         ("Sec-WebSocket-Key".into(), key.into_bytes()),
