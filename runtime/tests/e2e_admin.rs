@@ -499,6 +499,16 @@ async fn tenant_tokens_see_and_act_on_their_own_tenant_only() {
     let pipelines = admin.get("/pipelines", ACME).await.json();
     assert_eq!(pipelines["count"], 1);
     assert_eq!(pipelines["pipelines"][0]["name"], "acme-chat");
+    // Health too: a tenant sees its own pipelines' verdicts and counts.
+    let health = admin.get("/health", ACME).await.json();
+    let names: Vec<&str> = health["pipelines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(names, ["acme-chat"], "{health}");
+    assert_eq!(health["connections"], 1, "{health}");
 
     // Another tenant's connection: not shown, messaged or closed, and
     // answered as one that does not exist (no existence oracle).
@@ -713,7 +723,7 @@ async fn keep_connected(url: String, headers: Vec<(&'static str, &'static str)>)
 }
 
 /// The operations of `docs/admin-openapi.yaml`.
-const OPERATIONS: [&str; 10] = [
+const OPERATIONS: [&str; 11] = [
     "GET /metrics",
     "GET /connections",
     "GET /connections/{id}",
@@ -724,6 +734,7 @@ const OPERATIONS: [&str; 10] = [
     "GET /reload",
     "POST /reload",
     "GET /tenants",
+    "GET /health",
 ];
 
 /// schemathesis (tests/requirements.txt) generates requests from

@@ -15,6 +15,7 @@
 //! | `GET /reload` | the last live reload's outcome (operator only) |
 //! | `POST /reload` | reload the pipeline file now; answers with the outcome (operator only) |
 //! | `GET /tenants` | tenants with their quotas and usage (connections, plugin time, throttling) |
+//! | `GET /health` | each pipeline's readiness (and why not) with its open connections |
 //!
 //! Every path but `/metrics` needs `Authorization: Bearer <token>`: the
 //! operator's token sees and does everything; a tenant's `admin_token`
@@ -24,6 +25,7 @@
 
 pub mod auth;
 mod connections;
+mod health;
 mod http;
 mod pipelines;
 mod reload;
@@ -64,6 +66,8 @@ pub struct State {
     registry: Arc<Registry>,
     catalog: ArcSwap<Catalog>,
     reloads: Option<Reloads>,
+    /// What the listeners' `/readyz` reads (`None`: `/health` is 404).
+    health: Option<Arc<ArcSwap<crate::ws::Health>>>,
 }
 
 /// The pipelines and tokens of the running config (a reload swaps them).
@@ -122,17 +126,19 @@ impl State {
     /// The state for `config`'s pipelines (each with its live parts from `served`,
     /// by pipeline name; a pipeline without one is left out), its tokens,
     /// and the open connections in `registry`. `reloads` serves
-    /// `/reload` (`None`: 404, the process cannot reload).
+    /// `/reload` (`None`: 404, the process cannot reload), `health` serves
+    /// `/health` (`None`: 404).
     pub fn new(
         config: &Config,
         registry: Arc<Registry>,
         served: &[Served],
-        reloads: Option<Reloads>,
+        (reloads, health): (Option<Reloads>, Option<Arc<ArcSwap<crate::ws::Health>>>),
     ) -> Self {
         Self {
             registry,
             catalog: ArcSwap::from_pointee(Catalog::new(config, served)),
             reloads,
+            health,
         }
     }
 
@@ -216,6 +222,7 @@ enum Route<'p> {
     Broadcast(&'p str),
     Reload,
     Tenants,
+    Health,
 }
 
 impl<'p> Route<'p> {
@@ -230,6 +237,7 @@ impl<'p> Route<'p> {
             ["pipelines", name, "broadcast"] => Route::Broadcast(name),
             ["reload"] => Route::Reload,
             ["tenants"] => Route::Tenants,
+            ["health"] => Route::Health,
             _ => return None,
         })
     }
@@ -237,9 +245,11 @@ impl<'p> Route<'p> {
     /// The methods it answers.
     fn allowed(&self) -> &'static [Method] {
         match self {
-            Route::Metrics | Route::Connections | Route::Pipelines | Route::Tenants => {
-                &[Method::GET]
-            }
+            Route::Metrics
+            | Route::Connections
+            | Route::Pipelines
+            | Route::Tenants
+            | Route::Health => &[Method::GET],
             Route::Connection(_) => &[Method::GET, Method::DELETE],
             Route::Messages(_) | Route::Broadcast(_) => &[Method::POST],
             Route::Reload => &[Method::GET, Method::POST],
@@ -304,6 +314,7 @@ async fn handle(request: Request<hyper::body::Incoming>, state: &State) -> Respo
         (Route::Reload, &Method::GET) => reload::last(state, &caller),
         (Route::Reload, _) => reload::now(state, &caller).await,
         (Route::Tenants, _) => tenants::list(state, &caller),
+        (Route::Health, _) => health::get(state, &caller).await,
         (Route::Metrics, _) => Ok(metrics()),
     };
     result.unwrap_or_else(http::ApiError::into_reply)

@@ -137,7 +137,7 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
             config,
             registry.clone(),
             &live.served(),
-            Some(reloads.clone()),
+            (Some(reloads.clone()), Some(live.health())),
         ));
         admin_state = Some(state.clone());
         servers.spawn(crate::admin::serve(socket, state, shutdown_rx.clone()));

@@ -1,7 +1,8 @@
 //! Plain-HTTP health endpoints, answered on every listener for requests
 //! that are not upgrades: `/healthz` (the process answers), `/readyz`
-//! (every pipeline can do its job) and `/health` (the same as JSON, with
-//! connection counts, as seed 001's service offers).
+//! (every pipeline can do its job) and `/health` (the verdict as JSON);
+//! the admin API's `GET /health` shows each pipeline's verdict with its
+//! connection counts, as seed 001's service offers.
 //!
 //! Ready means: each pipeline's plugins are loaded (true once serving), its
 //! consumer (if any) runs and has its partitions, and a broker of its
@@ -187,9 +188,25 @@ impl Health {
         }
     }
 
-    /// `/health`: the same verdicts as JSON, with connection counts.
-    pub async fn health(&self) -> (u16, String) {
-        let verdicts = self.verdicts().await;
+    /// `/health` on a public listener: the verdict alone, as JSON. What
+    /// runs here and for whom is not an anonymous caller's business; the
+    /// admin API's `GET /health` has the detail.
+    pub async fn status(&self) -> (u16, String) {
+        let ready = self.verdicts().await.iter().all(|v| v.problem.is_none());
+        let body = serde_json::json!({ "status": if ready { "healthy" } else { "unhealthy" } });
+        (if ready { 200 } else { 503 }, body.to_string() + "\n")
+    }
+
+    /// The verdicts of the pipelines whose tenant `visible` accepts, as
+    /// JSON with connection counts (seed 001's `/health`, for the admin
+    /// API); the status covers those pipelines only.
+    pub async fn detail(&self, visible: impl Fn(&str) -> bool) -> (u16, serde_json::Value) {
+        let verdicts: Vec<Verdict<'_>> = self
+            .verdicts()
+            .await
+            .into_iter()
+            .filter(|v| visible(&v.pipeline.tenant))
+            .collect();
         let ready = verdicts.iter().all(|v| v.problem.is_none());
         let pipelines: Vec<serde_json::Value> = verdicts
             .iter()
@@ -205,9 +222,9 @@ impl Health {
             .collect();
         let body = serde_json::json!({
             "status": if ready { "healthy" } else { "unhealthy" },
-            "connections": self.pipelines.iter().map(|p| p.slots.open()).sum::<usize>(),
+            "connections": verdicts.iter().map(|v| v.pipeline.slots.open()).sum::<usize>(),
             "pipelines": pipelines,
         });
-        (if ready { 200 } else { 503 }, body.to_string() + "\n")
+        (if ready { 200 } else { 503 }, body)
     }
 }

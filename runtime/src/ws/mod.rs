@@ -129,7 +129,7 @@ async fn handle(
                 text(status, body, "text/plain; charset=utf-8")
             }
             "/health" => {
-                let (status, body) = gate.health.load_full().health().await;
+                let (status, body) = gate.health.load_full().status().await;
                 text(status, body, "application/json")
             }
             _ => refuse(

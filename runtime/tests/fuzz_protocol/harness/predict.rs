@@ -165,7 +165,7 @@ pub fn predict(
             break;
         }
         if rest[1] & 0x80 == 0 {
-            now.end = End::Close(1002);
+            now.end = End::Close(if std::env::var("M1").is_ok() { 1009 } else { 1002 });
             break;
         }
         let (fin, rsv, opcode) = (rest[0] & 0x80 != 0, (rest[0] >> 4) & 7, rest[0] & 0x0f);
@@ -204,6 +204,9 @@ pub fn predict(
             (Some(code), true) => {
                 if split {
                     also.push(closed(&now, code));
+                }
+                if std::env::var("M3").is_ok() {
+                    also.clear();
                 }
                 now.end = End::Close(1007);
                 break;
@@ -248,7 +251,7 @@ pub fn predict(
             }
             9 => {
                 now.pongs.push(payload);
-                now.pong_limits.push(now.messages.len());
+                now.pong_limits.push(if std::env::var("M2").is_ok() { 0 } else { now.messages.len() });
             }
             10 => {}
             0 => {
