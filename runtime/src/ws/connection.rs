@@ -64,6 +64,9 @@ const SPARE_FRAMES: usize = 64;
 
 /// Replies to client messages (ACK/ERROR) waiting for the writer.
 const REPLY_QUEUE: usize = 1024;
+/// How long a close waits for the replies to messages already taken: under
+/// the 5 s a shutdown waits for connections to finish.
+const REPLY_DRAIN: std::time::Duration = std::time::Duration::from_secs(4);
 
 /// Serves one connection until either side closes, the peer stops
 /// answering, or the server shuts down.
@@ -141,12 +144,15 @@ pub async fn serve(
             channel: channel.clone(),
             principal: principal.as_ref().map(|p| p.id.clone()),
         };
-        let (messages, task) = super::inbound_task::spawn(inbound, sender, replies);
+        let (messages, task) = super::inbound_task::spawn(inbound, sender, replies.clone());
         sink_task = Some(task);
         Dispatch::Sink(messages)
     } else {
         Dispatch::Drop
     };
+    // Only the sink task sends replies: once it has ended (its messages
+    // all answered), `replies_rx` says so, which closes wait for.
+    drop(replies);
     let activity = Arc::new(Activity::new());
     let rules = Rules::new(&endpoint.policy, &endpoint.tenant_state);
     let mut reader = tokio::spawn(read_loop(
@@ -170,7 +176,7 @@ pub async fn serve(
             // that arrived before any message still in the outbox was
             // complete (Autobahn 5.20: pings between fragments).
             while let Ok(frame) = control_rx.try_recv() {
-                if write_control(&mut write, frame, &outbox, &info, &mut ended).await? {
+                if write_control(&mut write, frame, (&outbox, &mut replies_rx), &info, &mut ended).await? {
                     return Ok(());
                 }
             }
@@ -185,6 +191,8 @@ pub async fn serve(
                     continue;
                 }
                 Taken::Close(request) => {
+                    reader.abort();
+                    drain_replies(&mut write, &mut replies_rx, &info).await?;
                     ended = (request.code, request.reason.to_string());
                     write_close(&mut write, request.code, &request.reason).await?;
                     return Ok(());
@@ -202,7 +210,7 @@ pub async fn serve(
                 }
                 frame = control_rx.recv() => match frame {
                     Some(frame) => {
-                        if write_control(&mut write, frame, &outbox, &info, &mut ended).await? {
+                        if write_control(&mut write, frame, (&outbox, &mut replies_rx), &info, &mut ended).await? {
                             return Ok(());
                         }
                     }
@@ -231,6 +239,11 @@ pub async fn serve(
                     }
                 }
                 _ = shutdown.changed() => {
+                    // No more messages are taken; those taken get their
+                    // replies before the close (a client must know what
+                    // was produced, or it sends it again).
+                    reader.abort();
+                    drain_replies(&mut write, &mut replies_rx, &info).await?;
                     let (code, reason) = gate.limits.on_shutdown.close();
                     ended = (code, reason.into());
                     write_close(&mut write, code, reason).await?;
@@ -359,12 +372,15 @@ async fn write_frames<'a, S: AsyncWrite + Unpin>(
 async fn write_control<S: AsyncWrite + Unpin>(
     write: &mut Writer<S>,
     frame: Frame<'static>,
-    outbox: &Outbox,
+    (outbox, replies): (&Outbox, &mut mpsc::Receiver<Bytes>),
     info: &ConnInfo,
     ended: &mut (u16, String),
 ) -> Result<bool, WebSocketError> {
     let closing = frame.opcode == OpCode::Close;
     if closing {
+        // The reader sends a close as it ends, so every message it took is
+        // with the sink task: their replies first.
+        drain_replies(write, replies, info).await?;
         *ended = close_code(&frame.payload);
         if let Taken::Frames(frames) = outbox.take() {
             write_frames(write, frames.iter(), info).await?;
@@ -373,6 +389,22 @@ async fn write_control<S: AsyncWrite + Unpin>(
     write.control(frame.opcode, &frame.payload);
     write.flush().await?;
     Ok(closing)
+}
+
+/// Writes the replies to every message the sink task took, until it ends
+/// (at most [`REPLY_DRAIN`]: a broker that does not answer does not hold
+/// a close forever). Without a sink there are none and it returns at once.
+async fn drain_replies<S: AsyncWrite + Unpin>(
+    write: &mut Writer<S>,
+    replies: &mut mpsc::Receiver<Bytes>,
+    info: &ConnInfo,
+) -> Result<(), WebSocketError> {
+    let deadline = Instant::now() + REPLY_DRAIN;
+    while let Ok(Some(reply)) = tokio::time::timeout_at(deadline, replies.recv()).await {
+        write.message(OpCode::Text, &reply)?;
+        info.sent(reply.len());
+    }
+    write.flush().await
 }
 
 /// Sends a close frame (code, then reason) and flushes.

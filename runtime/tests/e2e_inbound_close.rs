@@ -1,0 +1,143 @@
+//! Closes the server starts on a client -> Kafka pipeline lose nothing and
+//! duplicate nothing, against a real broker process: every message the
+//! server took before it closed (a `message_rate` close, a SIGTERM) gets
+//! its ACK before the close frame, and exactly the ACKed messages are in
+//! the topic. A client that resends what was not ACKed therefore never
+//! makes a duplicate.
+
+mod support;
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use sluice_tests::Broker;
+use sluice_tests::kafka::Consumer;
+use support::Sluice;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+fn pipeline(bootstrap: &str, keys: &str) -> String {
+    let preamble = support::pipeline_file::on_broker(bootstrap);
+    format!(
+        r#"
+{preamble}
+[[pipelines]]
+name = "bridge"
+path = "/ws"
+{keys}
+[pipelines.sink]
+topic = "in"
+"#
+    )
+}
+
+fn message(i: usize) -> String {
+    format!(r#"{{"id":"m-{i}"}}"#)
+}
+
+/// Sends `count` messages as fast as the socket takes them (stopping
+/// quietly once the server has closed), and collects replies until the
+/// close frame: (ACKed ids in order, the close code).
+async fn exchange(
+    url: &str,
+    count: usize,
+    mut when: impl FnMut(usize) + Send,
+) -> (Vec<String>, Option<u16>) {
+    let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let (mut tx, mut rx) = ws.split();
+    let sender = tokio::spawn(async move {
+        for i in 0..count {
+            if tx.send(Message::Text(message(i).into())).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut acked = Vec::new();
+    let code = loop {
+        match tokio::time::timeout(Duration::from_secs(30), rx.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let reply: Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(reply["messageType"], "ACK", "{reply}");
+                acked.push(reply["id"].as_str().unwrap().to_owned());
+                when(acked.len());
+            }
+            Ok(Some(Ok(Message::Close(frame)))) => break frame.map(|f| u16::from(f.code)),
+            Ok(Some(Ok(_))) => {}
+            other => panic!("after {} ACKs: {other:?}", acked.len()),
+        }
+    };
+    sender.abort();
+    (acked, code)
+}
+
+/// Every id in the topic, in order, once nothing more arrives.
+fn produced(broker: &Broker, expect: usize) -> Vec<String> {
+    let consumer = Consumer::new(&broker.bootstrap(), "check", &["in"]).unwrap();
+    let mut records = consumer.collect(expect, Duration::from_secs(30)).unwrap();
+    records.extend(consumer.poll_for(Duration::from_secs(1)));
+    records
+        .iter()
+        .map(|r| {
+            let value: Value = serde_json::from_str(r.payload_str().unwrap()).unwrap();
+            value["id"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_close_acks_every_message_taken_and_produces_nothing_else() {
+    let broker = Broker::start().unwrap();
+    broker.create_topic("in", 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = r#"message_rate = { per_second = 1, burst = 40, when_exceeded = "close" }"#;
+    let sluice = Sluice::start(
+        dir.path(),
+        "rate",
+        &pipeline(&broker.bootstrap(), keys),
+        &[],
+    );
+    let (acked, code) = exchange(&format!("{}/ws", sluice.base), 500, |_| {}).await;
+    assert_eq!(code, Some(u16::from(CloseCode::Policy)), "1008");
+    // The burst, perhaps one more refilled: each ACKed once, in order.
+    assert!((40..=42).contains(&acked.len()), "{} ACKs", acked.len());
+    let expected: Vec<String> = (0..acked.len()).map(|i| format!("m-{i}")).collect();
+    assert_eq!(acked, expected);
+    assert_eq!(
+        produced(&broker, acked.len()),
+        acked,
+        "exactly the ACKed messages"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_stream_acks_every_message_taken_before_going_away() {
+    let broker = Broker::start().unwrap();
+    broker.create_topic("in", 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sluice = Sluice::start(dir.path(), "term", &pipeline(&broker.bootstrap(), ""), &[]);
+    let pid = sluice.child.id().to_string();
+    let mut signalled = false;
+    let (acked, code) = exchange(&format!("{}/ws", sluice.base), 20_000, |n| {
+        // Mid-stream: hundreds ACKed, many more in flight.
+        if n == 300 && !signalled {
+            signalled = true;
+            let status = std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+    })
+    .await;
+    assert!(signalled, "only {} ACKs before the close", acked.len());
+    assert_eq!(code, Some(u16::from(CloseCode::Away)), "1001");
+    assert!(acked.len() < 20_000, "the close came mid-stream");
+    let expected: Vec<String> = (0..acked.len()).map(|i| format!("m-{i}")).collect();
+    assert_eq!(acked, expected);
+    assert_eq!(
+        produced(&broker, acked.len()),
+        acked,
+        "exactly the ACKed messages"
+    );
+}
