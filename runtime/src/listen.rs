@@ -2,14 +2,18 @@
 //! admin API): accepts TCP connections until shutdown, runs a task per
 //! connection, and backs off exponentially while accepting fails (out of
 //! file descriptors, say), so a starved process neither spins on the error
-//! nor stops serving once it clears.
+//! nor stops serving once it clears. With `permits`, a permit is taken
+//! *before* each accept and handed to the connection: once they are all
+//! out the loop stops accepting, and new connections wait in the kernel's
+//! backlog instead of taking file descriptors.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
 /// The first pause after a failed accept.
@@ -19,28 +23,36 @@ const FIRST_PAUSE: Duration = Duration::from_millis(5);
 const MAX_PAUSE: Duration = Duration::from_secs(1);
 
 /// Accepts on `listener` until `shutdown` turns true, spawning `serve` for
-/// each connection (with `TCP_NODELAY`: frames are written whole). Returns
-/// the connections still running, for the caller to drain or drop. `what`
-/// names the listener in logs.
+/// each connection (with `TCP_NODELAY`: frames are written whole) and the
+/// permit taken for it, if `permits` are counted. Returns the connections
+/// still running, for the caller to drain or drop. `what` names the
+/// listener in logs.
 pub async fn accept_until<F, Fut>(
     listener: TcpListener,
-    what: &str,
+    (what, permits): (&str, Option<Arc<Semaphore>>),
     mut shutdown: watch::Receiver<bool>,
     mut serve: F,
 ) -> JoinSet<()>
 where
-    F: FnMut(TcpStream, SocketAddr) -> Fut,
+    F: FnMut(TcpStream, SocketAddr, Option<OwnedSemaphorePermit>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let mut connections = JoinSet::new();
     let mut backoff = Backoff::default();
     loop {
+        let permit = match &permits {
+            None => None,
+            Some(permits) => tokio::select! {
+                permit = permits.clone().acquire_owned() => permit.ok(),
+                _ = shutdown.changed() => break,
+            },
+        };
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     backoff.reset();
                     let _ = stream.set_nodelay(true);
-                    connections.spawn(serve(stream, peer));
+                    connections.spawn(serve(stream, peer, permit));
                 }
                 Err(error) => {
                     let pause = backoff.next_pause();

@@ -323,3 +323,72 @@ async fn stopping_closes_with_1001_or_1012_for_a_restart() {
         assert_eq!(client.expect_close().await, code, "{setting:?}");
     }
 }
+
+/// Whether the server closes `socket` (EOF or reset) within `patience`.
+async fn closed_within(socket: &mut tokio::net::TcpStream, patience: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut byte = [0u8; 1];
+    match tokio::time::timeout(patience, socket.read(&mut byte)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => true,
+        Ok(Ok(_)) => panic!("the server sent bytes to a silent client"),
+        Err(_) => false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_ip_holds_at_most_pending_per_ip_unfinished_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_sluice, addr) = start(
+        dir.path(),
+        "pending_per_ip = 3\nhandshake_timeout_ms = 60000",
+        "",
+    );
+    let connect = || tokio::net::TcpStream::connect(addr.clone());
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        idle.push(connect().await.unwrap());
+    }
+    // The fourth silent socket is closed at once; the three stay open.
+    let mut fourth = connect().await.unwrap();
+    assert!(closed_within(&mut fourth, Duration::from_secs(5)).await);
+    assert!(!closed_within(&mut idle[0], Duration::from_millis(300)).await);
+    // One finishing gives its place back: a client gets its upgrade.
+    drop(idle.pop());
+    let mut client = loop {
+        match RawClient::connect(&addr, "/p/c", "").await {
+            Ok(client) => break client,
+            // The server may not have seen the dropped socket close yet.
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    assert!(client.next().await.is_some(), "the probe's greeting");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_listener_stops_accepting_until_a_connection_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_sluice, addr) = start(
+        dir.path(),
+        "max_connections = 2\nhandshake_timeout_ms = 60000",
+        "",
+    );
+    let mut idle = vec![
+        tokio::net::TcpStream::connect(&addr).await.unwrap(),
+        tokio::net::TcpStream::connect(&addr).await.unwrap(),
+    ];
+    // The third waits in the kernel's backlog: nobody answers it...
+    let third = tokio::spawn({
+        let addr = addr.clone();
+        async move { support::http_get(&addr, "/healthz").await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!third.is_finished(), "a third connection was served");
+    // ... until one of the first two goes.
+    drop(idle.pop());
+    let (status, _) = tokio::time::timeout(Duration::from_secs(10), third)
+        .await
+        .expect("served once a permit was free")
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(!closed_within(&mut idle[0], Duration::from_millis(100)).await);
+}

@@ -189,10 +189,11 @@ impl Catalog {
 
 /// Serves the admin API on `listener` until `shutdown` turns true.
 pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: watch::Receiver<bool>) {
-    let mut tasks = crate::listen::accept_until(listener, "admin", shutdown, |stream, peer| {
-        connection(stream, peer, state.clone())
-    })
-    .await;
+    let mut tasks =
+        crate::listen::accept_until(listener, ("admin", None), shutdown, |stream, peer, _| {
+            connection(stream, peer, state.clone())
+        })
+        .await;
     // Admin requests are short; whatever is still open is dropped.
     tasks.shutdown().await;
 }

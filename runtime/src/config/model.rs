@@ -85,6 +85,8 @@ pub struct ListenerLimits {
     pub max_connections: usize,
     /// Time to finish the TLS handshake and send the upgrade request.
     pub handshake_timeout: Duration,
+    /// TCP connections one client IP may hold before their upgrade.
+    pub pending_per_ip: usize,
     /// How often the server pings (`None`: never).
     pub ping_interval: Option<Duration>,
     /// How long a ping may go unanswered.
@@ -100,6 +102,7 @@ impl Default for ListenerLimits {
         Self {
             max_connections: 10_000,
             handshake_timeout: Duration::from_secs(10),
+            pending_per_ip: 64,
             ping_interval: Some(Duration::from_secs(30)),
             ping_timeout: Duration::from_secs(10),
             idle_timeout: None,

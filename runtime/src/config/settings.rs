@@ -223,6 +223,13 @@ fn listener_limits(def: &ListenerDef, report: &mut Report<'_>) -> Option<Listene
         ms(default.handshake_timeout),
         report,
     );
+    let pending_per_ip = bounds::number(
+        def.pending_per_ip.as_ref(),
+        "pending_per_ip",
+        1..=1_000_000,
+        default.pending_per_ip as u64,
+        report,
+    );
     let ping_interval = bounds::millis_or_never(
         def.ping_interval_ms.as_ref(),
         "ping_interval_ms",
@@ -247,6 +254,7 @@ fn listener_limits(def: &ListenerDef, report: &mut Report<'_>) -> Option<Listene
     Some(ListenerLimits {
         max_connections: max_connections? as usize,
         handshake_timeout: Duration::from_millis(handshake?),
+        pending_per_ip: pending_per_ip? as usize,
         ping_interval: ping_interval?,
         ping_timeout: Duration::from_millis(ping_timeout?),
         idle_timeout: idle_timeout?,

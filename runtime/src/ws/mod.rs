@@ -11,6 +11,7 @@ mod handshake;
 mod health;
 mod inbound_task;
 mod limit;
+mod pending;
 mod reader;
 mod request_form;
 mod text_check;
@@ -58,9 +59,21 @@ pub async fn serve(
 ) {
     let accepting = shutdown.clone();
     let slots = gate.slots.clone();
-    let mut connections = accept_until(listener, "websocket", accepting, move |stream, peer| {
+    // Connections not upgraded yet: at most `max_connections` of them on
+    // the listener (the permit is taken before accepting), and
+    // `pending_per_ip` per client IP. Upgraded ones hold a slot instead.
+    let permits = Arc::new(tokio::sync::Semaphore::new(gate.limits.max_connections));
+    let pending = pending::Pending::new(gate.limits.pending_per_ip);
+    let listening = ("websocket", Some(permits));
+    let mut connections = accept_until(listener, listening, accepting, move |stream, peer, permit| {
         let (gate, shutdown, tls) = (gate.clone(), shutdown.clone(), tls.clone());
+        let place = pending.enter(peer.ip());
         async move {
+            let (Some(_place), _permit) = (place, permit) else {
+                crate::metrics::global().rejected(None, "pending_per_ip");
+                tracing::debug!(%peer, "Too many unfinished connections from this IP; closing.");
+                return;
+            };
             let Some(tls) = tls else {
                 return http_connection(stream, peer, gate, shutdown).await;
             };
