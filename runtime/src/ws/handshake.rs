@@ -91,7 +91,7 @@ impl Gate {
         peer: SocketAddr,
         routed: &mut Option<Arc<Endpoint>>,
     ) -> Result<Admitted, Refusal> {
-        super::request_form::check(request)?;
+        super::request_form::check(request).map_err(super::request_form::Malformed::refusal)?;
         if let (Some(allowed), Some(origin)) =
             (&self.allowed_origins, request.headers().get("origin"))
             && !allowed.iter().any(|a| a.as_bytes() == origin.as_bytes())

@@ -24,55 +24,79 @@ use hyper::{HeaderMap, Method, Request, StatusCode, Version};
 
 use super::handshake::{Refusal, refuse};
 
-/// Checks `request`'s form; `Err` is the answer to send instead of 101.
-pub fn check<B>(request: &Request<B>) -> Result<(), Refusal> {
-    let bad = |reason: &str| ("malformed", refuse(StatusCode::BAD_REQUEST, reason, &[]));
+/// Why a request's form is refused: the answer's status, reason and the
+/// one header it needs (if any), and the metrics label.
+#[derive(Debug)]
+pub struct Malformed {
+    label: &'static str,
+    status: StatusCode,
+    reason: String,
+    header: Option<(&'static str, &'static str)>,
+}
+
+impl Malformed {
+    fn bad(reason: impl Into<String>) -> Self {
+        Self {
+            label: "malformed",
+            status: StatusCode::BAD_REQUEST,
+            reason: reason.into(),
+            header: None,
+        }
+    }
+
+    /// The HTTP answer, with its `ws_connections_rejected` label.
+    pub fn refusal(self) -> Refusal {
+        let headers: Vec<_> = self.header.into_iter().collect();
+        (self.label, refuse(self.status, &self.reason, &headers))
+    }
+}
+
+/// Checks `request`'s form; `Err` says what to answer instead of 101.
+pub fn check<B>(request: &Request<B>) -> Result<(), Malformed> {
     if request.method() != Method::GET {
-        return Err((
-            "malformed",
-            refuse(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "a WebSocket upgrade must be a GET request",
-                &[("allow", "GET")],
-            ),
-        ));
+        return Err(Malformed {
+            label: "malformed",
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            reason: "a WebSocket upgrade must be a GET request".into(),
+            header: Some(("allow", "GET")),
+        });
     }
     if request.version() != Version::HTTP_11 {
-        return Err(bad("a WebSocket upgrade needs HTTP/1.1"));
+        return Err(Malformed::bad("a WebSocket upgrade needs HTTP/1.1"));
     }
     let headers = request.headers();
-    let host = only(headers, HOST).map_err(|n| bad(&count_reason("Host", n)))?;
+    let host = only(headers, HOST).map_err(|n| Malformed::bad(count_reason("Host", n)))?;
     if host
         .to_str()
         .ok()
         .and_then(|h| h.parse::<hyper::http::uri::Authority>().ok())
         .is_none_or(|a| a.as_str().contains('@'))
     {
-        return Err(bad("the Host header is not a host name"));
+        return Err(Malformed::bad("the Host header is not a host name"));
     }
-    let key =
-        only(headers, SEC_WEBSOCKET_KEY).map_err(|n| bad(&count_reason("Sec-WebSocket-Key", n)))?;
+    let key = only(headers, SEC_WEBSOCKET_KEY)
+        .map_err(|n| Malformed::bad(count_reason("Sec-WebSocket-Key", n)))?;
     let decoded = base64::engine::general_purpose::STANDARD.decode(key.as_bytes());
     if decoded.map(|k| k.len()) != Ok(16) {
-        return Err(bad("Sec-WebSocket-Key is not 16 bytes in base64"));
-    }
-    let version = only(headers, SEC_WEBSOCKET_VERSION)
-        .map_err(|n| bad(&count_reason("Sec-WebSocket-Version", n)))?;
-    if version.as_bytes() != b"13" {
-        return Err((
-            "unsupported_version",
-            refuse(
-                StatusCode::UPGRADE_REQUIRED,
-                "this server speaks WebSocket version 13",
-                &[("sec-websocket-version", "13")],
-            ),
+        return Err(Malformed::bad(
+            "Sec-WebSocket-Key is not 16 bytes in base64",
         ));
     }
+    let version = only(headers, SEC_WEBSOCKET_VERSION)
+        .map_err(|n| Malformed::bad(count_reason("Sec-WebSocket-Version", n)))?;
+    if version.as_bytes() != b"13" {
+        return Err(Malformed {
+            label: "unsupported_version",
+            status: StatusCode::UPGRADE_REQUIRED,
+            reason: "this server speaks WebSocket version 13".into(),
+            header: Some(("sec-websocket-version", "13")),
+        });
+    }
     if headers.get_all(ORIGIN).iter().count() > 1 {
-        return Err(bad("more than one Origin header"));
+        return Err(Malformed::bad("more than one Origin header"));
     }
     if let Some(why) = path_fault(request.uri().path()) {
-        return Err(bad(why));
+        return Err(Malformed::bad(why));
     }
     Ok(())
 }
@@ -145,7 +169,9 @@ mod tests {
     ];
 
     fn status(request: &Request<()>) -> Option<u16> {
-        check(request).err().map(|(_, r)| r.status().as_u16())
+        check(request)
+            .err()
+            .map(|m| m.refusal().1.status().as_u16())
     }
 
     #[test]
@@ -179,15 +205,10 @@ mod tests {
             lines.push(again);
             assert_eq!(status(&request(&lines)), Some(400), "two {name}");
         }
-        for missing in 0..GOOD.len() {
+        for (missing, (name, _)) in GOOD.iter().enumerate() {
             let mut lines = GOOD.to_vec();
             lines.remove(missing);
-            assert_eq!(
-                status(&request(&lines)),
-                Some(400),
-                "no {}",
-                GOOD[missing].0
-            );
+            assert_eq!(status(&request(&lines)), Some(400), "no {name}");
         }
     }
 
@@ -210,7 +231,7 @@ mod tests {
     fn another_version_is_told_which_one_we_speak() {
         let mut lines = GOOD.to_vec();
         lines[2].1 = "8";
-        let (_, response) = check(&request(&lines)).unwrap_err();
+        let (_, response) = check(&request(&lines)).unwrap_err().refusal();
         assert_eq!(response.status(), 426);
         assert_eq!(response.headers()["sec-websocket-version"], "13");
     }
