@@ -392,3 +392,66 @@ async fn a_full_listener_stops_accepting_until_a_connection_finishes() {
     assert_eq!(status, 200);
     assert!(!closed_within(&mut idle[0], Duration::from_millis(100)).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_closes_when_the_token_that_admitted_it_expires() {
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    use support::ws::Client;
+    let probe = sluice_runtime::builtin::artifact("handler-probe").expect("probe is built");
+    const SECRET: &str = "expiry-secret-expiry-secret-0123";
+    let pipeline = |name: &str, grace: i64| {
+        format!(
+            r#"
+[[pipelines]]
+name = "{name}"
+path = "/{name}/{{channel}}"
+token_expiry_grace_ms = {grace}
+[pipelines.auth]
+plugin = "jwt-auth"
+config = {{ algorithms = ["HS256"], secret = "{SECRET}" }}
+[pipelines.handler]
+plugin = "{probe}"
+"#
+        )
+    };
+    let file = format!(
+        "[[listeners]]\nname = \"public\"\naddress = \"127.0.0.1:0\"\n{}{}",
+        pipeline("strict", 0),
+        pipeline("lenient", -1)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let sluice = Sluice::start(dir.path(), "expiry", &file, &[]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = serde_json::json!({ "sub": "alice", "exp": now + 2 });
+    let token = encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+    let bearer = format!("Bearer {token}");
+    let headers = [("authorization", bearer.as_str())];
+    let (strict_url, lenient_url) = (
+        format!("{}/strict/c", sluice.base),
+        format!("{}/lenient/c", sluice.base),
+    );
+    let mut strict = Client::connect_with(&strict_url, &headers).await.unwrap();
+    let mut lenient = Client::connect_with(&lenient_url, &headers).await.unwrap();
+    for client in [&mut strict, &mut lenient] {
+        assert!(matches!(client.next().await, Message::Text(t) if t.starts_with("open ")));
+    }
+    // At `exp` (whole seconds, so within 2 s from now) the strict pipeline
+    // closes; the other keeps its connection.
+    let started = std::time::Instant::now();
+    assert_eq!(strict.expect_close().await, (1008, "token expired".into()));
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    lenient.send(Message::text("still here")).await;
+    assert_eq!(lenient.next().await, Message::text("still here"));
+}

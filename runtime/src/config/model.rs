@@ -128,6 +128,9 @@ pub struct ConnectionPolicy {
     pub require_subprotocol: bool,
     /// Negotiate permessage-deflate with clients that offer it.
     pub compression: bool,
+    /// How long after its principal's `exp` claim a connection is closed
+    /// (`None`: never).
+    pub token_expiry_grace: Option<std::time::Duration>,
 }
 
 impl Default for ConnectionPolicy {
@@ -140,6 +143,7 @@ impl Default for ConnectionPolicy {
             subprotocols: Vec::new(),
             require_subprotocol: false,
             compression: false,
+            token_expiry_grace: Some(std::time::Duration::from_secs(30)),
         }
     }
 }

@@ -286,6 +286,23 @@ fn policy(def: &PipelineDef, report: &mut Report<'_>) -> Option<ConnectionPolicy
         );
         ok = false;
     }
+    let token_expiry_grace = match &def.token_expiry_grace_ms {
+        None => default.token_expiry_grace,
+        Some(grace) => match *grace.get_ref() {
+            -1 => None,
+            ms @ 0..=86_400_000 => Some(std::time::Duration::from_millis(ms as u64)),
+            ms => {
+                report.error(
+                    grace.span(),
+                    Problem::Invalid(format!(
+                        "`token_expiry_grace_ms` is {ms}; it must be -1 (never close) or 0 to 86400000"
+                    )),
+                );
+                ok = false;
+                None
+            }
+        },
+    };
     let (max_connections, max_message_size) = (max_connections?, max_message_size?);
     ok.then_some(ConnectionPolicy {
         max_connections,
@@ -295,6 +312,7 @@ fn policy(def: &PipelineDef, report: &mut Report<'_>) -> Option<ConnectionPolicy
         subprotocols,
         require_subprotocol: def.require_subprotocol,
         compression: def.compression,
+        token_expiry_grace,
     })
 }
 

@@ -269,6 +269,10 @@ pub struct PipelineDef {
     /// false: compressing costs CPU per message and connection)
     #[serde(default)]
     pub compression: bool,
+    /// `token_expiry_grace_ms = 30000`: a connection whose principal's claims carry `exp`
+    /// (jwt-auth copies the token's claims) is closed with 1008 "token expired" this long
+    /// after `exp` (default 30000, jwt-auth's default clock-skew leeway); `-1`: never
+    pub token_expiry_grace_ms: Option<Spanned<i64>>,
     /// `tick_ms = 1000`: how often the handler's `on-tick` runs, in milliseconds, from 10 to
     /// 3600000 (default 1000; only with a handler)
     pub tick_ms: Option<Spanned<u64>>,

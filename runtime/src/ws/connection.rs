@@ -165,6 +165,10 @@ pub async fn serve(
 
     let mut write = Writer::new(socket, outbound);
     let mut timers = Timers::new(&gate.limits, &activity);
+    timers.expiry = principal
+        .as_ref()
+        .zip(endpoint.policy.token_expiry_grace)
+        .and_then(|(principal, grace)| expiry_ms(&principal.claims, grace, &activity));
     // How the connection ended, for a handler's `on-close` (1006: no close
     // frame was exchanged).
     let mut ended = (1006, String::from("connection lost"));
@@ -236,6 +240,14 @@ pub async fn serve(
                             write_close(&mut write, 1000, "idle timeout").await?;
                             return Ok(());
                         }
+                        Due::Expired => {
+                            reader.abort();
+                            drain_replies(&mut write, &mut replies_rx, &info).await?;
+                            ended = (1008, "token expired".into());
+                            endpoint.metrics.error("token_expired");
+                            write_close(&mut write, 1008, "token expired").await?;
+                            return Ok(());
+                        }
                     }
                 }
                 _ = shutdown.changed() => {
@@ -282,6 +294,8 @@ enum Due {
     Dead,
     /// No message went either way for the idle timeout.
     Idle,
+    /// The token that admitted the connection expired (grace included).
+    Expired,
 }
 
 /// The heartbeat and idle deadlines of one connection, in milliseconds
@@ -296,6 +310,8 @@ struct Timers {
     awaiting: Option<u64>,
     /// When the connection counts as idle, unless a message goes by first.
     idle_at: Option<u64>,
+    /// When the token that admitted it runs out, grace included.
+    expiry: Option<u64>,
     opened: Instant,
 }
 
@@ -311,6 +327,7 @@ impl Timers {
             next_ping: ping_interval,
             awaiting: None,
             idle_at: idle_timeout,
+            expiry: None,
             opened: activity.at(0),
         }
     }
@@ -318,7 +335,7 @@ impl Timers {
     /// The earliest deadline, if any.
     fn next_wake(&self) -> Option<Instant> {
         let ping_deadline = self.awaiting.map(|sent| sent + self.ping_timeout);
-        [self.next_ping, ping_deadline, self.idle_at]
+        [self.next_ping, ping_deadline, self.idle_at, self.expiry]
             .into_iter()
             .flatten()
             .min()
@@ -328,6 +345,9 @@ impl Timers {
     /// What is due now.
     fn fire(&mut self, activity: &Activity) -> Due {
         let now = activity.now_ms();
+        if self.expiry.is_some_and(|at| now >= at) {
+            return Due::Expired;
+        }
         if let Some(sent) = self.awaiting {
             if activity.heard_at_ms() >= sent {
                 self.awaiting = None;
@@ -351,6 +371,20 @@ impl Timers {
         }
         Due::Nothing
     }
+}
+
+/// When (ms since the connection opened) a principal with these claims
+/// stops being admitted: its `exp` (seconds since the Unix epoch) plus
+/// `grace`; `None` without a numeric `exp`.
+fn expiry_ms(claims: &str, grace: std::time::Duration, activity: &Activity) -> Option<u64> {
+    let claims: serde_json::Value = serde_json::from_str(claims).ok()?;
+    let exp = claims.get("exp")?.as_f64()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs_f64();
+    let left_ms = ((exp - now) * 1000.0).max(0.0) as u64 + grace.as_millis() as u64;
+    Some(activity.now_ms() + left_ms)
 }
 
 /// Encodes frames into the buffer, then writes and flushes once.
