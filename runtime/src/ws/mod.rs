@@ -135,6 +135,21 @@ async fn handle(
     shutdown: watch::Receiver<bool>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     if !fastwebsockets::upgrade::is_upgrade_request(&request) {
+        // RFC 9112 §3.2: an HTTP/1.1 request without exactly one Host is a 400.
+        if request.version() == hyper::Version::HTTP_11
+            && request
+                .headers()
+                .get_all(hyper::header::HOST)
+                .iter()
+                .count()
+                != 1
+        {
+            return Ok(refuse(
+                StatusCode::BAD_REQUEST,
+                "an HTTP/1.1 request needs exactly one Host header",
+                &[],
+            ));
+        }
         return Ok(match request.uri().path() {
             "/healthz" => refuse(StatusCode::OK, "ok", &[]),
             "/readyz" => {

@@ -1,9 +1,11 @@
 //! Frames after a valid upgrade: valid sequences (text, binary,
 //! fragmented, compressed on `/z`, pings, pongs, a close), then
-//! structural mutations (reserved bits, opcodes, lying lengths, unmasked
-//! and oversized or fragmented control frames, bad close frames,
-//! interleaved messages, stray continuations, huge 64-bit lengths) and
-//! byte damage (bit flips, truncation, garbage, splices).
+//! structural mutations (reserved bits, opcodes, lying lengths and
+//! lengths not in their shortest form, unmasked frames, oversized or
+//! fragmented control frames, bad close frames, interleaved messages,
+//! stray continuations, huge 64-bit lengths, text that stops being UTF-8
+//! mid-frame or between fragments, bad text in frames fastwebsockets
+//! refuses too) and byte damage (bit flips, truncation, garbage, splices).
 
 mod build;
 mod mutate;

@@ -193,7 +193,11 @@ pub(super) fn model(r: &Request, total: usize) -> Option<Verdict> {
         && r.all("upgrade")
             .any(|v| tokens(v).any(|t| t.eq_ignore_ascii_case(b"websocket")));
     if !upgrade {
-        // Whatever the method, version and headers.
+        // RFC 9112 §3.2: HTTP/1.1 needs exactly one Host; then whatever
+        // the method and other headers.
+        if r.version == "HTTP/1.1" && r.all("host").count() != 1 {
+            return Some(verdict(&[400]));
+        }
         return Some(match path {
             "/healthz" => verdict(&[200]),
             "/readyz" | "/health" => verdict(&[200, 503]),
@@ -201,18 +205,18 @@ pub(super) fn model(r: &Request, total: usize) -> Option<Verdict> {
         });
     }
     // The upgrade's form (RFC 6455 §4.1-4.2.1, RFC 9110, RFC 9112).
-    if r.method != "GET" && std::env::var("M4").is_err() {
+    if r.method != "GET" {
         return Some(verdict(&[405]));
     }
     if r.version != "HTTP/1.1" {
         return Some(verdict(&[400]));
     }
     let hosts: Vec<&[u8]> = r.all("host").collect();
-    if hosts.len() != 1 || (!authority_ok(hosts[0]) && std::env::var("M6").is_err()) {
+    if hosts.len() != 1 || !authority_ok(hosts[0]) {
         return Some(verdict(&[400]));
     }
     let keys: Vec<&[u8]> = r.all("sec-websocket-key").collect();
-    if keys.len() != 1 || (!key_ok(keys[0]) && std::env::var("M7").is_err()) {
+    if keys.len() != 1 || !key_ok(keys[0]) {
         return Some(verdict(&[400]));
     }
     let versions: Vec<&[u8]> = r.all("sec-websocket-version").collect();
@@ -224,18 +228,18 @@ pub(super) fn model(r: &Request, total: usize) -> Option<Verdict> {
     if r.all("origin").count() > 1 {
         return Some(verdict(&[400]));
     }
-    if path_faulty(path) && std::env::var("M8").is_err() {
+    if path_faulty(path) {
         return Some(verdict(&[400]));
     }
     // The gate.
     if r.first("origin").is_some_and(|o| o != b"http://ok.example") {
         return Some(verdict(&[403]));
     }
-    let host = authority.filter(|_| std::env::var("M9").is_err()).or_else(|| std::str::from_utf8(hosts[0]).ok());
+    let host = authority.or_else(|| std::str::from_utf8(hosts[0]).ok());
     let Some((kind, channel)) = route(path, host) else {
         return Some(verdict(&[404]));
     };
-    if !channel_ok(&channel) && std::env::var("M5").is_err() {
+    if !channel_ok(&channel) {
         return Some(verdict(&[400]));
     }
     let mut also = Vec::new();

@@ -145,7 +145,7 @@ pub(super) fn base(rng: &mut Rng, target: Vec<u8>, kind: u8) -> Request {
     let key = BASE64.encode(rng.bytes(16));
     // Tenant acme's pipeline answers its host only (any case, any port).
     let host: &[u8] = if kind == b'h' && rng.chance(0.6) {
-        *rng.pick::<&[u8]>(&[b"acme.example", b"ACME.Example:8080", b"acme.example:"])
+        rng.pick::<&[u8]>(&[b"acme.example", b"ACME.Example:8080", b"acme.example:"])
     } else {
         b"127.0.0.1"
     };

@@ -18,9 +18,11 @@
 //!    rules (fragments, sizes, inflating).
 //!
 //! Messages completed before the frame that ends the connection are
-//! answered. A rule of 4 breaks a frame whose header 2 or 3 refuses only
-//! when fastwebsockets got that header in an earlier read than the bad
-//! byte; the shim's refusal comes first when they arrive together.
+//! answered. A frame that breaks a rule of 4 and one of fastwebsockets'
+//! in 2 or 3 gets the shim's 1007 when its bytes arrive together (the
+//! shim holds the whole frame back); fastwebsockets' code only when it
+//! read the header before the bad byte came, which takes more than one
+//! read ([`Prediction::also`]).
 
 use super::{parse_header, sendable_close_code, unmask};
 
@@ -165,7 +167,7 @@ pub fn predict(
             break;
         }
         if rest[1] & 0x80 == 0 {
-            now.end = End::Close(if std::env::var("M1").is_ok() { 1009 } else { 1002 });
+            now.end = End::Close(1002);
             break;
         }
         let (fin, rsv, opcode) = (rest[0] & 0x80 != 0, (rest[0] >> 4) & 7, rest[0] & 0x0f);
@@ -204,9 +206,6 @@ pub fn predict(
             (Some(code), true) => {
                 if split {
                     also.push(closed(&now, code));
-                }
-                if std::env::var("M3").is_ok() {
-                    also.clear();
                 }
                 now.end = End::Close(1007);
                 break;
@@ -251,7 +250,7 @@ pub fn predict(
             }
             9 => {
                 now.pongs.push(payload);
-                now.pong_limits.push(if std::env::var("M2").is_ok() { 0 } else { now.messages.len() });
+                now.pong_limits.push(now.messages.len());
             }
             10 => {}
             0 => {
