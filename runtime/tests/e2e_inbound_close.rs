@@ -71,6 +71,18 @@ async fn exchange(
     (acked, code)
 }
 
+/// The ACKs name the first messages sent, each once and in order, and the
+/// topic holds exactly those.
+fn only_the_acked_were_produced(broker: &Broker, acked: &[String]) {
+    let expected: Vec<String> = (0..acked.len()).map(|i| format!("m-{i}")).collect();
+    assert_eq!(acked, expected);
+    assert_eq!(
+        produced(broker, acked.len()),
+        acked,
+        "exactly the ACKed messages"
+    );
+}
+
 /// Every id in the topic, in order, once nothing more arrives.
 fn produced(broker: &Broker, expect: usize) -> Vec<String> {
     let consumer = Consumer::new(&broker.bootstrap(), "check", &["in"]).unwrap();
@@ -101,13 +113,7 @@ async fn a_rate_close_acks_every_message_taken_and_produces_nothing_else() {
     assert_eq!(code, Some(u16::from(CloseCode::Policy)), "1008");
     // The burst, perhaps one more refilled: each ACKed once, in order.
     assert!((40..=42).contains(&acked.len()), "{} ACKs", acked.len());
-    let expected: Vec<String> = (0..acked.len()).map(|i| format!("m-{i}")).collect();
-    assert_eq!(acked, expected);
-    assert_eq!(
-        produced(&broker, acked.len()),
-        acked,
-        "exactly the ACKed messages"
-    );
+    only_the_acked_were_produced(&broker, &acked);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,11 +139,5 @@ async fn sigterm_mid_stream_acks_every_message_taken_before_going_away() {
     assert!(signalled, "only {} ACKs before the close", acked.len());
     assert_eq!(code, Some(u16::from(CloseCode::Away)), "1001");
     assert!(acked.len() < 20_000, "the close came mid-stream");
-    let expected: Vec<String> = (0..acked.len()).map(|i| format!("m-{i}")).collect();
-    assert_eq!(acked, expected);
-    assert_eq!(
-        produced(&broker, acked.len()),
-        acked,
-        "exactly the ACKed messages"
-    );
+    only_the_acked_were_produced(&broker, &acked);
 }
