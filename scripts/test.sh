@@ -80,4 +80,5 @@ SLUICE_WSTEST="$(bash scripts/install-autobahn.sh)"
 export SLUICE_WSTEST
 
 step "cargo test"
-cargo test --workspace --locked
+# --no-fail-fast: one failing test binary must not hide the results of the rest.
+cargo test --workspace --locked --no-fail-fast

@@ -102,7 +102,7 @@ impl Default for ListenerLimits {
         Self {
             max_connections: 10_000,
             handshake_timeout: Duration::from_secs(10),
-            pending_per_ip: 64,
+            pending_per_ip: 256,
             ping_interval: Some(Duration::from_secs(30)),
             ping_timeout: Duration::from_secs(10),
             idle_timeout: None,

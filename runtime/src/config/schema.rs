@@ -58,8 +58,8 @@ pub struct ListenerDef {
     /// `handshake_timeout_ms = 10000`: how long a client has to finish its TLS handshake and
     /// send its whole upgrade request (default 10000)
     pub handshake_timeout_ms: Option<Spanned<u64>>,
-    /// `pending_per_ip = 64`: TCP connections one client IP may hold open before their
-    /// upgrade (default 64); more are closed at once. The listener as a whole holds at most
+    /// `pending_per_ip = 256`: TCP connections one client IP may hold open before their
+    /// upgrade (default 256); more are closed at once. The listener as a whole holds at most
     /// `max_connections` such connections: past that it stops accepting until one finishes
     pub pending_per_ip: Option<Spanned<u64>>,
     /// `ping_interval_ms = 30000`: the server pings each client this often; 0 never (default 30000)

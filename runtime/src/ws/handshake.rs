@@ -62,7 +62,7 @@ pub struct Gate {
 }
 
 /// Why a handshake was refused (the metrics label) and the answer.
-pub(super) type Refusal = (&'static str, Response<Full<Bytes>>);
+type Refusal = (&'static str, Response<Full<Bytes>>);
 
 impl Gate {
     /// Runs every check on `request` from `peer`; counts each refusal in
@@ -91,7 +91,7 @@ impl Gate {
         peer: SocketAddr,
         routed: &mut Option<Arc<Endpoint>>,
     ) -> Result<Admitted, Refusal> {
-        super::request_form::check(request).map_err(super::request_form::Malformed::refusal)?;
+        super::request_form::check(request).map_err(malformed)?;
         if let (Some(allowed), Some(origin)) =
             (&self.allowed_origins, request.headers().get("origin"))
             && !allowed.iter().any(|a| a.as_bytes() == origin.as_bytes())
@@ -177,6 +177,12 @@ impl Gate {
             slots: (listener_slot, pipeline_slot, tenant_slot),
         })
     }
+}
+
+/// The answer to a request whose form is refused.
+fn malformed(m: super::request_form::Malformed) -> Refusal {
+    let headers: Vec<_> = m.header.into_iter().collect();
+    (m.label, refuse(m.status, &m.reason, &headers))
 }
 
 /// Asks the pipeline's authenticator. Fails closed: a broken or overloaded

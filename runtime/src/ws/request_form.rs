@@ -22,16 +22,18 @@ use base64::Engine as _;
 use hyper::header::{HOST, ORIGIN, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION};
 use hyper::{HeaderMap, Method, Request, StatusCode, Version};
 
-use super::handshake::{Refusal, refuse};
-
 /// Why a request's form is refused: the answer's status, reason and the
 /// one header it needs (if any), and the metrics label.
 #[derive(Debug)]
 pub struct Malformed {
-    label: &'static str,
-    status: StatusCode,
-    reason: String,
-    header: Option<(&'static str, &'static str)>,
+    /// The `ws_connections_rejected` label.
+    pub label: &'static str,
+    /// The answer's status.
+    pub status: StatusCode,
+    /// Why, for the answer's body.
+    pub reason: String,
+    /// A header the answer must carry.
+    pub header: Option<(&'static str, &'static str)>,
 }
 
 impl Malformed {
@@ -42,12 +44,6 @@ impl Malformed {
             reason: reason.into(),
             header: None,
         }
-    }
-
-    /// The HTTP answer, with its `ws_connections_rejected` label.
-    pub fn refusal(self) -> Refusal {
-        let headers: Vec<_> = self.header.into_iter().collect();
-        (self.label, refuse(self.status, &self.reason, &headers))
     }
 }
 
@@ -169,9 +165,7 @@ mod tests {
     ];
 
     fn status(request: &Request<()>) -> Option<u16> {
-        check(request)
-            .err()
-            .map(|m| m.refusal().1.status().as_u16())
+        check(request).err().map(|m| m.status.as_u16())
     }
 
     #[test]
@@ -231,9 +225,9 @@ mod tests {
     fn another_version_is_told_which_one_we_speak() {
         let mut lines = GOOD.to_vec();
         lines[2].1 = "8";
-        let (_, response) = check(&request(&lines)).unwrap_err().refusal();
-        assert_eq!(response.status(), 426);
-        assert_eq!(response.headers()["sec-websocket-version"], "13");
+        let malformed = check(&request(&lines)).unwrap_err();
+        assert_eq!(malformed.status, 426);
+        assert_eq!(malformed.header, Some(("sec-websocket-version", "13")));
     }
 
     #[test]
