@@ -1,12 +1,12 @@
 //! Closes the server starts on a client -> Kafka pipeline lose nothing and
 //! duplicate nothing, against a real broker process: every message the
-//! server took before it closed (here a `message_rate` close) gets its ACK
-//! before the close frame, and exactly the ACKed messages are in the
-//! topic. A client that resends what was not ACKed therefore never makes a
-//! duplicate. (A SIGTERM mid-stream drains the same way, but closing a
-//! socket with unread client data makes the kernel send RST and drop what
-//! is still unsent, ACKs included: the server must read and discard until
-//! the client's close first. Not done yet: docs/dev-notes.md.)
+//! server took before it closed (a `message_rate` close, a SIGTERM) gets
+//! its ACK before the close frame, and exactly the ACKed messages are in
+//! the topic. A client that resends what was not ACKed therefore never
+//! makes a duplicate. The client here keeps sending through the close, so
+//! these also show the server reads on until the client's close: a socket
+//! dropped with unread data is reset by the kernel, and the last ACKs and
+//! the close frame would be lost with it.
 
 mod support;
 
@@ -47,7 +47,13 @@ async fn exchange(
     count: usize,
     mut when: impl FnMut(usize) + Send,
 ) -> (Vec<String>, Option<u16>) {
-    let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    // A small receive buffer: the server's replies back up in its send
+    // queue whenever the client is slow to read, as over a real network.
+    let addr = url.trim_start_matches("ws://").split('/').next().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(addr.parse().unwrap()).await.unwrap();
+    let (ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
     let (mut tx, mut rx) = ws.split();
     let sender = tokio::spawn(async move {
         for i in 0..count {
@@ -116,5 +122,36 @@ async fn a_rate_close_acks_every_message_taken_and_produces_nothing_else() {
     assert_eq!(code, Some(u16::from(CloseCode::Policy)), "1008");
     // The burst, perhaps one more refilled: each ACKed once, in order.
     assert!((40..=42).contains(&acked.len()), "{} ACKs", acked.len());
+    only_the_acked_were_produced(&broker, &acked);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_stream_acks_every_message_taken_before_going_away() {
+    let broker = Broker::start().unwrap();
+    broker.create_topic("in", 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sluice = Sluice::start(dir.path(), "term", &pipeline(&broker.bootstrap(), ""), &[]);
+    let pid = sluice.child.id().to_string();
+    let mut signalled = false;
+    let (acked, code) = exchange(&format!("{}/ws", sluice.base), 20_000, |n| {
+        // Mid-stream: hundreds ACKed, many more in flight.
+        if n == 300 && !signalled {
+            signalled = true;
+            let status = std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap();
+            assert!(status.success());
+            // Stop reading for a while, sending on: the server's last ACKs
+            // and its close wait in its send queue while the client's
+            // messages pile up unread, which is when a server that drops
+            // its socket too early resets it and loses them.
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    })
+    .await;
+    assert!(signalled, "only {} ACKs before the close", acked.len());
+    assert_eq!(code, Some(u16::from(CloseCode::Away)), "1001");
+    assert!(acked.len() < 20_000, "the close came mid-stream");
     only_the_acked_were_produced(&broker, &acked);
 }

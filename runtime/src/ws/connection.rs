@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::activity::Activity;
 use super::deflate;
 use super::handshake::{Admitted, Gate};
-use super::reader::{Dispatch, Rules, close_code, read_loop};
+use super::reader::{Closing, Dispatch, Rules, close_code, read_loop};
 use super::writer::Writer;
 use crate::config::ListenerLimits;
 use crate::connections::ConnInfo;
@@ -64,9 +64,11 @@ const SPARE_FRAMES: usize = 64;
 
 /// Replies to client messages (ACK/ERROR) waiting for the writer.
 const REPLY_QUEUE: usize = 1024;
-/// How long a close waits for the replies to messages already taken: under
-/// the 5 s a shutdown waits for connections to finish.
-const REPLY_DRAIN: std::time::Duration = std::time::Duration::from_secs(4);
+/// How long a close waits for the replies to messages already taken, and
+/// then for the peer's answer to the close frame: together under the 5 s a
+/// shutdown waits for connections to finish.
+const REPLY_DRAIN: std::time::Duration = std::time::Duration::from_millis(3500);
+const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Serves one connection until either side closes, the peer stops
 /// answering, or the server shuts down.
@@ -125,7 +127,7 @@ pub async fn serve(
     // Replies to client messages (ACK/ERROR) are never dropped: the reader
     // waits when they back up, which slows a client that sends too fast.
     let (replies, mut replies_rx) = mpsc::channel::<Bytes>(REPLY_QUEUE);
-    let mut sink_task = None;
+    let (mut sink_task, mut stop_intake) = (None, None);
     let dispatch = if let Some(sessions) = &endpoint.sessions {
         // `on-open` runs before the first message is read, so the handler
         // always sees a connection open before anything else of it.
@@ -144,9 +146,9 @@ pub async fn serve(
             channel: channel.clone(),
             principal: principal.as_ref().map(|p| p.id.clone()),
         };
-        let (messages, task) = super::inbound_task::spawn(inbound, sender, replies.clone());
-        sink_task = Some(task);
-        Dispatch::Sink(messages)
+        let sink = super::inbound_task::spawn(inbound, sender, replies.clone());
+        (sink_task, stop_intake) = (Some(sink.task), Some(sink.stop));
+        Dispatch::Sink(sink.messages)
     } else {
         Dispatch::Drop
     };
@@ -154,13 +156,20 @@ pub async fn serve(
     // all answered), `replies_rx` says so, which closes wait for.
     drop(replies);
     let activity = Arc::new(Activity::new());
+    let closing = Arc::new(Closing::default());
+    // A close of ours: the reader takes nothing more and the sink task
+    // nothing new, but answers what it took.
+    let mut begin_close = || {
+        closing.begin();
+        drop(stop_intake.take());
+    };
     let rules = Rules::new(&endpoint.policy, &endpoint.tenant_state);
     let mut reader = tokio::spawn(read_loop(
         read,
         control,
         dispatch,
         (rules, inflate),
-        (activity.clone(), info.clone()),
+        (activity.clone(), info.clone(), closing.clone()),
     ));
 
     let mut write = Writer::new(socket, outbound);
@@ -195,7 +204,7 @@ pub async fn serve(
                     continue;
                 }
                 Taken::Close(request) => {
-                    reader.abort();
+                    begin_close();
                     drain_replies(&mut write, &mut replies_rx, &info).await?;
                     ended = (request.code, request.reason.to_string());
                     write_close(&mut write, request.code, &request.reason).await?;
@@ -236,12 +245,13 @@ pub async fn serve(
                             return Ok(());
                         }
                         Due::Idle => {
+                            begin_close();
                             ended = (1000, "idle timeout".into());
                             write_close(&mut write, 1000, "idle timeout").await?;
                             return Ok(());
                         }
                         Due::Expired => {
-                            reader.abort();
+                            begin_close();
                             drain_replies(&mut write, &mut replies_rx, &info).await?;
                             ended = (1008, "token expired".into());
                             endpoint.metrics.error("token_expired");
@@ -254,7 +264,7 @@ pub async fn serve(
                     // No more messages are taken; those taken get their
                     // replies before the close (a client must know what
                     // was produced, or it sends it again).
-                    reader.abort();
+                    begin_close();
                     drain_replies(&mut write, &mut replies_rx, &info).await?;
                     let (code, reason) = gate.limits.on_shutdown.close();
                     ended = (code, reason.into());
@@ -266,8 +276,19 @@ pub async fn serve(
     }
     .await;
     endpoint.hub.unsubscribe(&channel, id);
-    reader.abort();
-    let _ = (&mut reader).await;
+    // Our close frame is out: end our side, and let the reader drain the
+    // peer's until its close, so the socket is not dropped with unread data
+    // (the kernel would reset it, and the peer could lose what we sent last).
+    let lingered = outcome.is_ok() && closing.is_set() && {
+        write.finish().await;
+        tokio::time::timeout(CLOSE_LINGER, &mut reader)
+            .await
+            .is_ok()
+    };
+    if !lingered {
+        reader.abort();
+        let _ = (&mut reader).await;
+    }
     if let Some(task) = sink_task {
         task.abort();
     }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::sync::mpsc;
+use std::future::Future;
+
+use tokio::sync::{mpsc, oneshot};
 
 use crate::pipeline::{InboundPath, Sender};
 
@@ -14,15 +16,30 @@ use crate::pipeline::{InboundPath, Sender};
 /// in the order they were sent.
 const IN_FLIGHT: usize = 256;
 
-/// Starts the task; send it `(is_text, payload)`, read replies from `replies`.
-pub fn spawn(
-    inbound: Arc<InboundPath>,
-    sender: Sender,
-    replies: mpsc::Sender<Bytes>,
-) -> (mpsc::Sender<(bool, Bytes)>, tokio::task::JoinHandle<()>) {
+/// A running sink task.
+pub struct SinkTask {
+    /// Where the reader sends `(is_text, payload)`.
+    pub messages: mpsc::Sender<(bool, Bytes)>,
+    /// Sent (or dropped) to stop taking messages: those already queued are
+    /// still produced and answered, later sends fail.
+    pub stop: oneshot::Sender<()>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Starts the task; replies come out of `replies`, which closes once every
+/// message taken is answered.
+pub fn spawn(inbound: Arc<InboundPath>, sender: Sender, replies: mpsc::Sender<Bytes>) -> SinkTask {
     let (messages, mut rx) = mpsc::channel::<(bool, Bytes)>(IN_FLIGHT);
+    let (stop, mut stopped) = oneshot::channel::<()>();
+    let mut taking = true;
     let task = tokio::spawn(async move {
-        let incoming = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+        let incoming = futures_util::stream::poll_fn(move |cx| {
+            if taking && std::pin::Pin::new(&mut stopped).poll(cx).is_ready() {
+                taking = false;
+                rx.close();
+            }
+            rx.poll_recv(cx)
+        });
         // Transforms run concurrently but come out in order; each message is
         // then enqueued to Kafka in that order (`map` runs as items come out),
         // and the replies wait for the delivery reports, also in order.
@@ -45,5 +62,9 @@ pub fn spawn(
             }
         }
     });
-    (messages, task)
+    SinkTask {
+        messages,
+        stop,
+        task,
+    }
 }

@@ -4,6 +4,7 @@
 //! handler or sink, and the closing handshake. A client that breaks the
 //! protocol or the policy gets a close frame with the code that says why.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -74,18 +75,71 @@ struct Partial {
 /// Why the reader closes a connection: code and reason.
 type Violation = (u16, &'static str);
 
+/// Set once this side has sent (or is about to send) a close frame: the
+/// reader takes no more messages, answers no more pings, and only waits
+/// for the peer's close.
+#[derive(Debug, Default)]
+pub struct Closing(AtomicBool);
+
+impl Closing {
+    /// From now on nothing more is taken.
+    pub fn begin(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    /// Whether a close has begun.
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// How taking messages ended.
+enum Ended {
+    /// The peer closed, or is gone: nothing more will come.
+    Done,
+    /// Our close frame is on its way: the peer may still be sending.
+    Closing,
+}
+
 /// Reads until the peer closes, fails or breaks a rule. Frames the
 /// protocol obliges us to send (pong, the close echo) and our own close
 /// frames go to the writer through `control`; on a close from the peer the
 /// handler's `on-close` runs first, so its replies are queued before the
-/// echo.
+/// echo. Once a close of ours has begun, it reads on (dropping what comes)
+/// until the peer's close or EOF: a socket dropped with unread data makes
+/// the kernel answer with a reset, and the peer may lose our last replies
+/// and the close frame itself.
 pub async fn read_loop(
     mut read: ReadHalf,
     control: mpsc::Sender<Frame<'static>>,
     dispatch: Dispatch,
-    (rules, mut inflate): (Rules, MessageDecoder),
-    (activity, info): (Arc<Activity>, Arc<ConnInfo>),
+    rules: (Rules, MessageDecoder),
+    shared: (Arc<Activity>, Arc<ConnInfo>, Arc<Closing>),
 ) {
+    // `dispatch` goes with `take_messages`: a sink task sees its intake end
+    // and can finish the replies a close waits for.
+    if let Ended::Closing = take_messages(&mut read, &control, dispatch, rules, shared).await {
+        discard_until_close(&mut read).await;
+    }
+}
+
+/// Reads and drops frames until the peer's close frame, EOF or an error.
+async fn discard_until_close(read: &mut ReadHalf) {
+    let mut ignore = |_: Frame<'_>| async { Ok::<(), WebSocketError>(()) };
+    while let Ok(frame) = read.read_frame(&mut ignore).await {
+        if frame.opcode == OpCode::Close {
+            return;
+        }
+    }
+}
+
+async fn take_messages(
+    read: &mut ReadHalf,
+    control: &mpsc::Sender<Frame<'static>>,
+    dispatch: Dispatch,
+    (rules, mut inflate): (Rules, MessageDecoder),
+    (activity, info, closing): (Arc<Activity>, Arc<ConnInfo>, Arc<Closing>),
+) -> Ended {
     // fastwebsockets hands us the close echo inside `read_frame`; it is
     // held here until `on-close` has run.
     let echo: Arc<Mutex<Option<Frame<'static>>>> = Arc::default();
@@ -93,9 +147,11 @@ pub async fn read_loop(
     let close = |(code, reason): Violation| {
         let control = control.clone();
         info.metrics.error(error_type(code));
+        closing.begin();
         async move {
             tracing::debug!(code, reason, "Closing a client that broke a rule.");
             let _ = control.send(Frame::close(code, reason.as_bytes())).await;
+            Ended::Closing
         }
     };
     loop {
@@ -125,18 +181,25 @@ pub async fn read_loop(
             Ok(frame) => frame,
             Err(error) => {
                 tracing::debug!(%error, "Reading from a client failed.");
-                match (held, violation_of(&error)) {
+                return match (held, violation_of(&error)) {
                     // A close frame with a forbidden code gets 1002 back,
                     // with our own reason: the peer's could be too long for
                     // a control frame.
                     (Some(_), _) => close((1002, "invalid close frame")).await,
                     (None, Some(violation)) => close(violation).await,
-                    (None, None) => {}
-                }
-                return;
+                    (None, None) => Ended::Done,
+                };
             }
         };
         activity.heard();
+        if closing.is_set() {
+            // Our close is on its way: this frame answers nothing, and a
+            // close from the peer is the answer the writer waits for.
+            return match frame.opcode {
+                OpCode::Close => Ended::Done,
+                _ => Ended::Closing,
+            };
+        }
         let message = match frame.opcode {
             // A close over 125 bytes (RFC 6455 §5.5) never gets here: the
             // frame shim refuses it with 1002 from its header.
@@ -148,12 +211,12 @@ pub async fn read_loop(
                 if let Some(echo) = held {
                     let _ = control.send(echo).await;
                 }
-                return;
+                return Ended::Done;
             }
             OpCode::Ping => {
                 let pong = Frame::pong(Payload::Owned(frame.payload.to_vec()));
                 if control.send(pong).await.is_err() {
-                    return;
+                    return Ended::Done;
                 }
                 continue;
             }
@@ -235,12 +298,14 @@ pub async fn read_loop(
         match &dispatch {
             Dispatch::Drop => {}
             Dispatch::Sink(inbound) => {
+                // The writer closes the intake when it starts a close:
+                // this message was not taken, and gets no reply.
                 if inbound
                     .send((message.text, Bytes::from(message.data)))
                     .await
                     .is_err()
                 {
-                    return;
+                    return Ended::Closing;
                 }
             }
             Dispatch::Handler(sessions, id) => {

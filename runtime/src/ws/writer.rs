@@ -60,6 +60,12 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
         self.io.flush().await?;
         Ok(())
     }
+
+    /// Ends our side of the stream (TCP FIN, or TLS close_notify): nothing
+    /// is written after the close frame.
+    pub async fn finish(&mut self) {
+        let _ = self.io.shutdown().await;
+    }
 }
 
 fn failed(error: DeflateError) -> WebSocketError {
