@@ -53,6 +53,9 @@ cargo fmt --all --check --manifest-path plugins/Cargo.toml
 step "cargo clippy (host workspace; this also builds every plugin)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "cargo fmt --check (fuzz targets, their own workspace)"
+cargo fmt --all --check --manifest-path fuzz/Cargo.toml
+
 step "cargo clippy (plugins, wasm32-wasip2)"
 plugin_target="${CARGO_TARGET_DIR:-$PWD/target}/wasm-plugins"
 cargo clippy --manifest-path plugins/Cargo.toml --target wasm32-wasip2 --release \
@@ -78,6 +81,9 @@ export SLUICE_CHROMIUM
 step "Autobahn TestSuite (wstest, Python 2.7 from Debian bullseye, in a venv)"
 SLUICE_WSTEST="$(bash scripts/install-autobahn.sh)"
 export SLUICE_WSTEST
+
+step "cargo fuzz: every target in fuzz/ for a bounded time (bash scripts/fuzz.sh)"
+bash scripts/fuzz.sh "${SLUICE_FUZZ_SECONDS:-10}"
 
 step "cargo test"
 # --no-fail-fast: one failing test binary must not hide the results of the rest.

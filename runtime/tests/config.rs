@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use sluice_runtime::config::{Config, Diagnostics, Loader, PluginSource};
+use sluice_runtime::config::{Config, Diagnostics, PluginSource, loader};
 use sluice_runtime::plugin::{HostOptions, PluginHost};
 
 /// One host for every test: compiling the engine is the slow part.
@@ -47,14 +47,14 @@ fn fixture(name: &str) -> String {
 }
 
 fn validate(name: &str) -> Result<Config, Diagnostics> {
-    Loader::new()
+    loader()
         .env(&env)
         .plugins(host())
         .load(Path::new(&fixture(name)))
 }
 
 fn load(name: &str) -> Result<Config, Diagnostics> {
-    Loader::new().env(&env).load(Path::new(&fixture(name)))
+    loader().env(&env).load(Path::new(&fixture(name)))
 }
 
 fn errors(name: &str) -> String {
@@ -171,7 +171,7 @@ fn tenant_namespaces_topics_and_quotas() {
 
 #[test]
 fn the_repository_pipeline_is_valid() {
-    let config = Loader::new()
+    let config = loader()
         .env(&env)
         .plugins(host())
         .load(Path::new("../pipeline.toml"));

@@ -5,7 +5,7 @@
 //! and SCRAM over TLS. Records flow Kafka -> WebSocket and WebSocket ->
 //! Kafka (ACKed) with `[kafka] security`; a refused client certificate, an
 //! untrusted server certificate and a wrong password each show up in
-//! `/readyz` with what to check. (tansu's SASL sessions last 60 s and
+//! the admin API's `GET /health` with what to check. (tansu's SASL sessions last 60 s and
 //! librdkafka re-authenticates at about 54 s, which tansu 0.6 refuses:
 //! each test here is over well before that.)
 
@@ -127,25 +127,51 @@ fn counts_client_errors(sluice: &Sluice, kind: &str) {
     }));
 }
 
-/// Waits until `/readyz` answers 503 with a line that contains `expected`
-/// for the feed pipeline; returns the body.
-fn readyz_says(sluice: &Sluice, expected: &str) -> String {
+/// Waits until the admin API's `GET /health` names a problem that contains
+/// `expected`, and checks the public `/readyz` says only "not ready";
+/// returns every problem, one ``pipeline `name`: problem`` line each.
+fn health_says(sluice: &Sluice, expected: &str) -> String {
     let addr = sluice.base.trim_start_matches("ws://").to_owned();
+    let admin = sluice.admin.clone().expect("the admin API");
+    let bearer = format!("Bearer {ADMIN_TOKEN}");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let response = runtime.block_on(support::http::request(&addr, "GET", "/readyz", &[], b""));
-        let body = response.text();
-        if response.status == 503 && body.contains(expected) {
-            return body;
+        let health = runtime.block_on(support::http::request(
+            &admin,
+            "GET",
+            "/health",
+            &[("authorization", &bearer)],
+            b"",
+        ));
+        let detail: serde_json::Value = serde_json::from_str(&health.text()).unwrap();
+        let problems: Vec<String> = detail["pipelines"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| {
+                Some(format!(
+                    "pipeline `{}`: {}",
+                    p["name"].as_str()?,
+                    p["problem"].as_str()?
+                ))
+            })
+            .collect();
+        let problem = problems.join("\n");
+        if health.status == 503 && problem.contains(expected) {
+            let readyz =
+                runtime.block_on(support::http::request(&addr, "GET", "/readyz", &[], b""));
+            assert_eq!(readyz.status, 503);
+            assert!(!readyz.text().contains("feed"), "{}", readyz.text());
+            return problem;
         }
         assert!(
             Instant::now() < deadline,
-            "/readyz never said {expected:?}; last: {} {body}",
-            response.status
+            "GET /health never said {expected:?}; last: {} {detail}",
+            health.status
         );
         std::thread::sleep(Duration::from_millis(250));
     }
@@ -174,7 +200,7 @@ fn records_flow_both_ways_over_mutual_tls_and_a_missing_client_certificate_is_re
         &pipeline_file(&broker, &security_table(&keys)),
         &[],
     );
-    let body = readyz_says(&sluice, "the TLS handshake failed");
+    let body = health_says(&sluice, "the TLS handshake failed");
     assert!(body.contains("pipeline `feed`"), "{body}");
 }
 
@@ -197,7 +223,7 @@ fn an_untrusted_broker_certificate_is_refused_with_a_clear_reason() {
         &pipeline_file(&broker, &security_table(&keys)),
         &[],
     );
-    let body = readyz_says(&sluice, "the TLS handshake failed");
+    let body = health_says(&sluice, "the TLS handshake failed");
     assert!(body.contains("certificate verify failed"), "{body}");
     counts_client_errors(&sluice, "tls");
 }
@@ -238,7 +264,7 @@ fn scram_sha_256_and_512_over_plaintext_and_a_wrong_password_is_reported() {
             &pipeline_file(&broker, &security_table(&keys)),
             &[],
         );
-        readyz_says(&sluice, "the brokers refused the credentials");
+        health_says(&sluice, "the brokers refused the credentials");
         counts_client_errors(&sluice, "authentication");
     }
 }
@@ -260,7 +286,7 @@ fn scram_over_tls_works_end_to_end() {
 
 /// librdkafka reports a TLS client of a plaintext listener, and a
 /// plaintext client of a TLS listener, only as "all brokers are down";
-/// `/readyz` names the mismatch after asking the broker directly.
+/// The admin API's `GET /health` names the mismatch after asking the broker directly.
 #[test]
 fn tls_against_plaintext_and_plaintext_against_tls_are_named() {
     let plaintext = Broker::start().unwrap();
@@ -272,7 +298,7 @@ fn tls_against_plaintext_and_plaintext_against_tls_are_named() {
         &pipeline_file(&plaintext, &security_table(&keys)),
         &[],
     );
-    let body = readyz_says(&tls_client, "does not answer a TLS handshake");
+    let body = health_says(&tls_client, "does not answer a TLS handshake");
     counts_client_errors(&tls_client, "protocol_mismatch");
     assert!(
         body.contains("pipeline `feed`") && body.contains("pipeline `inbound`"),
@@ -293,5 +319,5 @@ fn tls_against_plaintext_and_plaintext_against_tls_are_named() {
         &pipeline_file(&tls, ""),
         &[],
     );
-    readyz_says(&plain_client, "answers in TLS; set `security.protocol`");
+    health_says(&plain_client, "answers in TLS; set `security.protocol`");
 }

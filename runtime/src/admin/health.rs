@@ -1,6 +1,6 @@
 //! `GET /health`: each pipeline the caller may see, with its verdict (the
-//! `/readyz` reason when it cannot do its job) and open connections. The
-//! public listeners answer `/health` with the overall verdict only.
+//! problem when it cannot do its job) and open connections. The
+//! public listeners answer `/readyz` and `/health` with the overall verdict only.
 
 use hyper::StatusCode;
 

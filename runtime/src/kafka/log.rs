@@ -187,7 +187,7 @@ impl ErrorLog {
             known => {
                 if class.is_configuration() {
                     tracing::error!(client, owner, kind = kind_label, %error, reason,
-                        "{}; librdkafka keeps retrying, /readyz says why.", class.hint());
+                        "{}; librdkafka keeps retrying, the admin API's GET /health says why.", class.hint());
                 } else {
                     tracing::warn!(client, owner, kind = kind_label, %error, reason, "Kafka client error; librdkafka keeps retrying.");
                 }

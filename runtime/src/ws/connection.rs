@@ -107,6 +107,7 @@ pub async fn serve(
     // One more than the cap: fastwebsockets refuses frames of exactly its
     // limit; the reader enforces the cap on whole messages.
     ws.set_max_message_size(endpoint.policy.max_message_size + 1);
+    let max_frame = endpoint.policy.max_message_size as u64;
     ws.set_auto_close(true);
     // The reader answers pings itself, after checking the frame is masked
     // (fastwebsockets would answer an unmasked ping before we saw it).
@@ -119,7 +120,8 @@ pub async fn serve(
     let (read, _unused_write) = ws.split(|stream| {
         let (read, write) = tokio::io::split(stream);
         socket.set(Some(write));
-        (compression.read_shim(read), tokio::io::sink())
+        let shim = compression.read_shim(read);
+        (shim.max_frame(max_frame), tokio::io::sink())
     });
     let socket = socket.take().expect("split hands over the write half");
     let (inflate, outbound) = compression.into_codecs(endpoint.policy.max_message_size);

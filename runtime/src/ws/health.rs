@@ -170,21 +170,17 @@ impl Health {
         verdicts
     }
 
-    /// `/readyz`: 200 "ready", or 503 with one line per problem.
+    /// `/readyz` on a public listener: 200 "ready", or 503 "not ready".
+    /// Which pipelines fail and why (their names, their tenants, what the
+    /// brokers said) is for operators: the admin API's `GET /health`.
     pub async fn readyz(&self) -> (u16, String) {
-        let problems: Vec<String> = self
-            .verdicts()
-            .await
-            .into_iter()
-            .filter_map(|v| {
-                v.problem
-                    .map(|p| format!("pipeline `{}`: {p}", v.pipeline.name))
-            })
-            .collect();
-        if problems.is_empty() {
+        if self.verdicts().await.iter().all(|v| v.problem.is_none()) {
             (200, "ready\n".into())
         } else {
-            (503, problems.join("\n") + "\n")
+            (
+                503,
+                "not ready (the admin API's GET /health says why)\n".into(),
+            )
         }
     }
 

@@ -15,12 +15,13 @@ use tokio::sync::mpsc;
 
 use super::activity::Activity;
 use super::deflate::MessageDecoder;
-use super::frame_shim::{FrameShim, Refused};
+use super::frame_shim::FrameShim;
 use crate::config::{Accept, ConnectionPolicy, WhenExceeded};
 use crate::connections::ConnInfo;
 use crate::plugin::{FrameKind, Message};
 use crate::session::Sessions;
 use crate::tenant::TenantState;
+use sluice_protocol::violation::{self, Violation};
 
 /// The read half of an upgraded connection, under the compression shim.
 pub type ReadHalf = WebSocketRead<FrameShim<tokio::io::ReadHalf<TokioIo<Upgraded>>>>;
@@ -71,9 +72,6 @@ struct Partial {
     text: bool,
     data: Vec<u8>,
 }
-
-/// Why the reader closes a connection: code and reason.
-type Violation = (u16, &'static str);
 
 /// Set once this side has sent (or is about to send) a close frame: the
 /// reader takes no more messages, answers no more pings, and only waits
@@ -181,7 +179,7 @@ async fn take_messages(
             Ok(frame) => frame,
             Err(error) => {
                 tracing::debug!(%error, "Reading from a client failed.");
-                return match (held, violation_of(&error)) {
+                return match (held, violation::of(&error)) {
                     // A close frame with a forbidden code gets 1002 back,
                     // with our own reason: the peer's could be too long for
                     // a control frame.
@@ -323,29 +321,6 @@ async fn take_messages(
                 sessions.message(*id, msg).await;
             }
         }
-    }
-}
-
-/// The close code for a frame-level error, if the peer is still there to
-/// be told.
-fn violation_of(error: &WebSocketError) -> Option<Violation> {
-    use WebSocketError as E;
-    match error {
-        E::IoError(error) => match Refused::of(error)? {
-            Refused::Unmasked => Some((1002, "client frames must be masked")),
-            Refused::InvalidUtf8 => Some((1007, "text message is not valid UTF-8")),
-            Refused::BadHeader => Some((1002, "protocol error")),
-        },
-        E::FrameTooLarge => Some((1009, "message too big")),
-        E::InvalidUTF8 => Some((1007, "text message is not valid UTF-8")),
-        E::ReservedBitsNotZero
-        | E::ControlFrameFragmented
-        | E::PingFrameTooLarge
-        | E::InvalidFragment
-        | E::InvalidContinuationFrame
-        | E::InvalidCloseFrame
-        | E::InvalidValue => Some((1002, "protocol error")),
-        _ => None,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use sluice_runtime::config::Loader;
+use sluice_runtime::config::loader;
 
 use crate::harness::Rng;
 
@@ -187,7 +187,7 @@ pub(super) fn check_config(
     file: &Path,
 ) -> Result<String, String> {
     let (result, text) = match std::str::from_utf8(bytes) {
-        Ok(text) if !as_file => (Loader::new().env(&env).load_str(fixture, text), Some(text)),
+        Ok(text) if !as_file => (loader().env(&env).load_str(fixture, text), Some(text)),
         text => {
             std::fs::write(file, bytes).map_err(|e| format!("write the temp file: {e}"))?;
             (sluice_runtime::config::load(file), text.ok())

@@ -253,7 +253,7 @@ async fn wait_for_assignments(consumers: &[Started]) {
                     }
                 };
                 if let Some(reason) = mismatch {
-                    tracing::error!(pipeline = %c.pipeline, %reason, "Kafka cannot be used: /readyz says why.");
+                    tracing::error!(pipeline = %c.pipeline, %reason, "Kafka cannot be used: the admin API's GET /health says why.");
                     progress.protocol_mismatch(&reason);
                 }
             }

@@ -104,12 +104,15 @@ fn key_ok(key: &[u8]) -> bool {
         && value(key[21]).is_some_and(|v| v & 0x0f == 0)
 }
 
-/// Why a path cannot be served: a `.` or `..` segment (also as `%2e`),
-/// or an empty one (`//`, a trailing `/`).
+/// Why a path cannot be served: not starting with `/`, a `.` or `..`
+/// segment (also as `%2e`), or an empty one (`//`, a trailing `/`).
 fn path_faulty(path: &str) -> bool {
-    let Some(rest) = path.strip_prefix('/').filter(|r| !r.is_empty()) else {
-        return false;
+    let Some(rest) = path.strip_prefix('/') else {
+        return true;
     };
+    if rest.is_empty() {
+        return false;
+    }
     rest.split('/').any(|segment| {
         let decoded = segment.replace("%2e", ".").replace("%2E", ".");
         segment.is_empty() || decoded == "." || decoded == ".."

@@ -76,16 +76,16 @@ fn describe(expect: &Expect) -> String {
 
 /// Checks what the server said (`wire`) after the client sent `bytes`
 /// (on a connection with permessage-deflate when `compressed`; `known`:
-/// the compressed payloads the generator made, with their messages;
-/// `split`: in more than one read, see [`predict`]) to an echo handler
+/// the compressed payloads the generator made, with their messages) to
+/// an echo handler
 /// that greets with `open N` and says `bye` on close, under
 /// `max_message`. `Ok` says in a word or two what happened.
 pub fn judge_frames(
-    (bytes, compressed, known, split): (&[u8], bool, &[Deflated], bool),
+    (bytes, compressed, known): (&[u8], bool, &[Deflated]),
     max_message: usize,
     wire: &Wire,
 ) -> Result<String, String> {
-    let prediction = predict(bytes, compressed, known, max_message, split);
+    let expect = predict(bytes, compressed, known, max_message);
     let theirs = client_close_codes(bytes);
     let allowed = |code: u16| SERVER_CLOSE_CODES.contains(&code) || theirs.contains(&code);
     let mut heard = hear(&wire.bytes, compressed, allowed, wire.reset)?;
@@ -102,21 +102,15 @@ pub fn judge_frames(
             ));
         }
     }
-    let mut candidates = std::iter::once(&prediction.main).chain(&prediction.also);
-    if let Some(matched) = candidates.find(|e| accepts(e, &heard, wire.reset)) {
+    if accepts(&expect, &heard, wire.reset) {
         let kind = if compressed { "/z " } else { "/p " };
         return Ok(kind.to_owned()
-            + &match (&matched.end, heard.close_code()) {
+            + &match (&expect.end, heard.close_code()) {
                 (End::Echo(_), _) => "close echoed".to_owned(),
                 (End::Close(_), Some(code)) => format!("close {code}"),
                 (End::Close(_), None) => "reset".to_owned(),
                 (End::Eof, _) => "drop".to_owned(),
                 (End::Loose, _) => "unpredicted".to_owned(),
-            }
-            + if std::ptr::eq(matched, &prediction.main) {
-                ""
-            } else {
-                " (header read first)"
             });
     }
     let heard_messages: Vec<String> = heard
@@ -126,14 +120,8 @@ pub fn judge_frames(
         .collect();
     let mut text = format!(
         "the server's answer breaks the contract\n  expected: {}",
-        describe(&prediction.main)
+        describe(&expect)
     );
-    for other in &prediction.also {
-        text += &format!(
-            "\n  or (the frame's header read before its bad byte): {}",
-            describe(other)
-        );
-    }
     text += &format!(
         "\n  heard: messages [{}], {} pong(s) (after {:?} messages), close {:?}{}",
         heard_messages.join(", "),

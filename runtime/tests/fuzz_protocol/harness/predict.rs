@@ -6,11 +6,11 @@
 //!
 //! 1. its second header byte: an unmasked frame is refused (1002, shim);
 //! 2. its first two bytes: reserved bits and unknown opcodes (1002,
-//!    fastwebsockets);
-//! 3. its whole header: a length not in its shortest form (or a 64-bit one
-//!    with the top bit set) or a control frame over 125 bytes (1002, shim);
-//!    then a fragmented control frame (1002) and a frame over
-//!    `max_message` (1009, fastwebsockets);
+//!    fastwebsockets, when the header stops there);
+//! 3. its whole header (the shim): reserved bits not agreed, unknown
+//!    opcodes, a length not in its shortest form (or a 64-bit one with
+//!    the top bit set), a fragmented control frame or one over 125 bytes
+//!    (1002), a frame over `max_message` (1009);
 //! 4. its payload, byte by byte: uncompressed text that cannot be UTF-8
 //!    whatever follows, across fragments, or a text message whose final
 //!    fragment ends inside a character (1007, shim);
@@ -18,11 +18,8 @@
 //!    rules (fragments, sizes, inflating).
 //!
 //! Messages completed before the frame that ends the connection are
-//! answered. A frame that breaks a rule of 4 and one of fastwebsockets'
-//! in 2 or 3 gets the shim's 1007 when its bytes arrive together (the
-//! shim holds the whole frame back); fastwebsockets' code only when it
-//! read the header before the bad byte came, which takes more than one
-//! read ([`Prediction::also`]).
+//! answered. The shim judges each header before any of its payload, so
+//! the code does not depend on how the bytes are split into reads.
 
 use super::{parse_header, sendable_close_code, unmask};
 
@@ -58,25 +55,6 @@ pub enum End {
     /// The model cannot tell (compressed data it did not make, a text
     /// message that is a handler command): only the protocol rules.
     Loose,
-}
-
-/// What the server answers, and where the way its reads cut the bytes
-/// decides, the other answer.
-pub struct Prediction {
-    /// What the server answers when the bytes arrive together.
-    pub main: Expect,
-    /// Also this when the bytes may reach the server in more than one
-    /// read: a frame whose header fastwebsockets refuses, and whose
-    /// payload the shim refuses, is refused by whichever sees it first.
-    pub also: Vec<Expect>,
-}
-
-/// `now`, ended by a close with `code`.
-fn closed(now: &Expect, code: u16) -> Expect {
-    Expect {
-        end: End::Close(code),
-        ..now.clone()
-    }
 }
 
 /// The frame shim's UTF-8 check of uncompressed text as it arrives.
@@ -139,22 +117,14 @@ impl TextCheck {
 /// code); 1007 for text or a close reason that is not UTF-8; 1009 past
 /// `max_message`, per frame, across fragments or inflated; pongs for pings,
 /// before the replies to later messages; the close echoed after the
-/// handler's `bye`; a drop where the bytes stop mid-frame. `split`: the
-/// bytes may reach the server in more than one read.
-pub fn predict(
-    bytes: &[u8],
-    compressed: bool,
-    known: &[Deflated],
-    max_message: usize,
-    split: bool,
-) -> Prediction {
+/// handler's `bye`; a drop where the bytes stop mid-frame.
+pub fn predict(bytes: &[u8], compressed: bool, known: &[Deflated], max_message: usize) -> Expect {
     let mut now = Expect {
         messages: Vec::new(),
         pongs: Vec::new(),
         pong_limits: Vec::new(),
         end: End::Eof,
     };
-    let mut also = Vec::new();
     let mut text = TextCheck::default();
     // (text, compressed, data) of a message still in fragments.
     let mut partial: Option<(bool, bool, Vec<u8>)> = None;
@@ -181,18 +151,18 @@ pub fn predict(
             break;
         };
         // The shim, on the whole header.
-        if h.non_minimal() || (h.extended == 8 && h.len >> 63 != 0) || (control && h.len > 125) {
+        if early
+            || h.non_minimal()
+            || (h.extended == 8 && h.len >> 63 != 0)
+            || (control && (h.len > 125 || !h.fin))
+        {
             now.end = End::Close(1002);
             break;
         }
-        // fastwebsockets, on the whole header.
-        let refused = if early || (control && !h.fin) {
-            Some(1002)
-        } else if h.len > max {
-            Some(1009)
-        } else {
-            None
-        };
+        if h.len > max {
+            now.end = End::Close(1009);
+            break;
+        }
         // The shim, on the payload as it arrives.
         let whole = ((rest.len() - h.size) as u64) >= h.len;
         let there = &rest[h.size..h.size + (h.len as usize).min(rest.len() - h.size)];
@@ -202,28 +172,14 @@ pub fn predict(
         if !checked && whole && opcode <= 2 {
             text.frame_end(false, fin);
         }
-        match (refused, bad_text) {
-            (Some(code), true) => {
-                if split {
-                    also.push(closed(&now, code));
-                }
-                now.end = End::Close(1007);
-                break;
-            }
-            (Some(code), false) => {
-                now.end = End::Close(code);
-                break;
-            }
-            (None, true) => {
-                now.end = End::Close(1007);
-                break;
-            }
-            (None, false) if !whole => {
-                // The server waits for the rest of the payload.
-                now.end = End::Eof;
-                break;
-            }
-            (None, false) => {}
+        if bad_text {
+            now.end = End::Close(1007);
+            break;
+        }
+        if !whole {
+            // The server waits for the rest of the payload.
+            now.end = End::Eof;
+            break;
         }
         at += h.size + h.len as usize;
         match opcode {
@@ -291,7 +247,7 @@ pub fn predict(
             }
         }
     }
-    Prediction { main: now, also }
+    now
 }
 
 /// A whole message: echoed, or the end it causes.
