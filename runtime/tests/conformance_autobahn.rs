@@ -8,7 +8,9 @@
 //! Every case runs once, in three parts side by side (wstest is
 //! single-threaded Python and the compression cases 12.* and 13.* take
 //! minutes each): 1.* to 10.*, 12.*, 13.*. Each part writes its summary
-//! to stderr (not captured) whatever the outcome.
+//! to stderr (not captured) whatever the outcome. The test command runs
+//! this binary niced, beside the other tests (which mostly wait), and
+//! skips its tests (`autobahn_suite_`) in the main run.
 
 mod support;
 
@@ -98,7 +100,7 @@ fn conformance(agent: &str, cases: &[&str]) {
 }
 
 #[test]
-fn framing_pings_fragments_utf8_close_and_limits_1_to_10() {
+fn autobahn_suite_1_to_10_framing_pings_fragments_utf8_close_limits() {
     conformance(
         "sluice-1-10",
         &[
@@ -108,11 +110,11 @@ fn framing_pings_fragments_utf8_close_and_limits_1_to_10() {
 }
 
 #[test]
-fn permessage_deflate_echo_12() {
+fn autobahn_suite_12_permessage_deflate_echo() {
     conformance("sluice-12", &["12.*"]);
 }
 
 #[test]
-fn permessage_deflate_parameters_13() {
+fn autobahn_suite_13_permessage_deflate_parameters() {
     conformance("sluice-13", &["13.*"]);
 }
