@@ -196,6 +196,30 @@ async fn regression_close_frames_over_125_bytes() {
     }
 }
 
+/// Found by `cargo fuzz` (fuzz/, target `handshake`): a request target in
+/// authority form (`GET host:port`, meant for CONNECT) has an empty path
+/// and was upgraded. Expected: 400, as for any target that is neither a
+/// path nor an absolute URL (`*` too), through a raw socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_targets_that_are_not_paths() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let (_sluice, addr) = start(dir.path());
+    for target in [addr.as_str(), "one2ws", "*"] {
+        let request = format!(
+            "GET {target} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Version: 13\r\n\r\n"
+        );
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = vec![0; 512];
+        let n = stream.read(&mut answer).await.unwrap();
+        let answer = String::from_utf8_lossy(&answer[..n]);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{target}: {answer}");
+    }
+}
+
 /// The config loader on mutated pipeline files: `Ok` or diagnostics that
 /// point inside the file, never a panic (cases from `config.rs`).
 #[test]
