@@ -25,15 +25,9 @@ use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, ReadBuf};
 
+use crate::header::{BINARY, FIN, OPCODE, RSV1, RSV2, RSV3, TEXT};
 use crate::text_check::TextCheck;
 
-const FIN: u8 = 0x80;
-const RSV1: u8 = 0x40;
-const RSV2: u8 = 0x20;
-const RSV3: u8 = 0x10;
-const OPCODE: u8 = 0x0f;
-const TEXT: u8 = 0x1;
-const BINARY: u8 = 0x2;
 /// The longest frame header: 2 bytes, a 64-bit length, a mask key.
 const MAX_HEADER: usize = 14;
 

@@ -12,6 +12,7 @@
 //!   follows frame boundaries as bytes arrive: unmasked frames, bad
 //!   headers and invalid UTF-8 end the stream at once, and RSV1 moves to a
 //!   queue for [`deflate`].
+//! - [`header`]: the bits of a frame's first byte.
 //! - [`text_check`]: UTF-8 checked byte by byte across fragments.
 //! - [`violation`]: the close code a broken frame earns.
 //! - [`wire`]: server frames as bytes, encoded once for many receivers.
@@ -20,6 +21,7 @@
 
 pub mod deflate;
 pub mod frame_shim;
+pub mod header;
 pub mod request_form;
 pub mod text_check;
 pub mod violation;

@@ -5,12 +5,7 @@
 //! not once the whole message is in. Compressed messages are checked once
 //! inflated ([`crate::deflate::MessageDecoder`]).
 
-const FIN: u8 = 0x80;
-const RSV1: u8 = 0x40;
-const OPCODE: u8 = 0x0f;
-const CONTINUATION: u8 = 0x0;
-const TEXT: u8 = 0x1;
-const BINARY: u8 = 0x2;
+use crate::header::{BINARY, CONTINUATION, FIN, OPCODE, RSV1, TEXT};
 
 /// The state of the data message in progress, fed by the frame shim.
 #[derive(Default)]

@@ -5,8 +5,7 @@
 use bytes::Bytes;
 use fastwebsockets::OpCode;
 
-const FIN: u8 = 0x80;
-const RSV1: u8 = 0x40;
+use crate::header::{FIN, RSV1};
 
 /// Appends one whole (FIN) frame: its header, then `payload`; `rsv1` marks
 /// a compressed message.

@@ -170,11 +170,17 @@ impl Health {
         verdicts
     }
 
+    /// Whether every pipeline can do its job: the verdict the public
+    /// listeners give anyone who asks.
+    async fn ready(&self) -> bool {
+        self.verdicts().await.iter().all(|v| v.problem.is_none())
+    }
+
     /// `/readyz` on a public listener: 200 "ready", or 503 "not ready".
     /// Which pipelines fail and why (their names, their tenants, what the
     /// brokers said) is for operators: the admin API's `GET /health`.
     pub async fn readyz(&self) -> (u16, String) {
-        if self.verdicts().await.iter().all(|v| v.problem.is_none()) {
+        if self.ready().await {
             (200, "ready\n".into())
         } else {
             (
@@ -188,7 +194,7 @@ impl Health {
     /// runs here and for whom is not an anonymous caller's business; the
     /// admin API's `GET /health` has the detail.
     pub async fn status(&self) -> (u16, String) {
-        let ready = self.verdicts().await.iter().all(|v| v.problem.is_none());
+        let ready = self.ready().await;
         let body = serde_json::json!({ "status": if ready { "healthy" } else { "unhealthy" } });
         (if ready { 200 } else { 503 }, body.to_string() + "\n")
     }
