@@ -45,6 +45,7 @@ mod parse;
 mod pipeline;
 mod pipeline_tests;
 mod plugins;
+mod resume;
 mod role;
 pub mod schema;
 mod secret;
@@ -61,8 +62,8 @@ pub use kafka_security::{Compression, KafkaTls, Sasl, SaslMechanism, Security, S
 pub use limits::Limits;
 pub use model::{
     Admin, Config, ConnectionPolicy, Kafka, Listener, ListenerLimits, MessageRate, Pipeline,
-    PipelineTest, PluginConfig, PluginSettings, PluginSource, Secret, Serving, Sink, Source,
-    Tenant, Tls,
+    PipelineTest, PluginConfig, PluginSettings, PluginSource, Resume, Secret, Serving, Sink,
+    Source, Tenant, Tls,
 };
 pub use plugins::{Builtins, PluginCheck, content_hash};
 pub use role::{NATIVE_PREFIX, Native, Role};

@@ -259,6 +259,21 @@ pub struct Source {
     pub on_poison: PoisonPolicy,
     /// How processes share the topics.
     pub mode: SourceMode,
+    /// Signed positions and recovery, if enabled.
+    pub resume: Option<Resume>,
+}
+
+/// `[pipelines.source.resume]`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resume {
+    /// (id, secret): the first signs, all verify.
+    pub keys: Vec<(String, Secret)>,
+    /// Most records one recovery reads.
+    pub max_records: u64,
+    /// Oldest position recovered from.
+    pub max_age: Duration,
+    /// How often an idle client's position moves on (`None`: never).
+    pub checkpoint: Option<Duration>,
 }
 
 /// A pipeline's Kafka sink.

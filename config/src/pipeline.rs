@@ -377,6 +377,8 @@ fn source(
         .iter()
         .map(|t| t.get_ref().clone())
         .collect();
+    let resume = super::resume::check(src, report);
+    ok &= resume.is_ok();
     ok.then_some(Source {
         topics,
         group_id,
@@ -384,6 +386,7 @@ fn source(
         format: src.format,
         on_poison: src.on_poison.clone(),
         mode: src.mode,
+        resume: resume.ok().flatten(),
     })
 }
 

@@ -343,7 +343,7 @@ pub enum PoisonPolicy {
 pub struct SourceDef {
     /// `topics = ["test-websocket-input"]` (at least one)
     pub topics: Spanned<Vec<Spanned<String>>>,
-    /// `group_id = "ticks-bridge"` (default `"sluice-<pipeline>"`)
+    /// `group_id = "ticks-bridge"` (default `"sluice-<pipeline>"`): the consumer group of `mode = "shared"`
     pub group_id: Option<Spanned<String>>,
     /// `start = "latest"` or `"earliest"`: where a new consumer group begins (default `"latest"`)
     #[serde(default)]
@@ -359,14 +359,44 @@ pub struct SourceDef {
     /// processes split the partitions as one consumer group
     #[serde(default)]
     pub mode: SourceMode,
+    /// `[pipelines.source.resume]`: clients that reconnect get what they missed (see
+    /// docs/resume.md)
+    pub resume: Option<ResumeDef>,
+}
+
+/// `[pipelines.source.resume]`: signed stream positions, and recovery from them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeDef {
+    /// `keys = [{ id = "k2", secret = { env = "TICKS_RESUME_KEY" } }]`: the first signs
+    /// positions, every one verifies them (put a new key first to rotate)
+    pub keys: Spanned<Vec<ResumeKeyDef>>,
+    /// `max_records = 10000`: a reconnect that would read more records than this (summed
+    /// over partitions) is told it was not recovered (1 to 10000000)
+    pub max_records: Option<Spanned<u64>>,
+    /// `max_age_ms = 300000`: nor one whose position is older than this (1000 to 604800000)
+    pub max_age_ms: Option<Spanned<u64>>,
+    /// `checkpoint_ms = 5000`: how often a connected client's position moves on past
+    /// records that were not for it (0: never; else 100 to 3600000)
+    pub checkpoint_ms: Option<Spanned<u64>>,
+}
+
+/// One key of `[pipelines.source.resume]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeKeyDef {
+    /// `id = "k2"`: 1 to 16 letters, digits, `-` or `_`
+    pub id: Spanned<String>,
+    /// `secret = { env = "TICKS_RESUME_KEY" }`: at least 32 characters
+    pub secret: Spanned<String>,
 }
 
 /// How several `sluice` processes running one pipeline share its topics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceMode {
-    /// Each process reads everything (its own consumer group, named
-    /// `<group_id>.<unique suffix>`), and delivers to its own clients.
+    /// Each process reads every partition, assigned by itself without
+    /// joining a group, and delivers to its own clients.
     #[default]
     Broadcast,
     /// The processes form one consumer group and split the partitions.

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod plugin;
 pub mod record;
+pub mod resume;
 pub mod server;
 pub mod session;
 pub mod tenant;

@@ -1,7 +1,7 @@
 //! Live reload end to end, against a broker process and real WebSocket
 //! clients: a reload while 100 clients are connected and records flow
 //! closes no socket, loses and duplicates no record, and the records after
-//! it show the new plugin's behaviour; a reload with a broken plugin
+//! it show the new plugin's behaviour, also across a consumer restart; a reload with a broken plugin
 //! changes nothing and is reported; pipelines and tenants come and go live;
 //! what cannot change live (a listener) is refused.
 
@@ -203,6 +203,26 @@ async fn a_reload_under_load_keeps_every_socket_and_record_and_switches_the_rout
     while produced.load(Ordering::Acquire) < swapped_at + 200 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    // A changed source restarts the consumer: the new one (broadcast mode,
+    // no group) resumes at the positions the old one reached.
+    let restarted = after.replace(
+        "topics = [\"feed\"]",
+        "topics = [\"feed\"]\nformat = \"text\"",
+    );
+    assert_ne!(restarted, after);
+    std::fs::write(dir.path().join("reload.toml"), &restarted).unwrap();
+    let (status, outcome) = reload_now(&sluice).await;
+    assert_eq!(status, 200, "{outcome}");
+    assert!(
+        outcome["changes"]
+            .to_string()
+            .contains("consumer restarted"),
+        "{outcome}"
+    );
+    let restarted_at = produced.load(Ordering::Acquire);
+    while produced.load(Ordering::Acquire) < restarted_at + 200 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     stop.store(true, Ordering::Release);
     let producer = flow.join().unwrap();
     let total = produced.load(Ordering::Acquire);
@@ -251,7 +271,7 @@ async fn a_reload_under_load_keeps_every_socket_and_record_and_switches_the_rout
         seen.values().all(|n| *n == 1),
         "a record reached `all` twice"
     );
-    assert_eq!(reloads_counted(&sluice, "ok").await, 1);
+    assert_eq!(reloads_counted(&sluice, "ok").await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

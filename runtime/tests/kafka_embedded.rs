@@ -1,6 +1,7 @@
 //! The Kafka module against the embedded broker (librdkafka's mock cluster):
 //! producer -> consumer with keys, headers and offsets, start positions,
-//! stopping, and offsets committed only for handled batches.
+//! stopping, offsets committed only for handled batches, and broadcast
+//! mode's direct consumer (no group, handed-over positions, late topics).
 //!
 //! A consumer group's first join takes ~3 s on the mock cluster, so these
 //! tests wait for assignments rather than sleeping.
@@ -18,7 +19,8 @@ use rdkafka::{ClientConfig, Message};
 use sluice_runtime::config::StartFrom;
 use sluice_runtime::kafka::{
     BatchVerdict, ClientSettings, ConsumerExit, ConsumerHandle, ConsumerOptions, ConsumerStatus,
-    Delivered, EmbeddedBroker, KafkaError, Producer, ProducerOptions, Subscription, spawn_consumer,
+    Delivered, EmbeddedBroker, KafkaError, Membership, Positions, Producer, ProducerOptions,
+    Subscription, spawn_consumer,
 };
 use sluice_runtime::record::Record;
 
@@ -43,7 +45,31 @@ fn subscription(topic: &str, group: &str, start: StartFrom) -> Subscription {
         topics: vec![topic.to_owned()],
         group_id: group.to_owned(),
         start,
+        membership: Membership::Group,
     }
+}
+
+/// Broadcast mode's subscription: every partition of `topics`, no group.
+fn direct(topics: &[&str], start: StartFrom, resume: Positions) -> Subscription {
+    Subscription {
+        topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+        group_id: "broadcast".to_owned(),
+        start,
+        membership: Membership::Direct { resume },
+    }
+}
+
+fn wait_positioned(handle: &ConsumerHandle) {
+    wait_until("fixed start positions", || {
+        handle.progress().positioned.load(Ordering::Acquire)
+    });
+}
+
+fn payloads(records: &[Record]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| String::from_utf8(r.payload.to_vec()).unwrap())
+        .collect()
 }
 
 /// A consumer that sends every record it is handed to a channel.
@@ -464,4 +490,103 @@ fn a_send_without_a_broker_fails_after_the_message_timeout() {
         "{result:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// Broadcast mode: positioned without joining a group, every record
+/// produced after that arrives, and a consumer handed the stopped one's
+/// positions gets exactly what came in between. Nothing is committed.
+#[test]
+fn a_direct_consumer_reads_everything_and_its_successor_resumes_exactly() {
+    init_tracing();
+    let broker = EmbeddedBroker::start(1).unwrap();
+    broker.create_topic("feed", 3).unwrap();
+    let settings = ClientSettings::for_embedded(&broker);
+    let producer = Producer::new(&settings, ProducerOptions::new("test")).unwrap();
+    let numbered =
+        |from: usize, to: usize| -> Vec<String> { (from..to).map(|i| format!("r-{i}")).collect() };
+    produce(&producer, "feed", &numbered(0, 10));
+
+    let (first, rx) = collecting(
+        &settings,
+        direct(&["feed"], StartFrom::Latest, Positions::new()),
+        "feed",
+    );
+    wait_positioned(&first);
+    assert_eq!(
+        first.progress().assigned_partitions.load(Ordering::Acquire),
+        3
+    );
+    produce(&producer, "feed", &numbered(10, 40));
+    let mut got = payloads(&receive(&rx, 30));
+    got.sort_by_key(|p| p[2..].parse::<u32>().unwrap());
+    assert_eq!(got, numbered(10, 40), "from the start on, nothing before");
+    let watch = first.watch();
+    assert!(matches!(first.shutdown(), ConsumerExit::Stopped));
+    let positions = watch.positions();
+    assert_eq!(positions.len(), 3, "{positions:?}");
+
+    produce(&producer, "feed", &numbered(40, 55));
+    let (second, rx) = collecting(
+        &settings,
+        direct(&["feed"], StartFrom::Latest, positions),
+        "feed",
+    );
+    let mut missed = payloads(&receive(&rx, 15));
+    missed.sort_by_key(|p| p[2..].parse::<u32>().unwrap());
+    assert_eq!(missed, numbered(40, 55), "exactly what came while none ran");
+    produce(&producer, "feed", &["last".to_owned()]);
+    assert_eq!(
+        payloads(&receive(&rx, 1)),
+        ["last"],
+        "no duplicate before it"
+    );
+    assert!(matches!(second.shutdown(), ConsumerExit::Stopped));
+
+    // The group a direct consumer names holds no offsets: a member joining
+    // it from the earliest record reads everything.
+    let (group, rx) = collecting(
+        &settings,
+        subscription("feed", "broadcast", StartFrom::Earliest),
+        "group",
+    );
+    assert_eq!(receive(&rx, 56).len(), 56);
+    assert!(matches!(group.shutdown(), ConsumerExit::Stopped));
+}
+
+/// A topic that does not exist yet does not hold up the start, and is read
+/// from its first record once it appears.
+#[test]
+fn a_topic_created_after_a_direct_consumer_started_is_read_from_its_first_record() {
+    init_tracing();
+    let broker = EmbeddedBroker::start(1).unwrap();
+    broker.create_topic("early", 1).unwrap();
+    let settings = ClientSettings::for_embedded(&broker);
+    let producer = Producer::new(&settings, ProducerOptions::new("test")).unwrap();
+    let (handle, rx) = collecting(
+        &settings,
+        direct(&["early", "late"], StartFrom::Latest, Positions::new()),
+        "late",
+    );
+    wait_positioned(&handle);
+    assert_eq!(
+        handle
+            .progress()
+            .assigned_partitions
+            .load(Ordering::Acquire),
+        1
+    );
+    broker.create_topic("late", 2).unwrap();
+    let sent: Vec<String> = (0..6).map(|i| format!("late-{i}")).collect();
+    produce(&producer, "late", &sent);
+    let mut got = payloads(&receive(&rx, 6));
+    got.sort();
+    assert_eq!(got, sent);
+    assert_eq!(
+        handle
+            .progress()
+            .assigned_partitions
+            .load(Ordering::Acquire),
+        3
+    );
+    assert!(matches!(handle.shutdown(), ConsumerExit::Stopped));
 }

@@ -18,7 +18,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "engines",
         &["connections", "hub", "kafka", "listen", "plugin", "tenant"],
     ),
-    ("flows", &["pipeline", "session"]),
+    ("flows", &["pipeline", "resume", "session"]),
     ("servers", &["admin", "ws"]),
     ("process", &["server"]),
     ("front ends", &["cli", "testing"]),

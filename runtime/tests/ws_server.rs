@@ -81,6 +81,7 @@ async fn start_with(
         metrics: sluice_runtime::metrics::global().pipeline("t", "p"),
         host: None,
         tenant_state: sluice_runtime::tenant::TenantState::unlimited("t"),
+        resume: None,
     });
     let gate = Arc::new(Gate {
         allowed_origins: origins,

@@ -9,7 +9,9 @@ mod outbox;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-pub use outbox::{CloseRequest, Encoding, Frame, Kind, Outbox, Pushed, Taken};
+pub use outbox::{
+    AheadRefused, CloseRequest, Encoding, Frame, Kind, Origin, Outbox, Pushed, Taken,
+};
 
 /// Channels and their subscribers.
 #[derive(Debug, Default)]
@@ -17,6 +19,9 @@ pub struct Hub {
     channels: RwLock<HashMap<Arc<str>, Vec<Arc<Outbox>>>>,
     metrics: std::sync::OnceLock<Arc<crate::metrics::PipelineMetrics>>,
     quota: arc_swap::ArcSwapOption<Arc<dyn DeliveryQuota>>,
+    /// How far the records fanned out here have come (moved by the
+    /// consumer of a pipeline whose clients resume).
+    frontier: Arc<crate::kafka::Frontier>,
 }
 
 /// A limit on how many deliveries may be queued now: the tenant's
@@ -44,6 +49,11 @@ impl Hub {
     /// quotas); deliveries over it are dropped and counted as `tenant_quota`.
     pub fn limit_deliveries_by(&self, quota: Arc<dyn DeliveryQuota>) {
         self.quota.store(Some(Arc::new(quota)));
+    }
+
+    /// How far its records have come (see [`crate::kafka::Frontier`]).
+    pub fn frontier(&self) -> &Arc<crate::kafka::Frontier> {
+        &self.frontier
     }
 
     /// Subscribes a connection to a channel (idempotent).
@@ -117,7 +127,7 @@ impl Hub {
                         metrics.error("slow_client");
                     }
                 }
-                Pushed::Closed => {}
+                Pushed::Closed | Pushed::Skipped => {}
             }
         }
         if let Some(metrics) = metrics {

@@ -42,11 +42,44 @@ pub enum Encoding {
     Deflated,
 }
 
-/// A frame's wire encodings, made by the first writer that needs each.
+/// A frame's wire encodings, made by the first writer that needs each,
+/// and where it came from.
 #[derive(Debug, Default)]
 struct Encoded {
     plain: OnceLock<Bytes>,
     deflated: OnceLock<Bytes>,
+    /// The record it carries, if it carries one.
+    origin: Option<Origin>,
+    /// The frame in a resume envelope (`crate::resume::envelope`), made by
+    /// the first enveloped receiver.
+    enveloped: OnceLock<Frame>,
+    /// A message of the resume protocol itself: goes as it is.
+    is_envelope: bool,
+}
+
+/// The Kafka record a frame carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// Its topic.
+    pub topic: Arc<str>,
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// False for all but the last of the frames a transform made of one
+    /// record: a client that has only some of them must get the record again.
+    pub last: bool,
+}
+
+impl Origin {
+    /// The next offset to read once a client has this frame.
+    pub fn next(&self) -> i64 {
+        if self.last {
+            self.offset + 1
+        } else {
+            self.offset
+        }
+    }
 }
 
 impl PartialEq for Frame {
@@ -65,6 +98,44 @@ impl Frame {
             payload: payload.into(),
             encoded: Arc::default(),
         }
+    }
+
+    /// A frame that carries the record at `origin`.
+    pub fn record(kind: Kind, payload: impl Into<Bytes>, origin: Origin) -> Self {
+        Self {
+            kind,
+            payload: payload.into(),
+            encoded: Arc::new(Encoded {
+                origin: Some(origin),
+                ..Encoded::default()
+            }),
+        }
+    }
+
+    /// The record it carries, if any.
+    pub fn origin(&self) -> Option<&Origin> {
+        self.encoded.origin.as_ref()
+    }
+
+    /// A message of the resume protocol (its own envelope), as text.
+    pub fn envelope(payload: impl Into<Bytes>) -> Self {
+        Self {
+            kind: Kind::Text,
+            payload: payload.into(),
+            encoded: Arc::new(Encoded {
+                is_envelope: true,
+                ..Encoded::default()
+            }),
+        }
+    }
+
+    /// The frame as `wrap` envelopes it, made once and shared by every
+    /// receiver that wants it so (a protocol message is its own envelope).
+    pub fn enveloped(&self, wrap: impl FnOnce(&Frame) -> Frame) -> &Frame {
+        if self.encoded.is_envelope {
+            return self;
+        }
+        self.encoded.enveloped.get_or_init(|| wrap(self))
     }
 
     /// Its `encoding` for the wire: made by `encode` the first time any
@@ -101,6 +172,8 @@ pub struct CloseRequest {
 pub enum Pushed {
     /// Queued.
     Queued,
+    /// Not queued: a resumed client already has this record.
+    Skipped,
     /// Queued after dropping the oldest frame.
     DroppedOldest,
     /// Not queued: the connection is closing.
@@ -133,7 +206,47 @@ pub struct Outbox {
 struct State {
     frames: VecDeque<Frame>,
     close: Option<CloseRequest>,
+    /// Only for a client that resumes (boxed: most never do).
+    resuming: Option<Box<Resuming>>,
 }
+
+/// A resuming client's queue state (see `crate::resume`).
+#[derive(Debug, Default)]
+struct Resuming {
+    /// Sent before anything in `frames`: what it missed, and the protocol
+    /// messages around it.
+    ahead: VecDeque<Frame>,
+    /// While set, `frames` (live records) wait.
+    held: bool,
+    /// Records below these positions are not queued: it has them.
+    floor: Vec<(Arc<str>, i32, i64)>,
+}
+
+impl Resuming {
+    fn has(&self, frame: &Frame) -> bool {
+        frame.origin().is_some_and(|o| {
+            self.floor
+                .iter()
+                .any(|(t, p, next)| *p == o.partition && o.offset < *next && **t == *o.topic)
+        })
+    }
+}
+
+/// Why [`Outbox::push_ahead`] did not queue a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AheadRefused {
+    /// The connection is closing.
+    Closed,
+    /// The client reads too slowly: the connection is closed.
+    Full,
+}
+
+/// Close code and reason when a resuming client's queue fills: its
+/// position is still good, so it comes back and goes on from there.
+const RESUME_FULL: (u16, &str) = (
+    1013,
+    "too slow while recovering: reconnect with your position",
+);
 
 impl Outbox {
     /// An empty outbox for connection `id`.
@@ -184,10 +297,21 @@ impl Outbox {
         if state.close.is_some() {
             return (Pushed::Closed, false);
         }
+        let mut held = false;
+        if let Some(resuming) = &state.resuming {
+            if resuming.has(&frame) {
+                return (Pushed::Skipped, false);
+            }
+            held = resuming.held;
+        }
         let was_empty = state.frames.is_empty();
         if state.frames.len() < self.capacity {
             state.frames.push_back(frame);
-            return (Pushed::Queued, was_empty);
+            return (Pushed::Queued, was_empty && !held);
+        }
+        if held {
+            // Dropping a record now would lose it silently.
+            return (self.close_full(&mut state, RESUME_FULL), true);
         }
         match self.policy {
             FullPolicy::DropOldest => {
@@ -196,15 +320,78 @@ impl Outbox {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
                 (Pushed::DroppedOldest, false)
             }
-            FullPolicy::Close => {
-                state.frames.clear();
-                state.close = Some(CloseRequest {
-                    code: 1008,
-                    reason: "too slow: outgoing queue full".into(),
-                });
-                (Pushed::Closed, true)
-            }
+            FullPolicy::Close => (
+                self.close_full(&mut state, (1008, "too slow: outgoing queue full")),
+                true,
+            ),
         }
+    }
+
+    fn close_full(&self, state: &mut State, (code, reason): (u16, &'static str)) -> Pushed {
+        state.frames.clear();
+        if let Some(resuming) = &mut state.resuming {
+            resuming.ahead.clear();
+        }
+        state.close = Some(CloseRequest {
+            code,
+            reason: reason.into(),
+        });
+        Pushed::Closed
+    }
+
+    /// Holds live frames back until [`Self::release`]: what
+    /// [`Self::push_ahead`] queues goes first.
+    pub fn hold(&self) {
+        let mut state = self.lock();
+        state.resuming.get_or_insert_with(Box::default).held = true;
+    }
+
+    /// Queues a frame before the live ones (what a resuming client missed,
+    /// and the protocol's messages); never more than the capacity.
+    pub fn push_ahead(&self, frame: Frame) -> Result<(), AheadRefused> {
+        let mut state = self.lock();
+        if state.close.is_some() {
+            return Err(AheadRefused::Closed);
+        }
+        let resuming = state.resuming.get_or_insert_with(Box::default);
+        if resuming.ahead.len() >= self.capacity {
+            self.close_full(&mut state, RESUME_FULL);
+            drop(state);
+            self.ready.notify_one();
+            return Err(AheadRefused::Full);
+        }
+        resuming.ahead.push_back(frame);
+        drop(state);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// Whether live frames are held back (see [`Self::hold`]).
+    pub fn is_held(&self) -> bool {
+        self.lock().resuming.as_ref().is_some_and(|r| r.held)
+    }
+
+    /// The floor of a resumed client (see [`Self::release`]).
+    pub fn floor(&self) -> Vec<(Arc<str>, i32, i64)> {
+        self.lock()
+            .resuming
+            .as_ref()
+            .map_or_else(Vec::new, |r| r.floor.clone())
+    }
+
+    /// Lets live frames go (after those queued ahead), without the records
+    /// below `floor` (per topic and partition, the next offset the client
+    /// needs): those held back now and those pushed from now on.
+    pub fn release(&self, floor: Vec<(Arc<str>, i32, i64)>) {
+        let mut state = self.lock();
+        let resuming = state.resuming.get_or_insert_with(Box::default);
+        resuming.held = false;
+        resuming.floor = floor;
+        let resuming = state.resuming.take().expect("just set");
+        state.frames.retain(|frame| !resuming.has(frame));
+        state.resuming = Some(resuming);
+        drop(state);
+        self.ready.notify_one();
     }
 
     /// Wakes the writer (after [`Self::push_quiet`]).
@@ -221,6 +408,19 @@ impl Outbox {
     /// Takes everything queued (or the close request once the queue is empty).
     pub fn take(&self) -> Taken {
         let mut state = self.lock();
+        if let Some(resuming) = &mut state.resuming {
+            if !resuming.ahead.is_empty() {
+                return Taken::Frames(resuming.ahead.drain(..).collect());
+            }
+            // Live records never go before what was missed, not even on
+            // a close: the client's position would skip the gap.
+            if resuming.held {
+                return match &state.close {
+                    Some(request) => Taken::Close(request.clone()),
+                    None => Taken::Empty,
+                };
+            }
+        }
         if !state.frames.is_empty() {
             return Taken::Frames(state.frames.drain(..).collect());
         }
@@ -236,6 +436,20 @@ impl Outbox {
     /// `Taken::Frames` then carries nothing.
     pub fn take_into(&self, frames: &mut VecDeque<Frame>) -> Taken {
         let mut state = self.lock();
+        if let Some(resuming) = &mut state.resuming {
+            if !resuming.ahead.is_empty() {
+                frames.extend(resuming.ahead.drain(..));
+                return Taken::Frames(Vec::new());
+            }
+            // Live records never go before what was missed, not even on
+            // a close: the client's position would skip the gap.
+            if resuming.held {
+                return match &state.close {
+                    Some(request) => Taken::Close(request.clone()),
+                    None => Taken::Empty,
+                };
+            }
+        }
         if !state.frames.is_empty() {
             if frames.is_empty() {
                 std::mem::swap(&mut state.frames, frames);

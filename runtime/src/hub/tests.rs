@@ -180,3 +180,68 @@ fn a_connection_closed_for_a_full_queue_is_counted_once() {
     let closed = metrics.value(r#"ws_errors_total{tenant="t",pipeline="p",type="slow_client"}"#);
     assert_eq!(closed, Some(1.0));
 }
+
+fn record(offset: i64) -> Frame {
+    let origin = Origin {
+        topic: Arc::from("t"),
+        partition: 0,
+        offset,
+        last: true,
+    };
+    Frame::record(Kind::Text, Bytes::from(offset.to_string()), origin)
+}
+
+fn offsets(taken: Taken) -> Vec<i64> {
+    match taken {
+        Taken::Frames(frames) => frames.iter().map(|f| f.origin().unwrap().offset).collect(),
+        other => panic!("expected frames, got {other:?}"),
+    }
+}
+
+/// A resuming client: what it missed goes first, live records wait, and
+/// those it has (below the floor) never reach it, held or pushed later.
+#[test]
+fn a_held_outbox_sends_what_was_missed_first_and_no_record_twice() {
+    let hub = Hub::new();
+    let client = outbox(1, 8, FullPolicy::DropOldest);
+    client.hold();
+    hub.subscribe("c", &client);
+    for offset in [5, 6, 7] {
+        hub.publish("c", &record(offset));
+    }
+    assert_eq!(client.take(), Taken::Empty, "live records wait while held");
+    client.push_ahead(record(3)).unwrap();
+    client.push_ahead(record(4)).unwrap();
+    client.push_ahead(record(5)).unwrap();
+    assert_eq!(offsets(client.take()), [3, 4, 5]);
+    assert_eq!(client.take(), Taken::Empty);
+    client.release(vec![(Arc::from("t"), 0, 6)]);
+    assert_eq!(offsets(client.take()), [6, 7], "5 was delivered ahead");
+    assert_eq!(
+        client.push(record(5)),
+        Pushed::Skipped,
+        "a lagging process's copy"
+    );
+    assert_eq!(client.push(record(8)), Pushed::Queued);
+    assert_eq!(offsets(client.take()), [8]);
+}
+
+/// Held live records are never dropped silently: a full queue closes the
+/// connection (the client's position is still good), and what was held is
+/// not sent before the close.
+#[test]
+fn a_held_outbox_that_fills_closes_instead_of_dropping() {
+    let client = outbox(1, 2, FullPolicy::DropOldest);
+    client.hold();
+    assert_eq!(client.push(record(1)), Pushed::Queued);
+    assert_eq!(client.push(record(2)), Pushed::Queued);
+    assert_eq!(client.push(record(3)), Pushed::Closed);
+    match client.take() {
+        Taken::Close(request) => assert_eq!(request.code, 1013),
+        other => panic!("expected a close, got {other:?}"),
+    }
+    let slow = outbox(2, 1, FullPolicy::DropOldest);
+    slow.hold();
+    slow.push_ahead(record(1)).unwrap();
+    assert_eq!(slow.push_ahead(record(2)), Err(AheadRefused::Full));
+}

@@ -13,7 +13,8 @@
 //! - a waiting fetch is not woken when data arrives: the consumer's
 //!   `fetch.wait.max.ms` bounds the latency;
 //! - a consumer group's first join waits 3 s (the mock's
-//!   `group.initial.rebalance.delay.ms`, which rdkafka offers no way to set);
+//!   `group.initial.rebalance.delay.ms`, which rdkafka offers no way to set;
+//!   broadcast mode joins no group);
 //! - after a group's last member left, the next join waits the session
 //!   timeout minus 1 s: see [`super::EMBEDDED_CONSUMER_DEFAULTS`].
 

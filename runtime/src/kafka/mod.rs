@@ -30,7 +30,8 @@ use security::TokenProvider;
 
 pub use consumer::{
     BatchVerdict, ConsumerExit, ConsumerHandle, ConsumerOptions, ConsumerProgress, ConsumerStatus,
-    ConsumerWatch, DEFAULT_MAX_BATCH, DEFAULT_POLL_TIMEOUT, Subscription, spawn_consumer,
+    ConsumerWatch, DEFAULT_MAX_BATCH, DEFAULT_POLL_TIMEOUT, Frontier, Membership, Positions,
+    Reader, Subscription, spawn_consumer,
 };
 pub use embedded::EmbeddedBroker;
 pub use error::KafkaError;
@@ -198,25 +199,34 @@ impl ClientSettings {
         &self.properties
     }
 
-    /// The configuration of a consumer for `group_id` starting at `start`.
-    pub(crate) fn consumer_config(&self, group_id: &str, start: StartFrom) -> ClientConfig {
+    /// The configuration of a consumer for `group_id` starting at `start`;
+    /// a `direct` one never commits, and every start it gives is explicit,
+    /// so an offset out of range means deleted records: it goes on at the
+    /// first record still there.
+    pub(crate) fn consumer_config(
+        &self,
+        group_id: &str,
+        start: StartFrom,
+        direct: bool,
+    ) -> ClientConfig {
         let mut defaults = CONSUMER_DEFAULTS.to_vec();
         if self.embedded {
             defaults.extend(EMBEDDED_CONSUMER_DEFAULTS);
         }
         let reset = match start {
+            _ if direct => "earliest",
             StartFrom::Latest => "latest",
             StartFrom::Earliest => "earliest",
         };
-        self.build(
-            "consumer",
-            &defaults,
-            &[
-                ("group.id", group_id.to_owned()),
-                ("enable.auto.offset.store", "false".to_owned()),
-                ("auto.offset.reset", reset.to_owned()),
-            ],
-        )
+        let mut forced = vec![
+            ("group.id", group_id.to_owned()),
+            ("enable.auto.offset.store", "false".to_owned()),
+            ("auto.offset.reset", reset.to_owned()),
+        ];
+        if direct {
+            forced.push(("enable.auto.commit", "false".to_owned()));
+        }
+        self.build("consumer", &defaults, &forced)
     }
 
     /// The configuration of a producer; `forced` are settings from code
@@ -281,7 +291,7 @@ mod tests {
 
     #[test]
     fn consumer_config_layers_defaults_file_and_forced() {
-        let config = settings().consumer_config("g", StartFrom::Earliest);
+        let config = settings().consumer_config("g", StartFrom::Earliest, false);
         assert_eq!(config.get("bootstrap.servers"), Some("k1:9092,k2:9092"));
         assert_eq!(
             config.get("fetch.wait.max.ms"),
@@ -297,6 +307,14 @@ mod tests {
         assert_eq!(config.get("group.id"), Some("g"));
         assert_eq!(config.get("enable.auto.commit"), Some("true"));
         assert_eq!(config.get("session.timeout.ms"), None, "not embedded");
+    }
+
+    #[test]
+    fn a_direct_consumer_never_commits_and_resets_to_the_first_record() {
+        let settings = settings().with_property("enable.auto.commit", "true");
+        let config = settings.consumer_config("g", StartFrom::Latest, true);
+        assert_eq!(config.get("enable.auto.commit"), Some("false"));
+        assert_eq!(config.get("auto.offset.reset"), Some("earliest"));
     }
 
     #[test]
@@ -330,7 +348,7 @@ mod tests {
         assert!(!settings.is_embedded());
         let producer = settings.producer_config(&[]);
         assert_eq!(producer.get("compression.codec"), Some("zstd"));
-        let consumer = settings.consumer_config("g", StartFrom::Latest);
+        let consumer = settings.consumer_config("g", StartFrom::Latest, false);
         assert_eq!(
             consumer.get("compression.codec"),
             None,
@@ -358,7 +376,7 @@ mod tests {
             compression: Compression::Gzip,
         };
         let settings = ClientSettings::new(&kafka, None).unwrap();
-        let consumer = settings.consumer_config("g", StartFrom::Latest);
+        let consumer = settings.consumer_config("g", StartFrom::Latest, false);
         assert_eq!(consumer.get("security.protocol"), Some("sasl_ssl"));
         assert_eq!(consumer.get("sasl.mechanism"), Some("SCRAM-SHA-256"));
         assert_eq!(

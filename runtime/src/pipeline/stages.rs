@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::channel::BROADCAST_CHANNEL;
 use crate::config::Format;
-use crate::hub::{Frame, Kind};
+use crate::hub::{Frame, Kind, Origin};
 use crate::plugin::{
     Direction, FrameKind, Header, Message, Outcome, PluginError, PluginInstance, TransformContext,
 };
@@ -105,7 +105,13 @@ impl Stages {
         };
         let mut channels: Vec<&str> = Vec::new();
         for (i, record) in batch.iter().enumerate() {
-            let frame = match frame(self.format, record) {
+            // The last of the records a transform made of one consumed record.
+            let last = batch.get(i + 1).is_none_or(|next| {
+                next.offset != record.offset
+                    || next.partition != record.partition
+                    || next.topic != record.topic
+            });
+            let frame = match frame(self.format, record, last) {
                 Ok(frame) => frame,
                 Err(why) => {
                     out.poisoned(record, why)?;
@@ -174,7 +180,7 @@ enum Failure {
     Rejected(String),
 }
 
-fn frame(format: Format, record: &Record) -> Result<Frame, Poison<'static>> {
+fn frame(format: Format, record: &Record, last: bool) -> Result<Frame, Poison<'static>> {
     let utf8 = || std::str::from_utf8(&record.payload).is_ok();
     let kind = match format {
         Format::Binary => Kind::Binary,
@@ -183,7 +189,13 @@ fn frame(format: Format, record: &Record) -> Result<Frame, Poison<'static>> {
         Format::Auto if utf8() => Kind::Text,
         Format::Auto => Kind::Binary,
     };
-    Ok(Frame::new(kind, record.payload.clone()))
+    let origin = Origin {
+        topic: record.topic.clone(),
+        partition: record.partition,
+        offset: record.offset,
+        last,
+    };
+    Ok(Frame::record(kind, record.payload.clone(), origin))
 }
 
 fn message_of(record: &Record) -> Message {

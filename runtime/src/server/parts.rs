@@ -7,15 +7,16 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use bytes::Bytes;
 
-use crate::config::{Pipeline, PluginConfig, PoisonPolicy, Source, SourceMode};
+use crate::config::{Pipeline, PluginConfig, PoisonPolicy, Source};
 use crate::hub::Hub;
 use crate::kafka::{
-    ClientSettings, ConsumerHandle, ConsumerOptions, Producer, ProducerOptions, Subscription,
-    spawn_consumer,
+    ClientSettings, ConsumerHandle, ConsumerOptions, Membership, Positions, Producer,
+    ProducerOptions, Reader, Subscription, spawn_consumer,
 };
 use crate::metrics::PipelineMetrics;
 use crate::pipeline::{DeadLetter, InboundPath, RecordPath, StageSender, Stages};
 use crate::plugin::{CpuBudget, LoadedPlugin, PluginHost, PluginPool};
+use crate::resume::Resume;
 use crate::session::{Publisher, Sessions};
 use crate::tenant::TenantState;
 use crate::ws::Endpoint;
@@ -107,7 +108,47 @@ pub fn endpoint(
         )),
         _ => None,
     };
-    Ok(Endpoint::new(pipeline, hub, auth, inbound, sessions, metrics).with_tenant(tenant.clone()))
+    let resume = match (&pipeline.source, settings) {
+        (Some(source), Some(settings)) if source.resume.is_some() => {
+            Some(resume(pipeline, source, host, settings, &hub)?)
+        }
+        _ => None,
+    };
+    let endpoint =
+        Endpoint::new(pipeline, hub, auth, inbound, sessions, metrics).with_tenant(tenant.clone());
+    Ok(match resume {
+        Some(resume) => endpoint.with_resume(Arc::new(resume)),
+        None => endpoint,
+    })
+}
+
+/// The resume of a pipeline whose source has it: its catch-up reader gets
+/// its own instances of the transforms and router, so recovered records
+/// are routed exactly as live ones.
+fn resume(
+    pipeline: &Pipeline,
+    source: &Source,
+    host: &Budgeted<'_>,
+    settings: &ClientSettings,
+    hub: &Arc<Hub>,
+) -> anyhow::Result<Resume> {
+    let stages = stages(pipeline, host.host, host.budget)
+        .context("cannot start the plugins of its catch-up reader")?;
+    let (settings, group) = (settings.clone(), source.group_id.clone());
+    let options = ConsumerOptions::new(pipeline.name.clone())
+        .counted_in(crate::metrics::global().consumer(&pipeline.tenant, &pipeline.name));
+    let config = source.resume.clone().context("resume settings")?;
+    Resume::new(
+        (&pipeline.tenant, &pipeline.name),
+        config,
+        hub.frontier().clone(),
+        move || {
+            let reader = Reader::new(&settings, &group, &options)
+                .context("cannot create its Kafka reader")?;
+            Ok((reader, stages))
+        },
+    )
+    .context("resume needs at least one key")
 }
 
 /// Fresh instances of the pipeline's transforms and router, for its record
@@ -143,23 +184,25 @@ pub struct Feed {
     pub handle: ConsumerHandle,
     /// Where the next [`Stages`] go.
     pub stages: StageSender,
-    /// The consumer group it joined (generated in broadcast mode).
-    pub group_id: String,
+    /// The brokers it reads from.
+    pub bootstrap_servers: String,
 }
 
 /// Starts the consumer of `pipeline`'s `source`, feeding `stages` and then
-/// `hub`. `group_id` reuses a broadcast-mode group a reload replaces.
+/// `hub`. In broadcast mode, partitions in `resume` (the positions of the
+/// consumer a reload replaces) start there.
 pub fn feed(
     (pipeline, source): (&Pipeline, &Source),
     stages: Stages,
     (hub, metrics): (Arc<Hub>, Arc<PipelineMetrics>),
     settings: &ClientSettings,
-    group_id: Option<String>,
+    resume: Positions,
 ) -> anyhow::Result<Feed> {
     let dead_letter = match &source.on_poison {
         PoisonPolicy::DeadLetter(topic) => Some(dead_letter(pipeline, settings, topic)?),
         _ => None,
     };
+    let frontier = source.resume.is_some().then(|| hub.frontier().clone());
     let mut path = RecordPath::new(
         &pipeline.name,
         stages.transforms,
@@ -171,39 +214,22 @@ pub fn feed(
     )
     .with_metrics(metrics);
     let next = path.swappable();
-    let mut subscription = subscription(source);
-    if let Some(group_id) = group_id {
-        subscription.group_id = group_id;
+    let mut subscription = Subscription::from(source);
+    if let Membership::Direct { resume: start_at } = &mut subscription.membership {
+        *start_at = resume;
     }
-    let group_id = subscription.group_id.clone();
-    let handle = spawn_consumer(
-        settings,
-        subscription,
-        ConsumerOptions::new(pipeline.name.clone())
-            .counted_in(crate::metrics::global().consumer(&pipeline.tenant, &pipeline.name)),
-        move |records| path.on_batch(records),
-    )
+    let mut options = ConsumerOptions::new(pipeline.name.clone())
+        .counted_in(crate::metrics::global().consumer(&pipeline.tenant, &pipeline.name));
+    options.frontier = frontier;
+    let handle = spawn_consumer(settings, subscription, options, move |records| {
+        path.on_batch(records)
+    })
     .context("cannot start its Kafka consumer")?;
     Ok(Feed {
         handle,
         stages: next,
-        group_id,
+        bootstrap_servers: settings.bootstrap_servers().to_owned(),
     })
-}
-
-/// The consumer group of a pipeline's source: in broadcast mode, one of
-/// this process's own, so it reads every partition.
-fn subscription(source: &Source) -> Subscription {
-    let mut subscription = Subscription::from(source);
-    if source.mode == SourceMode::Broadcast {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .subsec_nanos();
-        subscription.group_id =
-            format!("{}.{}-{nanos:x}", subscription.group_id, std::process::id());
-    }
-    subscription
 }
 
 /// Loads one of `pipeline`'s plugins, a component or a built-in, its calls

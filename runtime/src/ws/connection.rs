@@ -26,17 +26,49 @@ use crate::plugin::Connection;
 
 /// Subscribes a connection before its upgrade response is sent, so a record
 /// published once the client sees `101` is never missed.
-pub fn subscribe(admitted: &Admitted, id: u64) -> Arc<Outbox> {
+/// A client of the resume subprotocol gets where it stands first, or
+/// what it missed (see [`crate::resume`]).
+pub fn subscribe(admitted: &mut Admitted, id: u64) -> Arc<Outbox> {
+    let from = admitted.resume.take();
+    let endpoint = &admitted.endpoint;
     let outbox = Arc::new(Outbox::new(
         id,
-        admitted.endpoint.outbox.capacity,
-        admitted.endpoint.outbox.when_full,
+        endpoint.outbox.capacity,
+        endpoint.outbox.when_full,
     ));
-    if admitted.endpoint.welcome {
+    if endpoint.welcome {
         outbox.push(welcome(id));
     }
-    admitted.endpoint.hub.subscribe(&admitted.channel, &outbox);
+    let subscribe = || endpoint.hub.subscribe(&admitted.channel, &outbox);
+    match endpoint.resume_for(admitted.subprotocol.as_deref()) {
+        Some(resume) => resume.open(&outbox, &admitted.channel, from, subscribe),
+        None => subscribe(),
+    }
     outbox
+}
+
+/// Tells a resume client where it stands every `every`, until its
+/// connection is gone: it then needs to read less when it comes back.
+async fn checkpoints(
+    outbox: std::sync::Weak<Outbox>,
+    resume: Arc<crate::resume::Resume>,
+    every: std::time::Duration,
+) {
+    let mut ticks = tokio::time::interval_at(Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(outbox) = outbox.upgrade() else {
+            return;
+        };
+        // Still recovering: where it stands comes with `recovered`.
+        if outbox.is_held() {
+            continue;
+        }
+        if outbox.push(resume.checkpoint_message(&outbox)) == crate::hub::Pushed::Closed {
+            return;
+        }
+    }
 }
 
 /// Seed 002's greeting, with an id unique across processes: this process's
@@ -87,9 +119,16 @@ pub async fn serve(
         params,
         peer,
         subprotocol,
+        resume: _,
         slots: _slots,
     } = admitted;
     let id = outbox.id();
+    let enveloped = endpoint.resume_for(subprotocol.as_deref()).cloned();
+    if let Some(resume) = &enveloped
+        && let Some(every) = resume.checkpoint()
+    {
+        tokio::spawn(checkpoints(Arc::downgrade(&outbox), resume.clone(), every));
+    }
     tracing::debug!(conn = id, pipeline = %endpoint.pipeline, %channel, principal = ?principal.as_ref().map(|p| &p.id), "Client subscribed.");
     let _open = endpoint.metrics.opened();
     let info = Arc::new(ConnInfo::new(
@@ -175,6 +214,9 @@ pub async fn serve(
     ));
 
     let mut write = Writer::new(socket, outbound);
+    if let Some(resume) = enveloped {
+        write = write.enveloped(resume.signer().clone());
+    }
     let mut timers = Timers::new(&gate.limits, &activity);
     timers.expiry = principal
         .as_ref()

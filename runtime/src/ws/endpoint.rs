@@ -9,6 +9,7 @@ use crate::hub::Hub;
 use crate::metrics::PipelineMetrics;
 use crate::pipeline::InboundPath;
 use crate::plugin::PluginPool;
+use crate::resume::Resume;
 use crate::session::Sessions;
 use crate::tenant::TenantState;
 
@@ -42,6 +43,8 @@ pub struct Endpoint {
     pub host: Option<String>,
     /// Its tenant's live quotas.
     pub tenant_state: Arc<TenantState>,
+    /// Signed positions and recovery, when its source has `resume`.
+    pub resume: Option<Arc<Resume>>,
 }
 
 impl Endpoint {
@@ -69,7 +72,26 @@ impl Endpoint {
             metrics,
             host: pipeline.serving.host.clone(),
             tenant_state: TenantState::unlimited(&pipeline.tenant),
+            resume: None,
         }
+    }
+
+    /// Offers its clients [`crate::resume::PROTOCOL`] (after the
+    /// pipeline's own subprotocols).
+    pub fn with_resume(mut self, resume: Arc<Resume>) -> Self {
+        let protocol = crate::resume::PROTOCOL.to_owned();
+        if !self.policy.subprotocols.contains(&protocol) {
+            self.policy.subprotocols.push(protocol);
+        }
+        self.resume = Some(resume);
+        self
+    }
+
+    /// The resume of a client that negotiated `subprotocol`, if it is enveloped.
+    pub fn resume_for(&self, subprotocol: Option<&str>) -> Option<&Arc<Resume>> {
+        self.resume
+            .as_ref()
+            .filter(|_| subprotocol == Some(crate::resume::PROTOCOL))
     }
 
     /// Counts its connections and messages against `tenant`'s quotas.

@@ -38,6 +38,8 @@ pub struct Admitted {
     pub peer: SocketAddr,
     /// The subprotocol chosen, echoed in the 101 response.
     pub subprotocol: Option<String>,
+    /// The position a returning client of the resume subprotocol presented.
+    pub resume: Option<crate::resume::Position>,
     /// Its places under the listener's and the pipeline's connection caps,
     /// held for as long as the connection lives.
     pub slots: (Slot, Slot, TenantSlot),
@@ -132,6 +134,15 @@ impl Gate {
             );
             return Err(("subprotocol", refuse(StatusCode::BAD_REQUEST, &reason, &[])));
         }
+        let resume = match endpoint.resume_for(subprotocol.as_deref()) {
+            Some(resume) => resume.presented(request.uri().query()).map_err(|refused| {
+                (
+                    "resume",
+                    refuse(StatusCode::BAD_REQUEST, &refused.to_string(), &[]),
+                )
+            })?,
+            None => None,
+        };
         let full = || {
             (
                 "capacity",
@@ -174,6 +185,7 @@ impl Gate {
             params,
             peer,
             subprotocol,
+            resume,
             slots: (listener_slot, pipeline_slot, tenant_slot),
         })
     }

@@ -169,7 +169,7 @@ async fn handle(
             ),
         });
     }
-    let admitted = match gate.admit(&request, peer).await {
+    let mut admitted = match gate.admit(&request, peer).await {
         Ok(admitted) => admitted,
         Err(response) => {
             tracing::debug!(%peer, status = %response.status(), path = request.uri().path(), "Handshake refused.");
@@ -187,7 +187,7 @@ async fn handle(
         }
     };
     let id = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
-    let outbox = connection::subscribe(&admitted, id);
+    let outbox = connection::subscribe(&mut admitted, id);
     let mut response = response;
     if let Some(protocol) = &admitted.subprotocol
         && let Ok(value) = hyper::header::HeaderValue::from_str(protocol)

@@ -4,8 +4,13 @@
 //! replaces fastwebsockets' write half, which would copy and format each
 //! frame again for every connection.
 
+use std::sync::Arc;
+
 use fastwebsockets::{OpCode, WebSocketError};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use crate::hub::{Frame, Kind};
+use crate::resume::{Signer, envelope, now_ms};
 
 use super::deflate::{DeflateError, FrameEncoder};
 use super::wire::put_frame;
@@ -19,6 +24,8 @@ pub struct Writer<W> {
     io: W,
     buf: Vec<u8>,
     outbound: FrameEncoder,
+    /// Every message goes in a resume envelope signed by this.
+    envelope: Option<Arc<Signer>>,
 }
 
 impl<W: AsyncWrite + Unpin> Writer<W> {
@@ -28,16 +35,37 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
             io,
             buf: Vec::new(),
             outbound,
+            envelope: None,
         }
     }
 
-    /// Queues a message from the outbox.
-    pub fn data(&mut self, frame: &crate::hub::Frame) -> Result<(), WebSocketError> {
+    /// Puts every message in a resume envelope (`crate::resume::envelope`).
+    pub fn enveloped(mut self, signer: Arc<Signer>) -> Self {
+        self.envelope = Some(signer);
+        self
+    }
+
+    /// Queues a message from the outbox. Its envelope, like its encoding,
+    /// is made once and shared by every receiver.
+    pub fn data(&mut self, frame: &Frame) -> Result<(), WebSocketError> {
+        let frame = match &self.envelope {
+            Some(signer) => frame.enveloped(|f| envelope::wrap(f, signer, now_ms())),
+            None => frame,
+        };
         self.outbound.encode(frame, &mut self.buf).map_err(failed)
     }
 
     /// Queues a message of this connection's own (a reply).
     pub fn message(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), WebSocketError> {
+        if let Some(signer) = &self.envelope {
+            let kind = if opcode == OpCode::Binary {
+                Kind::Binary
+            } else {
+                Kind::Text
+            };
+            let frame = envelope::wrap(&Frame::new(kind, payload.to_vec()), signer, now_ms());
+            return self.outbound.encode(&frame, &mut self.buf).map_err(failed);
+        }
         self.outbound
             .encode_message(opcode, payload, &mut self.buf)
             .map_err(failed)

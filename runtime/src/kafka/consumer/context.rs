@@ -118,16 +118,22 @@ impl ClientContext for PipelineContext {
         self.report(&error, reason);
     }
 
-    /// Keeps the lag of the partitions this consumer reads (librdkafka
-    /// reports -1 for partitions it does not fetch, and partition -1 is its
-    /// internal placeholder).
+    /// Keeps the lag of the partitions this consumer reads, behind the
+    /// handled (stored) offsets, else the committed ones: a direct consumer
+    /// commits nothing. librdkafka reports -1 for partitions it does not
+    /// fetch, and partition -1 is its internal placeholder.
     fn stats(&self, statistics: rdkafka::Statistics) {
         let mut lag = self.progress.lag.lock().unwrap_or_else(|e| e.into_inner());
         lag.clear();
         for (topic, stats) in statistics.topics {
             for (partition, p) in stats.partitions {
-                if partition >= 0 && p.consumer_lag >= 0 {
-                    lag.insert((topic.clone(), partition), p.consumer_lag);
+                let behind = if p.consumer_lag_stored >= 0 {
+                    p.consumer_lag_stored
+                } else {
+                    p.consumer_lag
+                };
+                if partition >= 0 && behind >= 0 {
+                    lag.insert((topic.clone(), partition), behind);
                 }
             }
         }

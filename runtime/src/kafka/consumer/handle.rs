@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use super::{ConsumerExit, ConsumerProgress, panic_message};
+use super::{ConsumerExit, ConsumerProgress, Positions, panic_message};
 
 /// Whether the consumer thread still runs.
 #[derive(Debug, Clone)]
@@ -21,6 +21,8 @@ pub(super) struct Shared {
     pub(super) stop: AtomicBool,
     pub(super) exit: Mutex<Option<ConsumerExit>>,
     pub(super) progress: Arc<ConsumerProgress>,
+    /// A direct consumer's handled positions (a group commits them instead).
+    pub(super) positions: Mutex<Positions>,
 }
 
 /// Reads a consumer's status from elsewhere (see [`ConsumerHandle::watch`]).
@@ -39,6 +41,21 @@ impl ConsumerWatch {
     pub fn progress(&self) -> &Arc<ConsumerProgress> {
         &self.shared.progress
     }
+
+    /// A direct consumer's positions after its handled batches: where a
+    /// consumer replacing it resumes (empty for a group consumer, whose
+    /// offsets are committed). Final once the thread ended.
+    pub fn positions(&self) -> Positions {
+        positions(&self.shared)
+    }
+}
+
+fn positions(shared: &Shared) -> Positions {
+    shared
+        .positions
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
 }
 
 fn status(shared: &Shared) -> ConsumerStatus {
@@ -92,6 +109,11 @@ impl ConsumerHandle {
     /// Where it stands (assignment, positions, lag).
     pub fn progress(&self) -> &Arc<ConsumerProgress> {
         &self.shared.progress
+    }
+
+    /// See [`ConsumerWatch::positions`].
+    pub fn positions(&self) -> Positions {
+        positions(&self.shared)
     }
 
     /// Waits for the thread to end and says why it did. Blocks: from async

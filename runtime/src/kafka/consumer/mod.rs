@@ -4,8 +4,10 @@
 //! gathers what is already there into a batch of up to `max_batch` records
 //! and hands it to the pipeline's callback, which calls plugins
 //! synchronously: never on a tokio worker. Offsets are stored only after the
-//! callback returned, and committed by librdkafka's auto-commit, on a
-//! revoke and on exit, so a crash re-delivers at most what was unfinished.
+//! callback returned. In a consumer group ([`Membership::Group`]) they are
+//! committed by librdkafka's auto-commit, on a revoke and on exit, so a
+//! crash re-delivers at most what was unfinished; a direct consumer
+//! ([`Membership::Direct`], `direct.rs`) keeps them in the process.
 //! librdkafka reconnects by itself; errors are logged and counted and the
 //! loop goes on. A callback that panics did not handle its batch: its
 //! offsets are not stored, and the group resumes at its first record.
@@ -13,11 +15,15 @@
 //! [`ConsumerHandle::join`] report it.
 
 mod context;
+mod direct;
+mod frontier;
 mod handle;
 mod poll_loop;
+mod reader;
 mod start;
 mod undecodable;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -33,7 +39,9 @@ use crate::record::Record;
 use context::PipelineContext;
 use handle::Shared;
 
+pub use frontier::Frontier;
 pub use handle::{ConsumerHandle, ConsumerStatus, ConsumerWatch};
+pub use reader::Reader;
 
 /// Records handed to the callback at most at once.
 pub const DEFAULT_MAX_BATCH: usize = 256;
@@ -41,15 +49,38 @@ pub const DEFAULT_MAX_BATCH: usize = 256;
 /// How long one poll waits for a record: also how fast a stop is noticed.
 pub const DEFAULT_POLL_TIMEOUT: Duration = Duration::from_millis(100);
 
+/// The next offset to read per (topic, partition).
+pub type Positions = BTreeMap<(String, i32), i64>;
+
 /// What a consumer reads: from a pipeline's `[pipelines.source]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
     /// Topics to read.
     pub topics: Vec<String>,
-    /// Consumer group.
+    /// Consumer group: joined with [`Membership::Group`]; librdkafka needs
+    /// one to assign partitions at all, but a direct consumer never joins
+    /// it or commits to it.
     pub group_id: String,
-    /// Where a group without committed offsets begins.
+    /// Where a group without committed offsets begins, or a direct
+    /// consumer's partitions known when it starts.
     pub start: StartFrom,
+    /// Who decides which partitions it reads.
+    pub membership: Membership,
+}
+
+/// Who decides which partitions a consumer reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Membership {
+    /// The members of the consumer group split them, and handled offsets
+    /// are committed to the group (`mode = "shared"`).
+    Group,
+    /// The consumer reads every partition, assigned by itself, without
+    /// joining anything (`mode = "broadcast"`, see `direct.rs`). Partitions
+    /// in `resume` start there: a replaced consumer's positions.
+    Direct {
+        /// Where partitions start instead of `start`.
+        resume: Positions,
+    },
 }
 
 impl From<&config::Source> for Subscription {
@@ -58,6 +89,12 @@ impl From<&config::Source> for Subscription {
             topics: source.topics.clone(),
             group_id: source.group_id.clone(),
             start: source.start,
+            membership: match source.mode {
+                config::SourceMode::Broadcast => Membership::Direct {
+                    resume: Positions::new(),
+                },
+                config::SourceMode::Shared => Membership::Group,
+            },
         }
     }
 }
@@ -73,6 +110,8 @@ pub struct ConsumerOptions {
     pub poll_timeout: Duration,
     /// Where its records, batches, errors and rebalances are counted.
     pub metrics: crate::metrics::ConsumerMetrics,
+    /// Moved on before each batch is handed over (see `frontier.rs`).
+    pub frontier: Option<Arc<Frontier>>,
 }
 
 impl ConsumerOptions {
@@ -85,6 +124,7 @@ impl ConsumerOptions {
             pipeline,
             max_batch: DEFAULT_MAX_BATCH,
             poll_timeout: DEFAULT_POLL_TIMEOUT,
+            frontier: None,
         }
     }
 
@@ -188,7 +228,8 @@ where
 {
     let shared = Arc::new(Shared::default());
     let _ = shared.progress.metrics.set(options.metrics.clone());
-    let mut config = settings.consumer_config(&subscription.group_id, subscription.start);
+    let direct = matches!(subscription.membership, Membership::Direct { .. });
+    let mut config = settings.consumer_config(&subscription.group_id, subscription.start, direct);
     config.set("statistics.interval.ms", STATS_INTERVAL_MS);
     let start = subscription.start;
     let token = settings.token_provider();
@@ -216,7 +257,21 @@ where
                     }
                 };
                 let _ = ready_tx.send(Ok(()));
-                poll_loop::run(&consumer, &thread_shared, &options, start, &mut on_batch)
+                let direct = match subscription.membership {
+                    Membership::Direct { resume } => Some(direct::Direct::new(
+                        &subscription.topics,
+                        (start, resume),
+                        options.frontier.clone(),
+                    )),
+                    Membership::Group => None,
+                };
+                let mut read = poll_loop::Reading {
+                    shared: &thread_shared,
+                    options: &options,
+                    start,
+                    direct,
+                };
+                read.run(&consumer, &mut on_batch)
                 // Dropping the consumer closes it: leaves the group.
             }));
             let exit = run.unwrap_or_else(|panic| ConsumerExit::Panicked(panic_message(&*panic)));
@@ -239,7 +294,9 @@ where
     }
 }
 
-/// Builds the client and subscribes.
+/// Builds the client and, in a group, subscribes (a direct consumer
+/// assigns itself partitions in its poll loop, so that a broker that is
+/// slow or down does not hold up the start).
 fn create(
     config: rdkafka::ClientConfig,
     context: PipelineContext,
@@ -252,6 +309,9 @@ fn create(
                 client: "consumer",
                 source,
             })?;
+    if subscription.membership != Membership::Group {
+        return Ok(consumer);
+    }
     let topics: Vec<&str> = subscription.topics.iter().map(String::as_str).collect();
     consumer
         .subscribe(&topics)

@@ -12,6 +12,7 @@ use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::context::PipelineContext;
+use super::direct::Direct;
 use super::start;
 use super::undecodable::{self, Stuck};
 use super::{BatchVerdict, ConsumerExit, ConsumerOptions, Shared, panic_message};
@@ -19,81 +20,121 @@ use crate::config::StartFrom;
 use crate::kafka::KafkaError;
 use crate::record::Record;
 
-/// Runs until a stop request, a `Stop` verdict or a fatal error; commits the
-/// handled offsets before returning.
-pub(super) fn run<F>(
-    consumer: &BaseConsumer<PipelineContext>,
-    shared: &Shared,
-    options: &ConsumerOptions,
-    start: StartFrom,
-    on_batch: &mut F,
-) -> ConsumerExit
-where
-    F: FnMut(&[Record]) -> BatchVerdict,
-{
-    let context = consumer.context();
-    let pipeline = &*context.pipeline;
-    let max_batch = options.max_batch.max(1);
-    let mut topics = TopicNames::default();
-    let mut batch: Vec<Record> = Vec::with_capacity(max_batch);
-    let mut stuck = Stuck::default();
-    tracing::info!(pipeline, max_batch, "Kafka consumer running.");
-    let exit = loop {
-        if shared.stop.load(Ordering::Acquire) {
-            break ConsumerExit::Stopped;
+/// One consumer thread's loop and what it reads with.
+pub(super) struct Reading<'a> {
+    pub(super) shared: &'a Shared,
+    pub(super) options: &'a ConsumerOptions,
+    pub(super) start: StartFrom,
+    /// A direct consumer's self-assignment (none in a group).
+    pub(super) direct: Option<Direct>,
+}
+
+impl Reading<'_> {
+    /// Runs until a stop request, a `Stop` verdict or a fatal error; in a
+    /// group, commits the handled offsets before returning.
+    pub(super) fn run<F>(
+        &mut self,
+        consumer: &BaseConsumer<PipelineContext>,
+        on_batch: &mut F,
+    ) -> ConsumerExit
+    where
+        F: FnMut(&[Record]) -> BatchVerdict,
+    {
+        let (shared, options) = (self.shared, self.options);
+        let context = consumer.context();
+        let pipeline = &*context.pipeline;
+        let max_batch = options.max_batch.max(1);
+        let mut topics = TopicNames::default();
+        let mut batch: Vec<Record> = Vec::with_capacity(max_batch);
+        let mut stuck = Stuck::default();
+        tracing::info!(
+            pipeline,
+            max_batch,
+            direct = self.direct.is_some(),
+            "Kafka consumer running."
+        );
+        let exit = loop {
+            if shared.stop.load(Ordering::Acquire) {
+                break ConsumerExit::Stopped;
+            }
+            self.position(consumer);
+            batch.clear();
+            if let Err(error) = gather(
+                consumer,
+                options.poll_timeout,
+                max_batch,
+                &mut topics,
+                &mut batch,
+            ) {
+                break ConsumerExit::Failed(error);
+            }
+            // A partition held by a batch that cannot be decoded: its next
+            // offset goes to the pipeline as poison, then the consumer seeks on.
+            let hole = stuck.next(consumer, context.take_undecodable());
+            if let Some(hole) = &hole {
+                batch.push(hole.clone());
+            } else if batch.is_empty() {
+                continue;
+            }
+            if batch.len() > usize::from(hole.is_some()) {
+                context.recovered();
+            }
+            let handled = handled_positions(&batch);
+            if let Some(frontier) = &options.frontier {
+                frontier.claim(&handled);
+            }
+            // A panicking callback did not handle its batch: nothing is stored
+            // for it, and what was handled before is still committed below.
+            let verdict = match catch_unwind(AssertUnwindSafe(|| on_batch(&batch))) {
+                Ok(verdict) => verdict,
+                Err(panic) => break ConsumerExit::Panicked(panic_message(&*panic)),
+            };
+            options.metrics.batch(batch.len());
+            // A stopped batch was not fully handled (a poison record under the
+            // `stop` policy, say): leave it uncommitted so a restart reads it again.
+            if let BatchVerdict::Stop(reason) = verdict {
+                break ConsumerExit::Verdict(reason);
+            }
+            if let Some(frontier) = &options.frontier {
+                frontier.deliver(&handled);
+            }
+            // Stored offsets are what a group commits, and what lag is
+            // measured from; a direct consumer also keeps them itself.
+            store_offsets(consumer, pipeline, &handled);
+            if self.direct.is_some() {
+                let mut positions = shared.positions.lock().unwrap_or_else(|e| e.into_inner());
+                for ((topic, partition), next) in handled {
+                    positions.insert((topic.to_owned(), partition), next);
+                }
+            }
+            if let Some(hole) = &hole {
+                undecodable::seek_past(consumer, pipeline, hole);
+            }
+        };
+        if self.direct.is_none() {
+            context.commit_stored(consumer, "exit");
         }
-        // The rebalance callback fixes where a new assignment starts; when
-        // it could not, seek here (see `start.rs`).
-        if !shared.progress.positioned.load(Ordering::Acquire)
-            && shared.progress.assigned_partitions.load(Ordering::Acquire) > 0
+        exit
+    }
+
+    /// Fixes where the assignment starts: a direct consumer assigns itself
+    /// what it found; in a group, the rebalance callback fixes where a new
+    /// assignment starts, and when it could not, this seeks (see `start.rs`).
+    fn position(&mut self, consumer: &BaseConsumer<PipelineContext>) {
+        let progress = &self.shared.progress;
+        if let Some(direct) = &mut self.direct {
+            direct.tick(consumer, &self.shared.positions);
+        } else if !progress.positioned.load(Ordering::Acquire)
+            && progress.assigned_partitions.load(Ordering::Acquire) > 0
         {
-            match start::seek_to_latest(consumer, start) {
-                Ok(()) => shared.progress.positioned.store(true, Ordering::Release),
+            match start::seek_to_latest(consumer, self.start) {
+                Ok(()) => progress.positioned.store(true, Ordering::Release),
                 Err(error) => {
-                    tracing::debug!(pipeline, %error, "Fixing start positions failed; retrying.")
+                    tracing::debug!(pipeline = &*consumer.context().pipeline, %error, "Fixing start positions failed; retrying.")
                 }
             }
         }
-        batch.clear();
-        if let Err(error) = gather(
-            consumer,
-            options.poll_timeout,
-            max_batch,
-            &mut topics,
-            &mut batch,
-        ) {
-            break ConsumerExit::Failed(error);
-        }
-        // A partition held by a batch that cannot be decoded: its next
-        // offset goes to the pipeline as poison, then the consumer seeks on.
-        let hole = stuck.next(consumer, context.take_undecodable());
-        if let Some(hole) = &hole {
-            batch.push(hole.clone());
-        } else if batch.is_empty() {
-            continue;
-        }
-        if batch.len() > usize::from(hole.is_some()) {
-            context.recovered();
-        }
-        // A panicking callback did not handle its batch: nothing is stored
-        // for it, and what was handled before is still committed below.
-        let verdict = match catch_unwind(AssertUnwindSafe(|| on_batch(&batch))) {
-            Ok(verdict) => verdict,
-            Err(panic) => break ConsumerExit::Panicked(panic_message(&*panic)),
-        };
-        options.metrics.batch(batch.len());
-        // A stopped batch was not fully handled (a poison record under the
-        // `stop` policy, say): leave it uncommitted so a restart reads it again.
-        if let BatchVerdict::Stop(reason) = verdict {
-            break ConsumerExit::Verdict(reason);
-        }
-        store_offsets(consumer, pipeline, &batch);
-        if let Some(hole) = &hole {
-            undecodable::seek_past(consumer, pipeline, hole);
-        }
-    };
-    context.commit_stored(consumer, "exit");
-    exit
+    }
 }
 
 /// Polls once with `timeout`, then takes whatever else is already there
@@ -152,7 +193,7 @@ fn on_error(
 
 /// Copies a message into a [`Record`]: one buffer holds the payload, the
 /// key and the header values, each a slice of it.
-fn to_record(message: &BorrowedMessage<'_>, topics: &mut TopicNames) -> Record {
+pub(super) fn to_record(message: &BorrowedMessage<'_>, topics: &mut TopicNames) -> Record {
     let payload = message.payload().unwrap_or_default();
     let key = message.key();
     let headers = message.headers();
@@ -204,23 +245,30 @@ fn take(rest: &mut Bytes, len: usize) -> Bytes {
     }
 }
 
-/// Stores, per partition, the offset after the last record of the batch:
-/// where a consumer of this group resumes after the next commit.
-fn store_offsets(consumer: &BaseConsumer<PipelineContext>, pipeline: &str, batch: &[Record]) {
-    let mut last: Vec<(&str, i32, i64)> = Vec::new();
+/// Per partition of the batch, the offset after its last record: where
+/// the consumer (or, in a group, its successor after the next commit)
+/// resumes.
+fn handled_positions(batch: &[Record]) -> Vec<((&str, i32), i64)> {
+    let mut last: Vec<((&str, i32), i64)> = Vec::new();
     for record in batch {
-        match last.iter_mut().find(|(topic, partition, _)| {
-            *partition == record.partition && **topic == *record.topic
-        }) {
-            Some(entry) => entry.2 = entry.2.max(record.offset),
-            None => last.push((&record.topic, record.partition, record.offset)),
+        let key = (&*record.topic, record.partition);
+        match last.iter_mut().find(|(k, _)| *k == key) {
+            Some(entry) => entry.1 = entry.1.max(record.offset + 1),
+            None => last.push((key, record.offset + 1)),
         }
     }
-    let mut offsets = TopicPartitionList::with_capacity(last.len());
-    for (topic, partition, offset) in last {
-        if let Err(error) =
-            offsets.add_partition_offset(topic, partition, Offset::Offset(offset + 1))
-        {
+    last
+}
+
+/// Stores the handled positions for the group's next commit.
+fn store_offsets(
+    consumer: &BaseConsumer<PipelineContext>,
+    pipeline: &str,
+    handled: &[((&str, i32), i64)],
+) {
+    let mut offsets = TopicPartitionList::with_capacity(handled.len());
+    for &((topic, partition), next) in handled {
+        if let Err(error) = offsets.add_partition_offset(topic, partition, Offset::Offset(next)) {
             tracing::warn!(pipeline, topic, partition, %error, "Cannot record a handled offset.");
         }
     }
@@ -233,7 +281,7 @@ fn store_offsets(consumer: &BaseConsumer<PipelineContext>, pipeline: &str, batch
 
 /// One shared name per topic, so records do not each allocate theirs.
 #[derive(Debug, Default)]
-struct TopicNames(Vec<Arc<str>>);
+pub(super) struct TopicNames(Vec<Arc<str>>);
 
 impl TopicNames {
     fn get(&mut self, name: &str) -> Arc<str> {

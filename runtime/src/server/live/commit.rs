@@ -11,6 +11,7 @@ use super::plan::{FeedPlan, Next};
 use super::{Active, Live, probes};
 use crate::config::{Config, Pipeline};
 use crate::hub::CloseRequest;
+use crate::kafka::Positions;
 use crate::pipeline::Stages;
 use crate::session::Sessions;
 
@@ -63,17 +64,19 @@ impl Live {
                     notes.push("consumer stopped");
                 }
                 FeedPlan::Start(stages) => {
-                    // A changed source keeps a broadcast-mode group, so the
-                    // new consumer resumes where the old one committed.
-                    let group = feed.as_ref().map(|f| f.group_id.clone()).filter(|_| {
-                        n.config
-                            .source
-                            .as_ref()
-                            .is_some_and(|s| s.mode == crate::config::SourceMode::Broadcast)
-                    });
+                    // A broadcast-mode consumer on the same brokers resumes
+                    // where the one it replaces stopped (a group resumes
+                    // from its commits).
+                    let same_brokers = feed
+                        .as_ref()
+                        .zip(n.settings.as_ref())
+                        .is_some_and(|(f, s)| f.bootstrap_servers == s.bootstrap_servers());
                     let had_feed = feed.is_some();
-                    stop_feed(&n.config, feed.take()).await;
-                    feed = self.start_feed(&n, stages, group, &mut changes);
+                    let mut resume = stop_feed(&n.config, feed.take()).await;
+                    if !same_brokers {
+                        resume.clear();
+                    }
+                    feed = self.start_feed(&n, stages, resume, &mut changes);
                     if let (Some(f), Some(settings)) = (&feed, &n.settings) {
                         started.push(Started {
                             pipeline: name.clone(),
@@ -140,7 +143,7 @@ impl Live {
         &self,
         n: &Next,
         stages: Stages,
-        group: Option<String>,
+        resume: Positions,
         changes: &mut Vec<String>,
     ) -> Option<Feed> {
         let (source, settings) = (n.config.source.as_ref()?, n.settings.as_ref()?);
@@ -149,7 +152,7 @@ impl Live {
             stages,
             (n.hub.clone(), n.metrics.clone()),
             settings,
-            group,
+            resume,
         );
         match started {
             Ok(feed) => {
@@ -189,18 +192,24 @@ impl Live {
     }
 }
 
-/// Stops a consumer (it commits what it handled), off the async workers.
-pub(super) async fn stop_feed(pipeline: &Pipeline, feed: Option<Feed>) {
-    let Some(feed) = feed else { return };
+/// Stops a consumer (in a group it commits what it handled), off the async
+/// workers; returns a broadcast-mode consumer's positions.
+pub(super) async fn stop_feed(pipeline: &Pipeline, feed: Option<Feed>) -> Positions {
+    let Some(feed) = feed else {
+        return Positions::new();
+    };
     crate::metrics::global()
         .lag()
         .remove(&pipeline.tenant, &pipeline.name);
     let name = pipeline.name.clone();
-    let _ = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
+        let watch = feed.handle.watch();
         let exit = feed.handle.shutdown();
         tracing::info!(pipeline = %name, %exit, "Consumer ended.");
+        watch.positions()
     })
-    .await;
+    .await
+    .unwrap_or_default()
 }
 
 /// A consumer this commit started, and what it was built from.

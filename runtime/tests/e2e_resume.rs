@@ -1,0 +1,315 @@
+//! Clients that reconnect without losing records, end to end: a tansu
+//! broker process, two Sluice processes with the same pipeline file and
+//! key, and real WebSocket clients of the `sluice.resume.v1` subprotocol
+//! (docs/resume.md). A client dropped while 500 records flow on its
+//! channel comes back, to the same process or the other one, with the
+//! tokens it kept, and gets exactly what it missed, in order, then the live
+//! records; a changed token is refused; a position past the bounds is told
+//! so, then gets the live records.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use sluice_tests::Broker;
+use sluice_tests::kafka::{Outgoing, Producer};
+use support::Sluice;
+use support::ws::Client;
+
+const PROTOCOL: &str = "sluice.resume.v1";
+const KEY_VAR: &str = "FEED_RESUME_KEY";
+const KEY: &str = "an-example-resume-key-of-32-chars-at-least";
+
+fn file(broker: &Broker) -> String {
+    format!(
+        r#"
+[kafka]
+brokers = "{}"
+
+[[listeners]]
+name = "public"
+address = "127.0.0.1:0"
+
+[[pipelines]]
+name = "feed"
+path = "/{{channel}}"
+[pipelines.source]
+topics = ["feed"]
+[pipelines.source.resume]
+keys = [{{ id = "k1", secret = {{ env = "{KEY_VAR}" }} }}]
+[pipelines.router]
+plugin = "key-router"
+
+[[pipelines]]
+name = "tight"
+path = "/tight/{{channel}}"
+[pipelines.source]
+topics = ["tight"]
+[pipelines.source.resume]
+keys = [{{ id = "k1", secret = {{ env = "{KEY_VAR}" }} }}]
+max_records = 10
+max_age_ms = 1000
+[pipelines.router]
+plugin = "key-router"
+"#,
+        broker.bootstrap()
+    )
+}
+
+/// What a client of the resume subprotocol keeps to present when it
+/// comes back: the latest `position`, and the latest record token per
+/// partition since (docs/resume.md).
+#[derive(Debug, Default)]
+struct Kept {
+    position: String,
+    records: BTreeMap<(String, i64), String>,
+}
+
+/// A connected client of the resume subprotocol.
+struct Resumer {
+    ws: Client,
+    kept: Kept,
+}
+
+/// What a returning client read before `recovered`, in order.
+#[derive(Debug, PartialEq)]
+enum Got {
+    Record(u64),
+    Recovered(Value),
+}
+
+impl Kept {
+    fn tokens(&self) -> String {
+        let mut tokens = vec![self.position.clone()];
+        tokens.extend(self.records.values().cloned());
+        tokens.join(",")
+    }
+
+    /// Keeps a message's token; a record's `seq`.
+    fn keep(&mut self, message: &Value) -> Option<u64> {
+        let token = message["position"].as_str().unwrap().to_owned();
+        match message["type"].as_str() {
+            Some("position") => {
+                self.position = token;
+                self.records.clear();
+                None
+            }
+            Some("record") => {
+                let partition = (
+                    message["topic"].as_str().unwrap().to_owned(),
+                    message["partition"].as_i64().unwrap(),
+                );
+                self.records.insert(partition, token);
+                let data: Value = serde_json::from_str(message["data"].as_str().unwrap()).unwrap();
+                Some(data["seq"].as_u64().unwrap())
+            }
+            _ => None,
+        }
+    }
+
+    /// Comes back to `base` + `path` with what it kept: what it read until
+    /// `recovered` (and the position after it, kept).
+    async fn resume(self, base: &str, path: &str) -> (Resumer, Vec<Got>) {
+        let url = format!("{base}{path}?resume={}", self.tokens());
+        let ws = open(&url).await;
+        let mut client = Resumer { ws, kept: self };
+        let mut got = Vec::new();
+        loop {
+            let message = client.ws.next_json().await;
+            match message["type"].as_str() {
+                Some("record") => got.push(Got::Record(client.kept.keep(&message).unwrap())),
+                Some("recovered") => {
+                    got.push(Got::Recovered(message));
+                    let position = client.ws.next_json().await;
+                    assert_eq!(position["type"], "position", "{position}");
+                    client.kept.keep(&position);
+                    return (client, got);
+                }
+                _ => panic!("unexpected before `recovered`: {message}"),
+            }
+        }
+    }
+}
+
+async fn open(url: &str) -> Client {
+    Client::connect_with(url, &[("sec-websocket-protocol", PROTOCOL)])
+        .await
+        .unwrap_or_else(|r| panic!("{url} refused: {r:?}"))
+}
+
+impl Resumer {
+    /// A first connection: it is told where it stands.
+    async fn connect(url: &str) -> Resumer {
+        let mut client = Resumer {
+            ws: open(url).await,
+            kept: Kept::default(),
+        };
+        let first = client.ws.next_json().await;
+        assert_eq!(first["type"], "position", "{first}");
+        client.kept.keep(&first);
+        client
+    }
+
+    /// Drops the connection (no close handshake), keeping the tokens.
+    fn leave(self) -> Kept {
+        drop(self.ws);
+        self.kept
+    }
+
+    /// The next `count` records' `seq`, keeping their tokens (positions
+    /// passing by are kept too).
+    async fn records(&mut self, count: usize) -> Vec<u64> {
+        let mut seqs = Vec::new();
+        while seqs.len() < count {
+            let message = self.ws.next_json().await;
+            match message["type"].as_str() {
+                Some("record") => seqs.push(self.kept.keep(&message).unwrap()),
+                Some("position") => {
+                    self.kept.keep(&message);
+                }
+                _ => panic!("unexpected: {message}"),
+            }
+        }
+        seqs
+    }
+}
+
+/// `count` records for `channel` numbered from `first`, with noise for
+/// another channel between them.
+fn produce(producer: &Producer, topic: &str, channel: &str, first: u64, count: u64) {
+    let mut batch = Vec::new();
+    for seq in first..first + count {
+        batch.push(Outgoing::new(json!({ "seq": seq }).to_string()).key(channel));
+        if seq % 2 == 0 {
+            batch
+                .push(Outgoing::new(json!({ "seq": seq, "noise": true }).to_string()).key("other"));
+        }
+    }
+    producer.send_all(topic, &batch).unwrap();
+}
+
+fn recovered(got: &[Got]) -> (Vec<u64>, &Value) {
+    let Some(Got::Recovered(outcome)) = got.last() else {
+        panic!("no outcome: {got:?}")
+    };
+    let records = got
+        .iter()
+        .filter_map(|g| match g {
+            Got::Record(seq) => Some(*seq),
+            Got::Recovered(_) => None,
+        })
+        .collect();
+    (records, outcome)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_back_on_any_process_gets_exactly_what_it_missed_then_live_records() {
+    let broker = Broker::start().unwrap();
+    broker.create_topic("feed", 3).unwrap();
+    broker.create_topic("tight", 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env = [(KEY_VAR, KEY)];
+    let a = Sluice::start(dir.path(), "a", &file(&broker), &env);
+    let b = Sluice::start(dir.path(), "b", &file(&broker), &env);
+    let producer = Producer::new(&broker.bootstrap()).unwrap();
+
+    for (back_to, name) in [(&a, "the same process"), (&b, "another process")] {
+        let channel = format!("c-{}", back_to.base.len() + name.len());
+        let mut client = Resumer::connect(&format!("{}/{channel}", a.base)).await;
+        produce(&producer, "feed", &channel, 0, 100);
+        assert_eq!(client.records(100).await, (0..100).collect::<Vec<_>>());
+        let kept = client.leave();
+        // 500 records on its channel while it is away, the last 200 of
+        // them while it comes back: some reach it live.
+        produce(&producer, "feed", &channel, 100, 300);
+        let flow = {
+            let (producer, channel) =
+                (Producer::new(&broker.bootstrap()).unwrap(), channel.clone());
+            std::thread::spawn(move || {
+                for first in (400..600).step_by(10) {
+                    produce(&producer, "feed", &channel, first, 10);
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            })
+        };
+        let (mut client, got) = kept.resume(&back_to.base, &format!("/{channel}")).await;
+        flow.join().unwrap();
+        let (mut seqs, outcome) = recovered(&got);
+        assert_eq!(outcome["complete"], true, "{name}: {outcome}");
+        assert_eq!(outcome["records"], seqs.len(), "{name}: {outcome}");
+        // Then live ones, without a record twice or a gap at the switch.
+        produce(&producer, "feed", &channel, 600, 10);
+        let wanted = (100..610).collect::<Vec<_>>();
+        seqs.extend(client.records(wanted.len() - seqs.len()).await);
+        assert_eq!(seqs, wanted, "{name}: missed, repeated or reordered");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_token_is_refused_and_a_position_past_the_bounds_is_told_so() {
+    let broker = Broker::start().unwrap();
+    broker.create_topic("feed", 1).unwrap();
+    broker.create_topic("tight", 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sluice = Sluice::start(dir.path(), "r", &file(&broker), &[(KEY_VAR, KEY)]);
+    let producer = Producer::new(&broker.bootstrap()).unwrap();
+
+    // Tampered: one character of the signature changed.
+    let client = Resumer::connect(&format!("{}/c1", sluice.base)).await;
+    let mut forged = client.kept.position.clone().into_bytes();
+    let last = forged.len() - 1;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    let refused = Client::connect_with(
+        &format!("{}/c1?resume={forged}", sluice.base),
+        &[("sec-websocket-protocol", PROTOCOL)],
+    )
+    .await
+    .err()
+    .expect("a tampered position is refused");
+    assert_eq!(refused.status, 400);
+    assert!(refused.body.contains("bad signature"), "{}", refused.body);
+    // Another pipeline's token, valid there, means nothing here.
+    let refused = Client::connect_with(
+        &format!("{}/tight/c1?resume={}", sluice.base, client.kept.position),
+        &[("sec-websocket-protocol", PROTOCOL)],
+    )
+    .await
+    .err()
+    .expect("a token of another pipeline is refused");
+    assert_eq!(refused.status, 400, "{}", refused.body);
+
+    // More missed than `max_records = 10`: told, then live records.
+    let mut tight = Resumer::connect(&format!("{}/tight/t1", sluice.base)).await;
+    produce(&producer, "tight", "t1", 0, 1);
+    assert_eq!(tight.records(1).await, [0]);
+    let kept = tight.leave();
+    produce(&producer, "tight", "t1", 1, 20);
+    let (mut tight, got) = kept.resume(&sluice.base, "/tight/t1").await;
+    let (seqs, outcome) = recovered(&got);
+    assert!(seqs.is_empty(), "{got:?}");
+    assert_eq!(outcome["complete"], false, "{outcome}");
+    assert!(
+        outcome["reason"]
+            .as_str()
+            .unwrap()
+            .contains("more than this pipeline recovers (10)"),
+        "{outcome}"
+    );
+    produce(&producer, "tight", "t1", 100, 1);
+    assert_eq!(tight.records(1).await, [100]);
+
+    // Older than `max_age_ms = 1000`.
+    let kept = tight.leave();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (mut tight, got) = kept.resume(&sluice.base, "/tight/t1").await;
+    let (_, outcome) = recovered(&got);
+    assert_eq!(outcome["complete"], false, "{outcome}");
+    assert!(
+        outcome["reason"].as_str().unwrap().contains("s old"),
+        "{outcome}"
+    );
+    produce(&producer, "tight", "t1", 101, 1);
+    assert_eq!(tight.records(1).await, [101]);
+}
