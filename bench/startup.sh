@@ -5,9 +5,11 @@
 #   bash bench/startup.sh                         # RUNS=7
 #   BASELINE=/path/to/old/sluice bash bench/startup.sh   # interleaved with an older build
 #
-# Each run is a fresh process, stopped with SIGTERM once ready. Prints every
-# run and the median per binary (and the ratio with BASELINE). Reports; it
-# asserts nothing.
+# Each run is a fresh process, stopped with SIGTERM once ready. Runs the file
+# as it is (broadcast mode: partitions assigned without a group) and a copy
+# in `mode = "shared"` (a consumer-group join, what broadcast mode did before
+# 2026-12-03), interleaved. Prints every run and the median per variant (and
+# the ratios). Reports; it asserts nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,10 +24,15 @@ cp "$bin/sluice" "$work/sluice"
 binaries=("$work/sluice")
 [[ -n "$BASELINE" ]] && { cp "$BASELINE" "$work/sluice-baseline"; binaries+=("$work/sluice-baseline"); }
 
-python3 - "$RUNS" pipeline.toml "${binaries[@]}" <<'PY'
+# The same file with the source in shared mode.
+sed 's/^topics = \["test-websocket-input"\]$/topics = ["test-websocket-input"]\nmode = "shared"/' pipeline.toml >"$work/shared.toml"
+grep -q '^mode = "shared"' "$work/shared.toml" || { echo "pipeline.toml changed: cannot make the shared variant" >&2; exit 1; }
+
+python3 - "$RUNS" pipeline.toml "$work/shared.toml" "${binaries[@]}" <<'PY'
 import os, signal, statistics, subprocess, sys, time
 
-runs, pipeline, binaries = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+runs, broadcast, shared, binaries = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
+variants = [(os.path.basename(b) + " " + mode, b, f) for b in binaries for mode, f in (("broadcast", broadcast), ("shared", shared))]
 
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
@@ -34,7 +41,7 @@ def rss_kib(pid):
                 return int(line.split()[1])
     return 0
 
-def once(binary):
+def once(binary, pipeline):
     started = time.monotonic()
     proc = subprocess.Popen([binary, "run", pipeline], stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)
@@ -48,20 +55,22 @@ def once(binary):
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
 
-results = {b: [] for b in binaries}
+results = {name: [] for name, _, _ in variants}
 for run in range(runs):
-    for binary in binaries:  # interleaved: drift hits both alike
-        took, rss = once(binary)
-        results[binary].append((took, rss))
-        print(f"run {run + 1} {os.path.basename(binary)}: ready after {took * 1000:.0f} ms, RSS {rss / 1024:.1f} MiB", flush=True)
+    for name, binary, pipeline in variants:  # interleaved: drift hits all alike
+        took, rss = once(binary, pipeline)
+        results[name].append((took, rss))
+        print(f"run {run + 1} {name}: ready after {took * 1000:.0f} ms, RSS {rss / 1024:.1f} MiB", flush=True)
 
 print()
 medians = {}
-for binary, values in results.items():
+for name, values in results.items():
     ready = statistics.median(t for t, _ in values)
     rss = statistics.median(r for _, r in values)
-    medians[binary] = ready
-    print(f"{os.path.basename(binary)}: median ready {ready * 1000:.0f} ms, median RSS at ready {rss / 1024:.1f} MiB ({runs} runs)")
-if len(binaries) == 2:
-    print(f"ratio sluice / baseline: {medians[binaries[0]] / medians[binaries[1]]:.2f}")
+    medians[name] = ready
+    print(f"{name}: median ready {ready * 1000:.0f} ms, median RSS at ready {rss / 1024:.1f} MiB ({runs} runs)")
+first = variants[0][0]
+for name in medians:
+    if name != first:
+        print(f"ratio {first} / {name}: {medians[first] / medians[name]:.2f}")
 PY

@@ -82,6 +82,9 @@ step "Autobahn TestSuite (wstest, Python 2.7 from Debian bullseye, in a venv)"
 SLUICE_WSTEST="$(bash scripts/install-autobahn.sh)"
 export SLUICE_WSTEST
 
+step "the JavaScript client's own tests (node --test clients/js/test)"
+node --test clients/js/test/
+
 step "cargo fuzz: every target in fuzz/ for a bounded time (bash scripts/fuzz.sh)"
 bash scripts/fuzz.sh "${SLUICE_FUZZ_SECONDS:-10}"
 

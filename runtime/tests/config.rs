@@ -190,6 +190,11 @@ fn unknown_fields() {
 }
 
 #[test]
+fn resume_errors() {
+    insta::assert_snapshot!(errors("resume_errors"));
+}
+
+#[test]
 fn wrong_types() {
     insta::assert_snapshot!(errors("wrong_type"));
 }

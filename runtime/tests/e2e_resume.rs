@@ -5,11 +5,13 @@
 //! channel comes back, to the same process or the other one, with the
 //! tokens it kept, and gets exactly what it missed, in order, then the live
 //! records; a changed token is refused; a position past the bounds is told
-//! so, then gets the live records.
+//! so, then gets the live records; a thousand clients back at once share
+//! the catch-up reader's passes.
 
 mod support;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 use sluice_tests::Broker;
@@ -27,9 +29,15 @@ fn file(broker: &Broker) -> String {
 [kafka]
 brokers = "{}"
 
+[admin]
+address = "127.0.0.1:0"
+token = "an-operator-token-for-resume-tests"
+
 [[listeners]]
 name = "public"
 address = "127.0.0.1:0"
+connections_per_ip = {{ per_second = 100000, burst = 100000 }}
+pending_per_ip = 2000
 
 [[pipelines]]
 name = "feed"
@@ -312,4 +320,80 @@ async fn a_changed_token_is_refused_and_a_position_past_the_bounds_is_told_so() 
     );
     produce(&producer, "tight", "t1", 101, 1);
     assert_eq!(tight.records(1).await, [101]);
+}
+
+/// A deploy's worth of reconnects at once: 1,000 clients of 10 channels,
+/// each with its own position, all get exactly what their channel missed,
+/// and the catch-up reader serves them in shared passes, reading far less
+/// than a read per client would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_clients_back_at_once_share_the_catch_up() {
+    const CLIENTS: usize = 1000;
+    const CHANNELS: usize = 10;
+    const MISSED: u64 = 50;
+    let broker = Broker::start().unwrap();
+    broker.create_topic("feed", 3).unwrap();
+    broker.create_topic("tight", 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sluice = Sluice::start(dir.path(), "burst", &file(&broker), &[(KEY_VAR, KEY)]);
+    let producer = Producer::new(&broker.bootstrap()).unwrap();
+    let base = Arc::new(sluice.base.clone());
+
+    let mut kept = Vec::with_capacity(CLIENTS);
+    for i in 0..CLIENTS {
+        let client = Resumer::connect(&format!("{base}/b{}", i % CHANNELS)).await;
+        kept.push((i % CHANNELS, client.leave()));
+    }
+    for channel in 0..CHANNELS {
+        produce(&producer, "feed", &format!("b{channel}"), 0, MISSED);
+    }
+    let mut back = Vec::with_capacity(CLIENTS);
+    for (channel, kept) in kept {
+        let base = base.clone();
+        back.push(tokio::spawn(async move {
+            let (_client, got) = kept.resume(&base, &format!("/b{channel}")).await;
+            got
+        }));
+    }
+    for task in back {
+        let got = tokio::time::timeout(support::ws::PATIENCE * 6, task)
+            .await
+            .expect("every client recovered")
+            .unwrap();
+        let (seqs, outcome) = recovered(&got);
+        assert_eq!(outcome["complete"], true, "{outcome}");
+        assert_eq!(seqs, (0..MISSED).collect::<Vec<_>>());
+    }
+    let admin = sluice.admin.as_ref().unwrap();
+    let samples = support::metrics::scrape(admin).await;
+    let series = |name: &str, extra: &str| {
+        let value = support::metrics::value(
+            &samples,
+            &format!("{name}{{tenant=\"default\",pipeline=\"feed\"{extra}}}"),
+        );
+        value as usize
+    };
+    assert_eq!(
+        series("resume_recoveries_total", ",outcome=\"complete\""),
+        CLIENTS
+    );
+    let passes = series("resume_catch_up_passes_total", "");
+    let read = series("resume_catch_up_records_read_total", "");
+    println!("{CLIENTS} recoveries: {passes} catch-up passes, {read} records read");
+    assert!(
+        passes >= 1 && passes <= CLIENTS / 2,
+        "{passes} passes for {CLIENTS} clients"
+    );
+    // Each client's gap holds every record of the topic since its position
+    // (its channel's and the others'): one read per client would be
+    // CLIENTS times that.
+    let gap = CHANNELS * (MISSED as usize) * 3 / 2;
+    assert!(
+        read <= passes * gap,
+        "{read} records read in {passes} passes"
+    );
+    assert_eq!(
+        series("resume_records_recovered_total", ""),
+        CLIENTS * MISSED as usize
+    );
 }

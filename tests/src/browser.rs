@@ -170,6 +170,31 @@ impl PageServer {
             .insert(path.to_owned(), html);
     }
 
+    /// Serves, at `path`, an HTML page like [`Self::page`] whose `script`
+    /// is an ES module (it may `import` what [`Self::asset`] serves);
+    /// `report` is defined before it runs.
+    pub fn module_page(&self, path: &str, script: &str) {
+        let html = format!(
+            "<!doctype html>\n<html><head><meta charset=\"utf-8\">\
+             <title>sluice browser test</title><link rel=\"icon\" href=\"data:,\"></head>\n\
+             <body><script>\n{REPORT_JS}\n</script>\n<script type=\"module\">\n{script}\n</script></body></html>\n"
+        );
+        self.insert(path, html);
+    }
+
+    /// Serves `body` at `path` as it is; a path ending in `.js` as
+    /// JavaScript (for a module page to import).
+    pub fn asset(&self, path: &str, body: &str) {
+        self.insert(path, body.to_owned());
+    }
+
+    fn insert(&self, path: &str, body: String) {
+        self.pages
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.to_owned(), body);
+    }
+
     /// The next report, waiting at most `timeout`; `Ok(None)` if none came.
     pub fn next_report(&mut self, timeout: Duration) -> Option<Value> {
         match self.reports.recv_timeout(timeout) {
@@ -339,8 +364,13 @@ fn serve(
                 .unwrap_or_else(|e| e.into_inner())
                 .get(path)
                 .cloned();
+            let content_type = if path.ends_with(".js") {
+                "text/javascript; charset=utf-8"
+            } else {
+                "text/html; charset=utf-8"
+            };
             match page {
-                Some(html) => respond(&mut stream, "200 OK", "text/html; charset=utf-8", &html),
+                Some(body) => respond(&mut stream, "200 OK", content_type, &body),
                 None => respond(&mut stream, "404 Not Found", "text/plain", "not found"),
             }
         }

@@ -8,6 +8,7 @@
 
 mod consumer;
 mod lag;
+mod resume;
 mod tenant;
 
 use std::sync::{Arc, OnceLock};
@@ -21,6 +22,7 @@ use prometheus_client::registry::Registry;
 
 pub use consumer::ConsumerMetrics;
 pub use lag::{LagMap, LagSource};
+pub use resume::ResumeMetrics;
 pub use tenant::{Quota, TenantMetrics};
 
 /// tenant + pipeline.
@@ -104,6 +106,7 @@ pub struct Metrics {
     lag: LagSource,
     tenants: tenant::TenantFamilies,
     consumers: consumer::ConsumerFamilies,
+    resume: resume::ResumeFamilies,
 }
 
 impl Default for Metrics {
@@ -139,6 +142,7 @@ impl Metrics {
             lag: LagSource::default(),
             tenants: tenant::TenantFamilies::default(),
             consumers: consumer::ConsumerFamilies::default(),
+            resume: resume::ResumeFamilies::default(),
         };
         let m = &metrics;
         registry.register(
@@ -229,6 +233,7 @@ impl Metrics {
         registry.register_collector(Box::new(m.lag.clone()));
         m.tenants.register(&mut registry);
         m.consumers.register(&mut registry);
+        m.resume.register(&mut registry);
         Self {
             registry,
             ..metrics
@@ -263,6 +268,14 @@ impl Metrics {
     /// The handles of one pipeline's Kafka consumer.
     pub fn consumer(&self, tenant: &str, pipeline: &str) -> ConsumerMetrics {
         self.consumers.consumer(&PipelineLabels {
+            tenant: tenant.to_owned(),
+            pipeline: pipeline.to_owned(),
+        })
+    }
+
+    /// The handles of one pipeline's resume (recoveries, catch-up reads).
+    pub fn resume(&self, tenant: &str, pipeline: &str) -> ResumeMetrics {
+        self.resume.resume(&PipelineLabels {
             tenant: tenant.to_owned(),
             pipeline: pipeline.to_owned(),
         })

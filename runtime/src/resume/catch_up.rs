@@ -18,6 +18,7 @@ use super::envelope;
 use super::position::Signer;
 use crate::hub::{Frame, Outbox};
 use crate::kafka::{Positions, Reader};
+use crate::metrics::ResumeMetrics;
 use crate::pipeline::{Outlet, Poison, Stages};
 use crate::record::Record;
 
@@ -38,6 +39,8 @@ pub(super) struct Request {
     /// Where it stands once the gaps are delivered (also the floor below
     /// which live records are not delivered to it again).
     pub(super) base: Positions,
+    /// The frontier when it came: where it stands if it is not recovered.
+    pub(super) live: Positions,
 }
 
 /// The offsets `[from, to)` of one partition.
@@ -54,17 +57,22 @@ pub(super) struct Parts {
     pub(super) reader: Box<dyn FnOnce() -> anyhow::Result<(Reader, Stages)> + Send>,
     pub(super) signer: Arc<Signer>,
     pub(super) pipeline: String,
+    pub(super) metrics: ResumeMetrics,
 }
 
 /// The handle of a pipeline's catch-up thread (started on first use).
 pub(super) struct CatchUp {
     parts: Mutex<Option<Parts>>,
     requests: Mutex<Option<mpsc::Sender<Request>>>,
+    signer: Arc<Signer>,
+    metrics: ResumeMetrics,
 }
 
 impl CatchUp {
     pub(super) fn new(parts: Parts) -> Self {
         Self {
+            signer: parts.signer.clone(),
+            metrics: parts.metrics.clone(),
             parts: Mutex::new(Some(parts)),
             requests: Mutex::new(None),
         }
@@ -90,83 +98,142 @@ impl CatchUp {
         match &*requests {
             Some(tx) => {
                 if let Err(mpsc::SendError(request)) = tx.send(request) {
-                    finish(&request, None, "recovery is unavailable (its reader ended)");
+                    let reason = "recovery is unavailable (its reader ended)";
+                    finish(
+                        &request,
+                        Outcome::Not {
+                            label: "failed",
+                            reason,
+                        },
+                        &self.signer,
+                        &self.metrics,
+                    );
                 }
             }
-            None => finish(&request, None, "recovery is unavailable (no reader)"),
+            None => {
+                let reason = "recovery is unavailable (no reader)";
+                finish(
+                    &request,
+                    Outcome::Not {
+                        label: "failed",
+                        reason,
+                    },
+                    &self.signer,
+                    &self.metrics,
+                );
+            }
         }
     }
 }
 
-/// Tells a client the outcome and lets its live records go: `Some(n)`
-/// recovered with `n` records, `None` not, for `reason`.
-fn finish(request: &Request, recovered: Option<(u64, &Signer)>, reason: &str) {
+/// How a reconnect with a position ended.
+pub(super) enum Outcome<'a> {
+    /// It got everything it missed: this many records.
+    Complete(u64),
+    /// It could not, for this reason (`label`: the metric's outcome).
+    Not {
+        label: &'static str,
+        reason: &'a str,
+    },
+}
+
+/// Tells a client the outcome and lets its live records go (without those
+/// below its floor when it was recovered).
+pub(super) fn finish(
+    request: &Request,
+    outcome: Outcome<'_>,
+    signer: &Signer,
+    metrics: &ResumeMetrics,
+) {
     let outbox = &request.outbox;
-    let floor = request
-        .base
-        .iter()
-        .map(|((topic, partition), next)| (Arc::<str>::from(topic.as_str()), *partition, *next))
-        .collect();
-    match recovered {
-        Some((records, signer)) => {
+    match outcome {
+        Outcome::Complete(records) => {
+            metrics.recovery("complete");
+            metrics.recovered(records);
+            let floor = request
+                .base
+                .iter()
+                .map(|((topic, partition), next)| {
+                    (Arc::<str>::from(topic.as_str()), *partition, *next)
+                })
+                .collect();
             let _ = outbox.push_ahead(envelope::recovered(records));
             let _ = outbox.push_ahead(envelope::position(
                 signer,
                 request.base.clone(),
                 super::now_ms(),
             ));
+            outbox.release(floor);
         }
-        None => {
+        Outcome::Not { label, reason } => {
+            metrics.recovery(label);
             let _ = outbox.push_ahead(envelope::not_recovered(reason));
+            let _ = outbox.push_ahead(envelope::position(
+                signer,
+                request.live.clone(),
+                super::now_ms(),
+            ));
+            outbox.release(Vec::new());
         }
     }
-    outbox.release(floor);
 }
 
 fn run(parts: Parts, requests: &mpsc::Receiver<Request>) {
-    let pipeline = parts.pipeline.clone();
-    let (mut reader, mut stages) = match (parts.reader)() {
+    let Parts {
+        reader,
+        signer,
+        pipeline,
+        metrics,
+    } = parts;
+    let (mut reader, mut stages) = match reader() {
         Ok(built) => built,
         Err(error) => {
             tracing::error!(pipeline, error = %format!("{error:#}"), "Recovery is unavailable: its reader cannot start.");
             let reason = format!("recovery is unavailable: {error:#}");
             for request in requests.iter() {
-                not_recovered_live(&request, &parts.signer, &reason);
+                finish(
+                    &request,
+                    Outcome::Not {
+                        label: "failed",
+                        reason: &reason,
+                    },
+                    &signer,
+                    &metrics,
+                );
             }
             return;
         }
     };
+    let pass = Pass {
+        signer: &signer,
+        metrics: &metrics,
+    };
     while let Ok(first) = requests.recv() {
-        let mut pass = vec![first];
+        let mut clients = vec![first];
         let until = Instant::now() + GATHER;
         while let Some(left) = until.checked_duration_since(Instant::now()) {
             match requests.recv_timeout(left) {
-                Ok(request) => pass.push(request),
+                Ok(request) => clients.push(request),
                 Err(_) => break,
             }
         }
-        let clients = pass.len();
+        let count = clients.len();
         let started = Instant::now();
-        serve_pass(&mut reader, &mut stages, pass, &parts.signer);
+        metrics.pass();
+        pass.serve(&mut reader, &mut stages, clients);
         tracing::debug!(
             pipeline,
-            clients,
+            clients = count,
             took_ms = started.elapsed().as_millis() as u64,
             "Catch-up pass done."
         );
     }
 }
 
-/// Not recovered: the client goes on from the live stream, with where it
-/// stands now.
-fn not_recovered_live(request: &Request, signer: &Signer, reason: &str) {
-    let _ = request.outbox.push_ahead(envelope::not_recovered(reason));
-    let _ = request.outbox.push_ahead(envelope::position(
-        signer,
-        request.base.clone(),
-        super::now_ms(),
-    ));
-    request.outbox.release(Vec::new());
+/// What every pass reports with.
+struct Pass<'a> {
+    signer: &'a Signer,
+    metrics: &'a ResumeMetrics,
 }
 
 /// One client in a pass.
@@ -176,140 +243,158 @@ struct Waiting {
     done: bool,
 }
 
-fn serve_pass(reader: &mut Reader, stages: &mut Stages, pass: Vec<Request>, signer: &Signer) {
-    let mut waiting: Vec<Waiting> = Vec::with_capacity(pass.len());
-    // Records deleted since a client's position: it cannot be recovered.
-    let mut firsts: Vec<(Arc<str>, i32, i64)> = Vec::new();
-    'requests: for request in pass {
-        for gap in &request.gaps {
-            let first = match firsts
-                .iter()
-                .find(|(t, p, _)| *t == gap.topic && *p == gap.partition)
-            {
-                Some(&(_, _, first)) => first,
-                None => match reader.first_offset(&gap.topic, gap.partition) {
-                    Ok(first) => {
-                        firsts.push((gap.topic.clone(), gap.partition, first));
-                        first
-                    }
-                    Err(error) => {
-                        finish(
-                            &request,
-                            None,
-                            &format!("cannot read what was missed: {error}"),
-                        );
-                        continue 'requests;
-                    }
-                },
-            };
-            if gap.from < first {
-                finish(
-                    &request,
-                    None,
-                    "records since this position were deleted (retention)",
-                );
-                continue 'requests;
-            }
-        }
-        waiting.push(Waiting {
-            request,
-            delivered: 0,
-            done: false,
-        });
-    }
-    // Every partition from the earliest offset any client needs.
-    let mut ranges: Vec<Gap> = Vec::new();
-    for w in &waiting {
-        for gap in &w.request.gaps {
-            match ranges
-                .iter_mut()
-                .find(|r| r.topic == gap.topic && r.partition == gap.partition)
-            {
-                Some(range) => {
-                    range.from = range.from.min(gap.from);
-                    range.to = range.to.max(gap.to);
-                }
-                None => ranges.push(gap.clone()),
-            }
-        }
-    }
-    let from: Vec<(&str, i32, i64)> = ranges
-        .iter()
-        .map(|r| (&*r.topic, r.partition, r.from))
-        .collect();
-    if let Err(error) = reader.assign(&from) {
-        for w in &waiting {
-            finish(
-                &w.request,
-                None,
-                &format!("cannot read what was missed: {error}"),
-            );
-        }
-        return;
-    }
-    let deadline = Instant::now() + PASS_LIMIT;
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut read: Vec<(Arc<str>, i32, i64)> = ranges
-        .iter()
-        .map(|r| (r.topic.clone(), r.partition, r.from))
-        .collect();
-    loop {
-        // Offsets may skip (transaction markers, compaction): the reader's
-        // own position counts as read too.
-        for (topic, partition, next) in reader.positions() {
-            if let Some(r) = read
-                .iter_mut()
-                .find(|(t, p, _)| **t == *topic && *p == partition)
-            {
-                r.2 = r.2.max(next);
-            }
-        }
-        // A client is done once every partition it waits on was read past its gap.
-        for w in waiting.iter_mut().filter(|w| !w.done) {
-            let complete = w.request.gaps.iter().all(|gap| {
-                read.iter()
+impl Pass<'_> {
+    fn serve(&self, reader: &mut Reader, stages: &mut Stages, pass: Vec<Request>) {
+        let (signer, metrics) = (self.signer, self.metrics);
+        let mut waiting: Vec<Waiting> = Vec::with_capacity(pass.len());
+        // Records deleted since a client's position: it cannot be recovered.
+        let mut firsts: Vec<(Arc<str>, i32, i64)> = Vec::new();
+        'requests: for request in pass {
+            for gap in &request.gaps {
+                let first = match firsts
+                    .iter()
                     .find(|(t, p, _)| *t == gap.topic && *p == gap.partition)
-                    .is_some_and(|r| r.2 >= gap.to)
+                {
+                    Some(&(_, _, first)) => first,
+                    None => match reader.first_offset(&gap.topic, gap.partition) {
+                        Ok(first) => {
+                            firsts.push((gap.topic.clone(), gap.partition, first));
+                            first
+                        }
+                        Err(error) => {
+                            let reason = format!("cannot read what was missed: {error}");
+                            let outcome = Outcome::Not {
+                                label: "failed",
+                                reason: &reason,
+                            };
+                            finish(&request, outcome, signer, metrics);
+                            continue 'requests;
+                        }
+                    },
+                };
+                if gap.from < first {
+                    let reason = "records since this position were deleted (retention)";
+                    let outcome = Outcome::Not {
+                        label: "deleted",
+                        reason,
+                    };
+                    finish(&request, outcome, signer, metrics);
+                    continue 'requests;
+                }
+            }
+            waiting.push(Waiting {
+                request,
+                delivered: 0,
+                done: false,
             });
-            if complete {
-                w.done = true;
-                finish(&w.request, Some((w.delivered, signer)), "");
+        }
+        // Every partition from the earliest offset any client needs.
+        let mut ranges: Vec<Gap> = Vec::new();
+        for w in &waiting {
+            for gap in &w.request.gaps {
+                match ranges
+                    .iter_mut()
+                    .find(|r| r.topic == gap.topic && r.partition == gap.partition)
+                {
+                    Some(range) => {
+                        range.from = range.from.min(gap.from);
+                        range.to = range.to.max(gap.to);
+                    }
+                    None => ranges.push(gap.clone()),
+                }
             }
         }
-        if waiting.iter().all(|w| w.done) {
+        let from: Vec<(&str, i32, i64)> = ranges
+            .iter()
+            .map(|r| (&*r.topic, r.partition, r.from))
+            .collect();
+        if let Err(error) = reader.assign(&from) {
+            let reason = format!("cannot read what was missed: {error}");
+            for w in &waiting {
+                let outcome = Outcome::Not {
+                    label: "failed",
+                    reason: &reason,
+                };
+                finish(&w.request, outcome, signer, metrics);
+            }
             return;
         }
-        if Instant::now() >= deadline {
-            for w in waiting.iter().filter(|w| !w.done) {
-                finish(&w.request, None, "reading what was missed took too long");
+        let deadline = Instant::now() + PASS_LIMIT;
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut read: Vec<(Arc<str>, i32, i64)> = ranges
+            .iter()
+            .map(|r| (r.topic.clone(), r.partition, r.from))
+            .collect();
+        loop {
+            // Offsets may skip (transaction markers, compaction): the reader's
+            // own position counts as read too.
+            for (topic, partition, next) in reader.positions() {
+                if let Some(r) = read
+                    .iter_mut()
+                    .find(|(t, p, _)| **t == *topic && *p == partition)
+                {
+                    r.2 = r.2.max(next);
+                }
             }
-            return;
-        }
-        batch.clear();
-        reader.poll(BATCH, Duration::from_millis(100), &mut batch);
-        if batch.is_empty() {
-            continue;
-        }
-        for record in &batch {
-            if let Some(r) = read
-                .iter_mut()
-                .find(|(t, p, _)| **t == *record.topic && *p == record.partition)
-            {
-                r.2 = r.2.max(record.offset + 1);
+            // A client is done once every partition it waits on was read past its gap.
+            for w in waiting.iter_mut().filter(|w| !w.done) {
+                let complete = w.request.gaps.iter().all(|gap| {
+                    read.iter()
+                        .find(|(t, p, _)| *t == gap.topic && *p == gap.partition)
+                        .is_some_and(|r| r.2 >= gap.to)
+                });
+                if complete {
+                    w.done = true;
+                    finish(&w.request, Outcome::Complete(w.delivered), signer, metrics);
+                }
             }
+            if waiting.iter().all(|w| w.done) {
+                return;
+            }
+            if Instant::now() >= deadline {
+                let reason = "reading what was missed took too long";
+                for w in waiting.iter().filter(|w| !w.done) {
+                    finish(
+                        &w.request,
+                        Outcome::Not {
+                            label: "failed",
+                            reason,
+                        },
+                        signer,
+                        metrics,
+                    );
+                }
+                return;
+            }
+            batch.clear();
+            reader.poll(BATCH, Duration::from_millis(100), &mut batch);
+            if batch.is_empty() {
+                continue;
+            }
+            metrics.read(batch.len() as u64);
+            for record in &batch {
+                if let Some(r) = read
+                    .iter_mut()
+                    .find(|(t, p, _)| **t == *record.topic && *p == record.partition)
+                {
+                    r.2 = r.2.max(record.offset + 1);
+                }
+            }
+            let mut outlet = Deliver {
+                waiting: &mut waiting,
+                metrics,
+            };
+            // A stage that fails poisons records as in the live path: they are
+            // skipped there too, so the client misses nothing it would have got.
+            let _ = stages.run(&batch, &mut outlet);
         }
-        let mut outlet = Deliver {
-            waiting: &mut waiting,
-        };
-        // A stage that fails poisons records as in the live path: they are
-        // skipped there too, so the client misses nothing it would have got.
-        let _ = stages.run(&batch, &mut outlet);
     }
 }
 
 /// Queues routed records for the clients whose gap holds them.
 struct Deliver<'a> {
     waiting: &'a mut Vec<Waiting>,
+    metrics: &'a ResumeMetrics,
 }
 
 impl Outlet for Deliver<'_> {
@@ -324,6 +409,7 @@ impl Outlet for Deliver<'_> {
                 if w.request.outbox.push_ahead(frame.clone()).is_err() {
                     // Closed (too slow, or gone): its position is still good.
                     w.done = true;
+                    self.metrics.recovery("slow_client");
                     w.request.outbox.release(Vec::new());
                 } else {
                     w.delivered += 1;

@@ -20,8 +20,9 @@ use std::sync::Arc;
 
 use crate::hub::Outbox;
 use crate::kafka::{Frontier, Positions, Reader};
+use crate::metrics::ResumeMetrics;
 use crate::pipeline::Stages;
-use catch_up::{CatchUp, Gap, Parts, Request};
+use catch_up::{CatchUp, Gap, Outcome, Parts, Request};
 pub use position::{Key, Position, Refused, Signer};
 
 /// The subprotocol of enveloped, resumable delivery.
@@ -37,6 +38,7 @@ pub struct Resume {
     settings: crate::config::Resume,
     frontier: Arc<Frontier>,
     catch_up: CatchUp,
+    metrics: ResumeMetrics,
 }
 
 impl std::fmt::Debug for Resume {
@@ -63,16 +65,19 @@ impl Resume {
             .map(|(id, secret)| Key::new(id.clone(), secret.expose().as_bytes()))
             .collect();
         let signer = Arc::new(Signer::new(tenant, pipeline, keys)?);
+        let metrics = crate::metrics::global().resume(tenant, pipeline);
         let catch_up = CatchUp::new(Parts {
             reader: Box::new(reader),
             signer: signer.clone(),
             pipeline: pipeline.to_owned(),
+            metrics: metrics.clone(),
         });
         Some(Self {
             signer,
             settings,
             frontier,
             catch_up,
+            metrics,
         })
     }
 
@@ -120,8 +125,27 @@ impl Resume {
             outbox.release(Vec::new());
             return;
         };
-        if live.is_empty() {
-            return self.not_recovered(outbox, "the pipeline has not started reading yet", live);
+        let mut request = Request {
+            outbox: outbox.clone(),
+            channel: channel.to_owned(),
+            gaps: Vec::new(),
+            base: Positions::new(),
+            live,
+        };
+        let not = |request: &Request, label, reason: &str| {
+            catch_up::finish(
+                request,
+                Outcome::Not { label, reason },
+                &self.signer,
+                &self.metrics,
+            )
+        };
+        if request.live.is_empty() {
+            return not(
+                &request,
+                "failed",
+                "the pipeline has not started reading yet",
+            );
         }
         let age = now_ms().saturating_sub(from.issued_ms);
         if age > self.settings.max_age.as_millis() as u64 {
@@ -130,12 +154,10 @@ impl Resume {
                 age / 1000,
                 self.settings.max_age.as_secs()
             );
-            return self.not_recovered(outbox, &reason, live);
+            return not(&request, "too_old", &reason);
         }
-        let mut gaps = Vec::new();
-        let mut base = Positions::new();
         let mut missed = 0u64;
-        for ((topic, partition), &to) in &live {
+        for ((topic, partition), &to) in &request.live {
             // A partition it never knew appeared since: all of it is new.
             let had = from
                 .next
@@ -144,34 +166,28 @@ impl Resume {
                 .unwrap_or(0);
             if had < to {
                 missed += (to - had) as u64;
-                gaps.push(Gap {
+                request.gaps.push(Gap {
                     topic: Arc::from(topic.as_str()),
                     partition: *partition,
                     from: had,
                     to,
                 });
             }
-            base.insert((topic.clone(), *partition), had.max(to));
+            request
+                .base
+                .insert((topic.clone(), *partition), had.max(to));
         }
         if missed > self.settings.max_records {
             let reason = format!(
                 "{missed} records were published since the position, more than this pipeline recovers ({})",
                 self.settings.max_records
             );
-            return self.not_recovered(outbox, &reason, live);
+            return not(&request, "too_far", &reason);
         }
-        self.catch_up.submit(Request {
-            outbox: outbox.clone(),
-            channel: channel.to_owned(),
-            gaps,
-            base,
-        });
-    }
-
-    fn not_recovered(&self, outbox: &Outbox, reason: &str, live: Positions) {
-        let _ = outbox.push_ahead(envelope::not_recovered(reason));
-        let _ = outbox.push_ahead(envelope::position(&self.signer, live, now_ms()));
-        outbox.release(Vec::new());
+        if request.gaps.is_empty() {
+            return catch_up::finish(&request, Outcome::Complete(0), &self.signer, &self.metrics);
+        }
+        self.catch_up.submit(request);
     }
 
     /// Where a connected client stands now, for its checkpoint (pushed
