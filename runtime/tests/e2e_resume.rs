@@ -381,7 +381,7 @@ async fn a_thousand_clients_back_at_once_share_the_catch_up() {
     let read = series("resume_catch_up_records_read_total", "");
     println!("{CLIENTS} recoveries: {passes} catch-up passes, {read} records read");
     assert!(
-        passes >= 1 && passes <= CLIENTS / 2,
+        (1..=CLIENTS / 2).contains(&passes),
         "{passes} passes for {CLIENTS} clients"
     );
     // Each client's gap holds every record of the topic since its position

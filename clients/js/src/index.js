@@ -124,7 +124,12 @@ export class SluiceClient {
       this.attempt = 0;
       this.emit("open", { resumed: Boolean(resume) });
     };
-    socket.onmessage = (event) => this.receive(event.data);
+    // A pipeline without `resume` does not choose the subprotocol: its
+    // frames are the records themselves, and there is nothing to resume.
+    socket.onmessage = (event) => {
+      if (socket.protocol === PROTOCOL) this.receive(event.data);
+      else this.emit("record", { data: event.data });
+    };
     socket.onerror = () => this.emit("error", new Error(`WebSocket error on ${this.url}`));
     socket.onclose = (event) => this.closed(socket, event.code, event.reason);
     return this;

@@ -17,7 +17,8 @@ function fakeWebSocket() {
       this.closedWith = null;
       sockets.push(this);
     }
-    open() {
+    open(protocol = PROTOCOL) {
+      this.protocol = protocol;
       this.onopen?.({});
     }
     send(message) {
@@ -84,6 +85,17 @@ test("it offers the resume subprotocol and comes back with what it kept", () => 
   assert.equal(resume, "k1.base.mac,k1.p0o5.mac,k1.p1o9.mac", "the latest token per partition");
   const records = events.filter(([name]) => name === "record").map(([, r]) => r.data);
   assert.deepEqual(records, ["a", "b", "c"]);
+});
+
+test("a pipeline without resume gets its frames as records, with nothing kept", () => {
+  const { c, sockets, timers, events } = client();
+  c.connect();
+  sockets[0].open("");
+  sockets[0].onmessage({ data: "plain record" });
+  assert.deepEqual(events.at(-1), ["record", { data: "plain record" }]);
+  sockets[0].drop();
+  timers.fire();
+  assert.equal(new URL(sockets[1].url).searchParams.get("resume"), null);
 });
 
 test("a position message replaces the record tokens before it", () => {
