@@ -4,6 +4,7 @@
 #
 #   bash bench/startup.sh                         # RUNS=7
 #   BASELINE=/path/to/old/sluice bash bench/startup.sh   # interleaved with an older build
+#   SLUICE_BIN=/path/to/sluice bash bench/startup.sh     # that build instead of a release build
 #
 # Each run is a fresh process, stopped with SIGTERM once ready. Runs the file
 # as it is (broadcast mode: partitions assigned without a group) and a copy
@@ -15,12 +16,17 @@ cd "$(dirname "$0")/.."
 
 RUNS="${RUNS:-7}"
 BASELINE="${BASELINE:-}"
-cargo build --release --quiet -p sluice-runtime
-bin=target/release
-[[ -n "${CARGO_TARGET_DIR:-}" ]] && bin="$CARGO_TARGET_DIR/release"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cp "$bin/sluice" "$work/sluice"
+if [[ -n "${SLUICE_BIN:-}" ]]; then
+  # A build at hand (say target/debug/sluice), instead of a release build.
+  cp "$SLUICE_BIN" "$work/sluice"
+else
+  cargo build --release --quiet -p sluice-runtime
+  bin=target/release
+  [[ -n "${CARGO_TARGET_DIR:-}" ]] && bin="$CARGO_TARGET_DIR/release"
+  cp "$bin/sluice" "$work/sluice"
+fi
 binaries=("$work/sluice")
 [[ -n "$BASELINE" ]] && { cp "$BASELINE" "$work/sluice-baseline"; binaries+=("$work/sluice-baseline"); }
 
