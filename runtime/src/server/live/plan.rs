@@ -106,8 +106,16 @@ impl Live {
         // New quotas mean new limiters, and a new CPU budget to charge.
         let tenant_same = running.is_some_and(|a| Arc::ptr_eq(&a.tenant, &tenant_state));
         let changed = running.map(|a| Changed::between(&a.config, pipeline));
+        // The catch-up reader of a resumable pipeline routes with its own
+        // instances of the stages: new stages, new endpoint.
+        let resumes = pipeline.source.as_ref().is_some_and(|s| s.resume.is_some());
         let (endpoint, endpoint_rebuilt) = match (running, &changed) {
-            (Some(active), Some(changed)) if kafka_same && tenant_same && !changed.endpoint => {
+            (Some(active), Some(changed))
+                if kafka_same
+                    && tenant_same
+                    && !changed.endpoint
+                    && !(resumes && (changed.stages || changed.source)) =>
+            {
                 (active.endpoint.clone(), false)
             }
             _ => {
