@@ -95,34 +95,19 @@ impl CatchUp {
                 *requests = Some(tx);
             }
         }
-        match &*requests {
-            Some(tx) => {
-                if let Err(mpsc::SendError(request)) = tx.send(request) {
-                    let reason = "recovery is unavailable (its reader ended)";
-                    finish(
-                        &request,
-                        Outcome::Not {
-                            label: "failed",
-                            reason,
-                        },
-                        &self.signer,
-                        &self.metrics,
-                    );
-                }
-            }
-            None => {
-                let reason = "recovery is unavailable (no reader)";
-                finish(
-                    &request,
-                    Outcome::Not {
-                        label: "failed",
-                        reason,
-                    },
-                    &self.signer,
-                    &self.metrics,
-                );
-            }
-        }
+        let (request, reason) = match &*requests {
+            Some(tx) => match tx.send(request) {
+                Ok(()) => return,
+                Err(mpsc::SendError(request)) => (request, "its reader ended"),
+            },
+            None => (request, "no reader"),
+        };
+        let reason = format!("recovery is unavailable ({reason})");
+        let outcome = Outcome::Not {
+            label: "failed",
+            reason: &reason,
+        };
+        finish(&request, outcome, &self.signer, &self.metrics);
     }
 }
 

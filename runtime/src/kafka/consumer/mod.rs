@@ -302,13 +302,7 @@ fn create(
     context: PipelineContext,
     subscription: &Subscription,
 ) -> Result<BaseConsumer<PipelineContext>, KafkaError> {
-    let consumer: BaseConsumer<PipelineContext> =
-        config
-            .create_with_context(context)
-            .map_err(|source| KafkaError::Client {
-                client: "consumer",
-                source,
-            })?;
+    let consumer = client(&config, context)?;
     if subscription.membership != Membership::Group {
         return Ok(consumer);
     }
@@ -320,6 +314,19 @@ fn create(
             source,
         })?;
     Ok(consumer)
+}
+
+/// A librdkafka consumer with this context.
+fn client(
+    config: &rdkafka::ClientConfig,
+    context: PipelineContext,
+) -> Result<BaseConsumer<PipelineContext>, KafkaError> {
+    config
+        .create_with_context(context)
+        .map_err(|source| KafkaError::Client {
+            client: "consumer",
+            source,
+        })
 }
 
 fn log_exit(pipeline: &str, exit: &ConsumerExit) {

@@ -40,13 +40,7 @@ impl Reader {
             options.metrics.clone(),
         )
         .with_token_provider(settings.token_provider());
-        let consumer =
-            config
-                .create_with_context(context)
-                .map_err(|source| KafkaError::Client {
-                    client: "consumer",
-                    source,
-                })?;
+        let consumer = super::client(&config, context)?;
         Ok(Self {
             consumer,
             topics: TopicNames::default(),
