@@ -17,7 +17,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
@@ -68,18 +67,11 @@ pub(super) struct Direct {
     /// Topics the broker did not know at the last lookup.
     missing: BTreeSet<String>,
     next_lookup: Instant,
-    /// Told where each partition starts.
-    frontier: Option<Arc<Frontier>>,
 }
 
 impl Direct {
-    pub(super) fn new(
-        topics: &[String],
-        (start, resume): (StartFrom, Positions),
-        frontier: Option<Arc<Frontier>>,
-    ) -> Self {
+    pub(super) fn new(topics: &[String], (start, resume): (StartFrom, Positions)) -> Self {
         Self {
-            frontier,
             topics: topics.to_vec(),
             start,
             resume,
@@ -92,21 +84,17 @@ impl Direct {
     }
 
     /// When due, looks the partitions up and assigns those it has not yet
-    /// (their starts go to `positions`, so that a successor resumes even
+    /// (their starts go to `frontier`, so that a successor resumes even
     /// partitions nothing was read from), then says whether the consumer
     /// is positioned.
-    pub(super) fn tick(
-        &mut self,
-        consumer: &BaseConsumer<PipelineContext>,
-        positions: &Mutex<Positions>,
-    ) {
+    pub(super) fn tick(&mut self, consumer: &BaseConsumer<PipelineContext>, frontier: &Frontier) {
         if Instant::now() < self.next_lookup {
             return;
         }
         let context = consumer.context();
         let settled = self
             .look_up(consumer)
-            .and_then(|()| self.assign(consumer, positions));
+            .and_then(|()| self.assign(consumer, frontier));
         let pipeline = &*context.pipeline;
         match settled {
             Ok(()) => {
@@ -183,7 +171,7 @@ impl Direct {
     fn assign(
         &mut self,
         consumer: &BaseConsumer<PipelineContext>,
-        positions: &Mutex<Positions>,
+        frontier: &Frontier,
     ) -> Result<(), RdKafkaError> {
         if self.pending.is_empty() {
             return Ok(());
@@ -205,14 +193,9 @@ impl Direct {
             starts.push(((topic.clone(), *partition), position));
         }
         consumer.incremental_assign(&list)?;
-        let mut positions = positions.lock().unwrap_or_else(|e| e.into_inner());
-        for (key, position) in starts {
-            if let Some(frontier) = &self.frontier {
-                frontier.start(&key.0, key.1, position);
-            }
-            positions.entry(key).or_insert(position);
+        for ((topic, partition), position) in starts {
+            frontier.start(&topic, partition, position);
         }
-        drop(positions);
         let context = consumer.context();
         tracing::debug!(
             pipeline = &*context.pipeline,

@@ -11,7 +11,9 @@
 //!   it comes after them.
 //!
 //! A direct consumer puts each partition in at its start, so a partition
-//! nothing was read from yet is known.
+//! nothing was read from yet is known. The delivered mark is also where a
+//! direct consumer that replaces this one resumes
+//! ([`super::ConsumerWatch::positions`]).
 
 use std::sync::Mutex;
 
@@ -60,11 +62,16 @@ impl Frontier {
     }
 }
 
+/// Moves marks on, once per batch: a lookup by scan allocates no key (a
+/// consumer has few partitions).
 fn advance(marks: &Mutex<Positions>, to: &[((&str, i32), i64)]) {
     let mut positions = lock(marks);
     for &((topic, partition), next) in to {
-        match positions.get_mut(&(topic.to_owned(), partition)) {
-            Some(known) => *known = (*known).max(next),
+        match positions
+            .iter_mut()
+            .find(|((t, p), _)| t == topic && *p == partition)
+        {
+            Some((_, known)) => *known = (*known).max(next),
             None => {
                 positions.insert((topic.to_owned(), partition), next);
             }

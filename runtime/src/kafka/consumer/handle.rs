@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use super::{ConsumerExit, ConsumerProgress, Positions, panic_message};
+use super::{ConsumerExit, ConsumerProgress, Frontier, Positions, panic_message};
 
 /// Whether the consumer thread still runs.
 #[derive(Debug, Clone)]
@@ -21,8 +21,9 @@ pub(super) struct Shared {
     pub(super) stop: AtomicBool,
     pub(super) exit: Mutex<Option<ConsumerExit>>,
     pub(super) progress: Arc<ConsumerProgress>,
-    /// A direct consumer's handled positions (a group commits them instead).
-    pub(super) positions: Mutex<Positions>,
+    /// How far it claimed and delivered (its own, or the pipeline's that
+    /// outlives it: [`super::ConsumerOptions::frontier`]).
+    pub(super) frontier: Arc<Frontier>,
 }
 
 /// Reads a consumer's status from elsewhere (see [`ConsumerHandle::watch`]).
@@ -42,20 +43,16 @@ impl ConsumerWatch {
         &self.shared.progress
     }
 
-    /// A direct consumer's positions after its handled batches: where a
-    /// consumer replacing it resumes (empty for a group consumer, whose
-    /// offsets are committed). Final once the thread ended.
+    /// The positions after its handled batches: where a direct consumer
+    /// replacing it resumes (a group resumes from its commits instead).
+    /// Final once the thread ended.
     pub fn positions(&self) -> Positions {
         positions(&self.shared)
     }
 }
 
 fn positions(shared: &Shared) -> Positions {
-    shared
-        .positions
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
+    shared.frontier.delivered()
 }
 
 fn status(shared: &Shared) -> ConsumerStatus {

@@ -110,7 +110,8 @@ pub struct ConsumerOptions {
     pub poll_timeout: Duration,
     /// Where its records, batches, errors and rebalances are counted.
     pub metrics: crate::metrics::ConsumerMetrics,
-    /// Moved on before each batch is handed over (see `frontier.rs`).
+    /// The frontier it moves (see `frontier.rs`) when it must outlive the
+    /// consumer (a pipeline's, for its resuming clients); else its own.
     pub frontier: Option<Arc<Frontier>>,
 }
 
@@ -226,7 +227,10 @@ pub fn spawn_consumer<F>(
 where
     F: FnMut(&[Record]) -> BatchVerdict + Send + 'static,
 {
-    let shared = Arc::new(Shared::default());
+    let shared = Arc::new(Shared {
+        frontier: options.frontier.clone().unwrap_or_default(),
+        ..Shared::default()
+    });
     let _ = shared.progress.metrics.set(options.metrics.clone());
     let direct = matches!(subscription.membership, Membership::Direct { .. });
     let mut config = settings.consumer_config(&subscription.group_id, subscription.start, direct);
@@ -258,11 +262,9 @@ where
                 };
                 let _ = ready_tx.send(Ok(()));
                 let direct = match subscription.membership {
-                    Membership::Direct { resume } => Some(direct::Direct::new(
-                        &subscription.topics,
-                        (start, resume),
-                        options.frontier.clone(),
-                    )),
+                    Membership::Direct { resume } => {
+                        Some(direct::Direct::new(&subscription.topics, (start, resume)))
+                    }
                     Membership::Group => None,
                 };
                 let mut read = poll_loop::Reading {

@@ -80,9 +80,7 @@ impl Reading<'_> {
                 context.recovered();
             }
             let handled = handled_positions(&batch);
-            if let Some(frontier) = &options.frontier {
-                frontier.claim(&handled);
-            }
+            shared.frontier.claim(&handled);
             // A panicking callback did not handle its batch: nothing is stored
             // for it, and what was handled before is still committed below.
             let verdict = match catch_unwind(AssertUnwindSafe(|| on_batch(&batch))) {
@@ -95,18 +93,10 @@ impl Reading<'_> {
             if let BatchVerdict::Stop(reason) = verdict {
                 break ConsumerExit::Verdict(reason);
             }
-            if let Some(frontier) = &options.frontier {
-                frontier.deliver(&handled);
-            }
+            shared.frontier.deliver(&handled);
             // Stored offsets are what a group commits, and what lag is
-            // measured from; a direct consumer also keeps them itself.
+            // measured from.
             store_offsets(consumer, pipeline, &handled);
-            if self.direct.is_some() {
-                let mut positions = shared.positions.lock().unwrap_or_else(|e| e.into_inner());
-                for ((topic, partition), next) in handled {
-                    positions.insert((topic.to_owned(), partition), next);
-                }
-            }
             if let Some(hole) = &hole {
                 undecodable::seek_past(consumer, pipeline, hole);
             }
@@ -123,7 +113,7 @@ impl Reading<'_> {
     fn position(&mut self, consumer: &BaseConsumer<PipelineContext>) {
         let progress = &self.shared.progress;
         if let Some(direct) = &mut self.direct {
-            direct.tick(consumer, &self.shared.positions);
+            direct.tick(consumer, &self.shared.frontier);
         } else if !progress.positioned.load(Ordering::Acquire)
             && progress.assigned_partitions.load(Ordering::Acquire) > 0
         {
