@@ -33,6 +33,7 @@
 //! [`schema`] documents every key.
 
 mod bounds;
+mod cluster;
 mod diagnostics;
 mod env;
 mod env_refs;
@@ -56,6 +57,7 @@ mod validate;
 
 use std::path::Path;
 
+pub use cluster::{BUS_NAMESPACE, Cluster};
 pub use diagnostics::{Diagnostic, Diagnostics, Position, Problem};
 pub use env::{ConfigValue, EnvLookup};
 pub use kafka_security::{Compression, KafkaTls, Sasl, SaslMechanism, Security, SecurityProtocol};

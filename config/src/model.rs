@@ -37,6 +37,8 @@ pub struct Config {
     pub plugins: PluginSettings,
     /// The admin API, when the file has an `[admin]` table.
     pub admin: Option<Admin>,
+    /// The cluster this process is a node of, when the file has `[cluster]`.
+    pub cluster: Option<super::cluster::Cluster>,
     /// `[[tests]]`, for `sluice test` (a running process ignores them).
     pub tests: Vec<PipelineTest>,
 }
@@ -194,6 +196,9 @@ pub struct Tenant {
     pub namespace: Namespace,
     /// Its limits.
     pub quotas: Quotas,
+    /// Its cluster bus topic as written (`None`: the namespace's, see
+    /// [`super::cluster::Cluster::bus_topic`]).
+    pub cluster_topic: Option<String>,
 }
 
 /// A checked pipeline. Two are equal when they would run the same way (a

@@ -9,7 +9,7 @@ use toml::de::{DeTable, DeValue};
 use super::diagnostics::{Problem, Report};
 use super::env_refs::EnvRefs;
 use super::schema::{
-    AdminDef, KafkaDef, ListenerDef, PipelineDef, PluginsDef, TOP_LEVEL_KEYS, TenantDef, TestDef,
+    AdminDef, ClusterDef, KafkaDef, ListenerDef, PipelineDef, PluginsDef, TOP_LEVEL_KEYS, TenantDef, TestDef,
 };
 
 /// One element of an array of tables: its raw form (for positions and
@@ -37,6 +37,9 @@ pub(crate) struct Document<'i> {
     pub admin: Option<AdminDef>,
     /// Whether the file has an `[admin]` key at all (even a broken one).
     pub admin_declared: bool,
+    pub cluster: Option<ClusterDef>,
+    /// Whether the file has a `[cluster]` key at all (even a broken one).
+    pub cluster_declared: bool,
     pub tests: Vec<Entry<'i, TestDef>>,
 }
 
@@ -70,6 +73,10 @@ pub(crate) fn parse<'i>(
                 doc.admin_declared = true;
                 doc.admin = table(&key, value, refs, report);
             }
+            "cluster" => {
+                doc.cluster_declared = true;
+                doc.cluster = table(&key, value, refs, report);
+            }
             other => report.error(
                 key.span(),
                 Problem::Schema(format!(
@@ -82,7 +89,7 @@ pub(crate) fn parse<'i>(
     Some(doc)
 }
 
-/// Deserializes one table (`[kafka]`, `[plugins]`, `[admin]`).
+/// Deserializes one table (`[kafka]`, `[plugins]`, `[admin]`, `[cluster]`).
 fn table<'i, T: Deserialize<'i>>(
     key: &Spanned<std::borrow::Cow<'i, str>>,
     value: Spanned<DeValue<'i>>,

@@ -184,11 +184,11 @@ pub(super) fn pipeline(
     if let Some(src) = &def.source
         && let PoisonPolicy::DeadLetter(topic) = &src.on_poison
     {
-        if !is_topic(topic) {
+        if !is_topic(topic) || super::cluster::reserved(topic) {
             report.error(
                 src.topics.span(),
                 Problem::Invalid(format!(
-                    "dead-letter topic {topic:?} is not a valid topic name"
+                    "dead-letter topic {topic:?} is not a valid topic name outside `sluice.cluster.*`"
                 )),
             );
             ok = false;
@@ -392,6 +392,15 @@ fn source(
 
 fn check_topic(topic: &Spanned<String>, report: &mut Report<'_>) -> bool {
     let valid = is_topic(topic.get_ref());
+    if valid && super::cluster::reserved(topic.get_ref()) {
+        let message = format!(
+            "topic `{}` is in the namespace the cluster bus keeps for itself (`{}*`): pick another name",
+            topic.get_ref(),
+            super::cluster::BUS_NAMESPACE
+        );
+        report.error(topic.span(), Problem::Invalid(message));
+        return false;
+    }
     if !valid {
         let message = format!(
             "invalid topic name {:?}: use 1 to 249 letters, digits, `.`, `_` or `-`",
@@ -436,7 +445,7 @@ fn sink_config(
 }
 
 /// Kafka's rule for topic names.
-fn is_topic(topic: &str) -> bool {
+pub(super) fn is_topic(topic: &str) -> bool {
     (1..=249).contains(&topic.len())
         && topic != "."
         && topic != ".."

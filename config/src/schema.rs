@@ -3,7 +3,7 @@
 //! them into the checked [`super::Config`].
 //!
 //! The file's top-level keys are `listeners`, `kafka`, `tenants`,
-//! `pipelines`, `plugins`, `admin` and `tests`; each table and each array element is
+//! `pipelines`, `plugins`, `admin`, `cluster` and `tests`; each table and each array element is
 //! read on its own, so one bad entry does not hide the errors in another.
 
 use std::collections::BTreeMap;
@@ -17,13 +17,14 @@ pub use super::kafka_security::{Compression, SaslMechanism, SecurityDef, Securit
 use super::limits::Limits;
 
 /// The top-level keys a pipeline file may have.
-pub const TOP_LEVEL_KEYS: [&str; 7] = [
+pub const TOP_LEVEL_KEYS: [&str; 8] = [
     "listeners",
     "kafka",
     "tenants",
     "pipelines",
     "plugins",
     "admin",
+    "cluster",
     "tests",
 ];
 
@@ -179,6 +180,10 @@ pub struct TenantDef {
     pub topics: Option<Vec<Spanned<String>>>,
     /// `[tenants.quotas]`: limits on what it may use (each absent key: no limit)
     pub quotas: Option<Spanned<QuotasDef>>,
+    /// `cluster_topic = "acme.sluice-bus"`: the topic its cluster traffic (rooms, admin
+    /// actions, presence) goes through (needs `[cluster]`; default
+    /// `sluice.cluster.<cluster name>.<tenant>`; must be allowed by `topics`)
+    pub cluster_topic: Option<Spanned<String>>,
 }
 
 /// `[tenants.quotas]`: a tenant's share of the process. Every key is
@@ -534,6 +539,22 @@ pub struct AdminDef {
     /// `token = { env = "SLUICE_ADMIN_TOKEN" }` (or a string): the operator's bearer token, which
     /// sees and does everything (at least 16 printable ASCII characters)
     pub token: Spanned<ConfigValue>,
+}
+
+/// `[cluster]`: this process is one node of a cluster: every process with the same `name` (and
+/// the same Kafka) shares rooms, admin actions and presence (README "Running a cluster").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterDef {
+    /// `name = "chat-prod"`: the cluster (letters, digits, `_`, `-`)
+    pub name: Spanned<String>,
+    /// `node_id = { env = "NODE_ORDINAL" }` (or a number from 1 to 65535): this node, unique in
+    /// the cluster; it is part of every connection id (absent: drawn at random at start; set it
+    /// in production, a clash is reported but not repaired)
+    pub node_id: Option<Spanned<u64>>,
+    /// `presence_interval_ms = 5000`: how often each node restates its connections; a node silent
+    /// for three intervals is taken for dead and its connections leave presence (500 to 60000)
+    pub presence_interval_ms: Option<Spanned<u64>>,
 }
 
 /// `[plugins]`: settings for every plugin.

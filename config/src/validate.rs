@@ -35,6 +35,11 @@ pub(crate) fn check(
         .as_ref()
         .and_then(|def| settings::admin(def, &listeners, report));
 
+    let cluster = doc
+        .cluster
+        .as_ref()
+        .and_then(|def| super::cluster::check(def, report));
+
     let mut tenant_names = Names::new("tenant", &doc.tenants);
     let tenants = if doc.tenants.is_empty() {
         tenant_names.implicit("default");
@@ -44,6 +49,7 @@ pub(crate) fn check(
             admin_token: None,
             namespace: Namespace::default(),
             quotas: Quotas::default(),
+            cluster_topic: None,
         }]
     } else {
         let mut tenants = Vec::new();
@@ -69,6 +75,7 @@ pub(crate) fn check(
                 tokens.unique(def.name.get_ref(), token, value.span(), report)
             });
             let namespace = tenants::namespace(def, report);
+            let cluster_topic = super::cluster::tenant_topic(def, doc.cluster_declared, report);
             let quotas = tenants::quotas(def.quotas.as_ref(), report);
             if let Some(other) = tenants
                 .iter()
@@ -93,6 +100,7 @@ pub(crate) fn check(
                     admin_token,
                     namespace,
                     quotas,
+                    cluster_topic,
                 });
             }
         }
@@ -143,6 +151,10 @@ pub(crate) fn check(
         .as_ref()
         .and_then(|p| p.cache_dir.as_ref())
         .map(|d| base.join(d.get_ref()));
+    if let Some(cluster) = &cluster {
+        let defs: Vec<_> = doc.tenants.iter().filter_map(|e| e.parsed.as_ref()).collect();
+        super::cluster::check_topics(cluster, (&tenants, &defs), &pipelines, report);
+    }
     let tests = super::pipeline_tests::check(&doc.tests, &pipelines, &pipeline_names, report);
     if report.has_errors() {
         return None;
@@ -155,6 +167,7 @@ pub(crate) fn check(
         pipelines,
         plugins: PluginSettings { cache_dir },
         admin,
+        cluster,
         tests,
     })
 }

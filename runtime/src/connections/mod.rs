@@ -5,5 +5,5 @@
 mod registry;
 mod slots;
 
-pub use registry::{ConnInfo, Listed, Registry};
+pub use registry::{ConnInfo, Listed, Registry, node_of};
 pub use slots::{Slot, Slots};

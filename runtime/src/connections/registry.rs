@@ -2,6 +2,11 @@
 //! asks about it (the admin API reads this): who, where, since when, how
 //! much went each way, and its outbox, through which it can be sent a
 //! message or closed.
+//!
+//! Connection ids carry the node they opened on (`node << 36 | n`), so an
+//! id is unique in a cluster and says where its connection is. Without a
+//! cluster the node is 0 and ids are 1, 2, 3, ...; either way they stay
+//! below 2^53, exact in JSON for JavaScript and jq.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -9,7 +14,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime};
 
+use tokio::sync::watch;
+
 use crate::hub::Outbox;
+
+/// Bits of a connection id below its node id.
+const NODE_SHIFT: u32 = 36;
+
+/// The node a connection id was given out by (0 without a cluster).
+pub fn node_of(id: u64) -> u16 {
+    (id >> NODE_SHIFT) as u16
+}
 
 /// One open connection.
 #[derive(Debug)]
@@ -42,6 +57,8 @@ pub struct ConnInfo {
     pub bytes_out: AtomicU64,
     /// Its pipeline's metrics.
     pub metrics: Arc<crate::metrics::PipelineMetrics>,
+    /// Told when its channels change (set when it is registered).
+    changes: std::sync::OnceLock<Arc<watch::Sender<u64>>>,
 }
 
 impl ConnInfo {
@@ -72,6 +89,7 @@ impl ConnInfo {
             bytes_in: AtomicU64::new(0),
             messages_out: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
+            changes: std::sync::OnceLock::new(),
         }
     }
 
@@ -87,12 +105,22 @@ impl ConnInfo {
 
     /// Notes a subscription (a handler's `join`).
     pub fn joined(&self, channel: &str) {
-        self.lock().insert(channel.to_owned());
+        if self.lock().insert(channel.to_owned()) {
+            self.changed();
+        }
     }
 
     /// Notes an unsubscription (a handler's `leave`).
     pub fn left(&self, channel: &str) {
-        self.lock().remove(channel);
+        if self.lock().remove(channel) {
+            self.changed();
+        }
+    }
+
+    fn changed(&self) {
+        if let Some(changes) = self.changes.get() {
+            changes.send_modify(|n| *n += 1);
+        }
     }
 
     /// Counts a message it sent.
@@ -115,9 +143,19 @@ impl ConnInfo {
 }
 
 /// The open connections.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Registry {
     conns: RwLock<HashMap<u64, Arc<ConnInfo>>>,
+    node: u16,
+    next: AtomicU64,
+    /// Counts every open, close, join and leave (what presence states).
+    changes: Arc<watch::Sender<u64>>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new(0)
+    }
 }
 
 /// Keeps a connection listed; unlists it when dropped, however it ends.
@@ -128,13 +166,41 @@ pub struct Listed {
 }
 
 impl Registry {
+    /// The connections of node `node` (0: no cluster).
+    pub fn new(node: u16) -> Self {
+        Self {
+            conns: RwLock::default(),
+            node,
+            next: AtomicU64::new(1),
+            changes: Arc::new(watch::Sender::new(0)),
+        }
+    }
+
+    /// The node whose connections these are (0: no cluster).
+    pub fn node(&self) -> u16 {
+        self.node
+    }
+
+    /// A new connection id, never given out before by this process.
+    pub fn next_id(&self) -> u64 {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        u64::from(self.node) << NODE_SHIFT | (n & ((1 << NODE_SHIFT) - 1))
+    }
+
+    /// Changes whenever a connection opens, closes, joins or leaves.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
     /// Lists `info` until the returned guard is dropped.
     pub fn register(self: &Arc<Self>, info: Arc<ConnInfo>) -> Listed {
         let id = info.id;
+        let _ = info.changes.set(self.changes.clone());
         self.conns
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id, info);
+        self.changes.send_modify(|n| *n += 1);
         Listed {
             registry: self.clone(),
             id,
@@ -181,5 +247,6 @@ impl Drop for Listed {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&self.id);
+        self.registry.changes.send_modify(|n| *n += 1);
     }
 }

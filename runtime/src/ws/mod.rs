@@ -24,7 +24,6 @@ use sluice_protocol::{deflate, frame_shim, request_form, wire};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -46,9 +45,6 @@ pub use tls::{Tls, TlsError, acceptor as tls_acceptor, reloading as tls_reloadin
 
 /// How long a shutdown waits for connections to finish their close handshake.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Connection ids: unique for the life of the process.
-static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
 
 /// Accepts connections on `listener` (wss:// when `tls` is set) until
 /// `shutdown` turns true, then closes every connection with 1001 and waits
@@ -186,7 +182,7 @@ async fn handle(
             ));
         }
     };
-    let id = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
+    let id = gate.registry.next_id();
     let outbox = connection::subscribe(&mut admitted, id);
     let mut response = response;
     if let Some(protocol) = &admitted.subprotocol
