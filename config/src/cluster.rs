@@ -84,7 +84,10 @@ pub(super) fn tenant_topic(
     let topic = def.cluster_topic.as_ref()?;
     let text = topic.get_ref();
     let problem = if !declared {
-        Some("`cluster_topic` needs a `[cluster]` table: without one there is no cluster bus".to_owned())
+        Some(
+            "`cluster_topic` needs a `[cluster]` table: without one there is no cluster bus"
+                .to_owned(),
+        )
     } else if !super::pipeline::is_topic(text) {
         Some(format!(
             "cluster_topic {text:?} is not a valid topic name: use 1 to 249 letters, digits, `.`, `_` or `-`"
@@ -116,9 +119,7 @@ pub(super) fn check_topics(
         // Reported at `cluster_topic`, else at the tenant's name (an
         // implicit `default` tenant has neither: the start of the file).
         let span = def.map_or(0..0, |d| {
-            d.cluster_topic
-                .as_ref()
-                .map_or(d.name.span(), |t| t.span())
+            d.cluster_topic.as_ref().map_or(d.name.span(), |t| t.span())
         });
         let mut problems = Vec::new();
         if tenant.cluster_topic.is_none() && !super::pipeline::is_topic(&topic) {

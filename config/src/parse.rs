@@ -9,7 +9,8 @@ use toml::de::{DeTable, DeValue};
 use super::diagnostics::{Problem, Report};
 use super::env_refs::EnvRefs;
 use super::schema::{
-    AdminDef, ClusterDef, KafkaDef, ListenerDef, PipelineDef, PluginsDef, TOP_LEVEL_KEYS, TenantDef, TestDef,
+    AdminDef, ClusterDef, KafkaDef, ListenerDef, PipelineDef, PluginsDef, TOP_LEVEL_KEYS,
+    TenantDef, TestDef,
 };
 
 /// One element of an array of tables: its raw form (for positions and

@@ -152,7 +152,11 @@ pub(crate) fn check(
         .and_then(|p| p.cache_dir.as_ref())
         .map(|d| base.join(d.get_ref()));
     if let Some(cluster) = &cluster {
-        let defs: Vec<_> = doc.tenants.iter().filter_map(|e| e.parsed.as_ref()).collect();
+        let defs: Vec<_> = doc
+            .tenants
+            .iter()
+            .filter_map(|e| e.parsed.as_ref())
+            .collect();
         super::cluster::check_topics(cluster, (&tenants, &defs), &pipelines, report);
     }
     let tests = super::pipeline_tests::check(&doc.tests, &pipelines, &pipeline_names, report);

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod builtin;
 pub mod channel;
+pub mod cluster;
 pub mod config;
 pub mod connections;
 pub mod hub;

@@ -18,7 +18,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "engines",
         &["connections", "hub", "kafka", "listen", "plugin", "tenant"],
     ),
-    ("flows", &["pipeline", "resume", "session"]),
+    ("flows", &["pipeline", "resume", "session", "cluster"]),
     ("servers", &["admin", "ws"]),
     ("process", &["server"]),
     ("front ends", &["cli", "testing"]),

@@ -1,5 +1,8 @@
 //! `/connections`: list, inspect, message and close open WebSocket
-//! connections (from the [`Registry`](crate::connections::Registry)).
+//! connections: this node's (from the
+//! [`Registry`](crate::connections::Registry)) and, in a cluster, the other
+//! nodes' as presence knows them; a message or close for one of those goes
+//! to its node through the cluster bus.
 
 use std::borrow::Cow;
 
@@ -11,6 +14,7 @@ use serde_json::{Value, json};
 use super::State;
 use super::auth::Caller;
 use super::http::{self, ApiError, Reply};
+use crate::cluster::Placed;
 use crate::connections::ConnInfo;
 use crate::hub::{CloseRequest, Pushed};
 
@@ -32,15 +36,31 @@ pub fn list(state: &State, caller: &Caller, query: Option<&str>) -> Result<Reply
             format!("this token may not list tenant `{tenant}`'s connections"),
         ));
     }
-    let connections: Vec<Value> = state
+    let node = state.registry.node();
+    let mut connections: Vec<(u64, Value)> = state
         .registry
         .all()
         .iter()
         .filter(|c| caller.may_access(&c.tenant))
         .filter(|c| tenant.is_none_or(|t| c.tenant == t))
         .filter(|c| pipeline.is_none_or(|p| c.pipeline == p))
-        .map(|c| describe(c))
+        .map(|c| (c.id, describe(c, node)))
         .collect();
+    for t in tenants(state, caller)
+        .iter()
+        .filter(|t| tenant.is_none_or(|x| x == *t))
+    {
+        let elsewhere = state
+            .cluster
+            .elsewhere(t, |m| pipeline.is_none_or(|p| m.pipeline == p));
+        connections.extend(
+            elsewhere
+                .iter()
+                .map(|p| (p.member.id, describe_remote(t, p))),
+        );
+    }
+    connections.sort_by_key(|(id, _)| *id);
+    let connections: Vec<Value> = connections.into_iter().map(|(_, c)| c).collect();
     Ok(http::json(
         StatusCode::OK,
         &json!({ "count": connections.len(), "connections": connections }),
@@ -49,8 +69,11 @@ pub fn list(state: &State, caller: &Caller, query: Option<&str>) -> Result<Reply
 
 /// `GET /connections/{id}`.
 pub fn get(state: &State, caller: &Caller, id: &str) -> Result<Reply, ApiError> {
-    let conn = find(state, caller, id)?;
-    Ok(http::json(StatusCode::OK, &describe(&conn)))
+    let body = match find(state, caller, id)? {
+        Found::Here(conn) => describe(&conn, state.registry.node()),
+        Found::Elsewhere(tenant, placed) => describe_remote(&tenant, &placed),
+    };
+    Ok(http::json(StatusCode::OK, &body))
 }
 
 /// `POST /connections/{id}/messages`: the body, as a text or binary
@@ -62,10 +85,25 @@ pub async fn send(
     headers: &HeaderMap,
     body: Incoming,
 ) -> Result<Reply, ApiError> {
-    let conn = find(state, caller, id)?;
+    let found = find(state, caller, id)?;
     let body = http::read_body(headers, body).await?;
     let frame = http::frame(headers, body)?;
     let (kind, bytes) = (frame.kind, frame.payload.len());
+    let conn = match found {
+        Found::Here(conn) => conn,
+        Found::Elsewhere(tenant, placed) => {
+            let id = placed.member.id;
+            let node = state
+                .cluster
+                .send(&tenant, None, id, &frame)
+                .ok_or_else(|| gone(id))?;
+            tracing::info!(%caller, conn = id, node, pipeline = %placed.member.pipeline, ?kind, bytes, "Admin API: message sent to a connection on another node.");
+            return Ok(http::json(
+                StatusCode::ACCEPTED,
+                &json!({ "connection": id, "node": node, "forwarded": true }),
+            ));
+        }
+    };
     match conn.outbox.push(frame) {
         Pushed::Closed => Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -118,7 +156,7 @@ pub async fn close(
     let reason = http::param(&params, "reason")
         .map(|r| checked_reason(r.to_owned()))
         .transpose()?;
-    let conn = find(state, caller, id)?;
+    let found = find(state, caller, id)?;
     let body = http::read_body(headers, body).await?;
     let mut request = CloseBody { code, reason };
     if !body.iter().all(u8::is_ascii_whitespace) {
@@ -140,6 +178,21 @@ pub async fn close(
     }
     let code = request.code.unwrap_or(1000);
     let reason = request.reason.unwrap_or_else(|| DEFAULT_REASON.to_owned());
+    let conn = match found {
+        Found::Here(conn) => conn,
+        Found::Elsewhere(tenant, placed) => {
+            let id = placed.member.id;
+            let node = state
+                .cluster
+                .close(&tenant, id, code, &reason)
+                .ok_or_else(|| gone(id))?;
+            tracing::info!(%caller, conn = id, node, code, %reason, "Admin API: closing a connection on another node.");
+            return Ok(http::json(
+                StatusCode::ACCEPTED,
+                &json!({ "connection": id, "node": node, "closing": true, "code": code, "reason": reason }),
+            ));
+        }
+    };
     tracing::info!(%caller, conn = conn.id, pipeline = %conn.pipeline, code, %reason, "Admin API: closing a connection.");
     conn.outbox.close(CloseRequest {
         code,
@@ -180,25 +233,73 @@ fn checked_reason(reason: String) -> Result<String, ApiError> {
     Ok(reason)
 }
 
+/// Where a connection the caller may see is open.
+enum Found {
+    /// On this node.
+    Here(std::sync::Arc<ConnInfo>),
+    /// On another node of the cluster, in this tenant.
+    Elsewhere(String, Placed),
+}
+
 /// The connection `id` names, if the caller may see it.
-fn find(state: &State, caller: &Caller, id: &str) -> Result<std::sync::Arc<ConnInfo>, ApiError> {
+fn find(state: &State, caller: &Caller, id: &str) -> Result<Found, ApiError> {
     let id: u64 = id.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
         ApiError::bad_request(format!("connection id {id:?} is not a positive integer"))
     })?;
     // Another tenant's connection gets the answer of one that does not
     // exist: a tenant token cannot probe which ids are open elsewhere.
-    state
+    if let Some(conn) = state
         .registry
         .get(id)
         .filter(|conn| caller.may_access(&conn.tenant))
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no open connection {id}")))
+    {
+        return Ok(Found::Here(conn));
+    }
+    tenants(state, caller)
+        .into_iter()
+        .find_map(|tenant| {
+            let placed = state.cluster.find(&tenant, id)?;
+            Some(Found::Elsewhere(tenant, placed))
+        })
+        .ok_or_else(|| gone(id))
 }
 
-/// A connection as the API shows it.
-fn describe(conn: &ConnInfo) -> Value {
+fn gone(id: u64) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, format!("no open connection {id}"))
+}
+
+/// The tenants with pipelines here that the caller may see.
+fn tenants(state: &State, caller: &Caller) -> Vec<String> {
+    let mut tenants: Vec<String> = state
+        .catalog()
+        .pipelines
+        .iter()
+        .filter(|p| caller.may_access(&p.tenant))
+        .map(|p| p.tenant.clone())
+        .collect();
+    tenants.sort();
+    tenants.dedup();
+    tenants
+}
+
+/// A connection on another node, as presence knows it.
+fn describe_remote(tenant: &str, placed: &Placed) -> Value {
+    json!({
+        "id": placed.member.id,
+        "node": placed.node,
+        "tenant": tenant,
+        "pipeline": placed.member.pipeline,
+        "channels": placed.member.channels,
+        "principal": placed.member.principal,
+    })
+}
+
+/// A connection of node `node` (this one) as the API shows it.
+fn describe(conn: &ConnInfo, node: u16) -> Value {
     use std::sync::atomic::Ordering::Relaxed;
     json!({
         "id": conn.id,
+        "node": node,
         "tenant": conn.tenant,
         "pipeline": conn.pipeline,
         "path": conn.path,

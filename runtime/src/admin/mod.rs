@@ -6,12 +6,13 @@
 //! | method and path | what |
 //! |---|---|
 //! | `GET /metrics` | Prometheus/OpenMetrics text (no token: meant for a scraper on a private address) |
-//! | `GET /connections[?tenant=T][&pipeline=P]` | open connections |
+//! | `GET /connections[?tenant=T][&pipeline=P]` | open connections (in a cluster: every node's, those of others as presence knows them) |
 //! | `GET /connections/{id}` | one connection |
 //! | `POST /connections/{id}/messages` | send it the body (text/* or JSON: text; octet-stream: binary) |
 //! | `DELETE /connections/{id}[?code=C][&reason=R]` | close it (or a JSON body `{"code", "reason"}`) |
 //! | `GET /pipelines` | pipelines with their plugins (slot, name, hash, limits) |
-//! | `POST /pipelines/{name}/broadcast?channel=C` | publish the body to a channel |
+//! | `POST /pipelines/{name}/broadcast?channel=C` | publish the body to a channel (on every node of a cluster) |
+//! | `GET /pipelines/{name}/channels/{channel}` | the channel's subscribers on every node (presence) |
 //! | `GET /reload` | the last live reload's outcome (operator only) |
 //! | `POST /reload` | reload the pipeline file now; answers with the outcome (operator only) |
 //! | `GET /tenants` | tenants with their quotas and usage (connections, plugin time, throttling) |
@@ -48,6 +49,7 @@ use tokio::sync::watch;
 
 use arc_swap::ArcSwap;
 
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::connections::Registry;
 use crate::hub::Hub;
@@ -64,6 +66,8 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// What the admin API serves from.
 pub struct State {
     registry: Arc<Registry>,
+    /// This node, and the others' connections (presence).
+    cluster: Arc<Cluster>,
     catalog: ArcSwap<Catalog>,
     reloads: Option<Reloads>,
     /// What the listeners' `/readyz` reads (`None`: `/health` is 404).
@@ -125,17 +129,19 @@ pub struct PluginEntry {
 impl State {
     /// The state for `config`'s pipelines (each with its live parts from `served`,
     /// by pipeline name; a pipeline without one is left out), its tokens,
-    /// and the open connections in `registry`. `reloads` serves
+    /// and the open connections of `cluster` (this node's registry and the
+    /// other nodes' presence). `reloads` serves
     /// `/reload` (`None`: 404, the process cannot reload), `health` serves
     /// `/health` (`None`: 404).
     pub fn new(
         config: &Config,
-        registry: Arc<Registry>,
+        cluster: Arc<Cluster>,
         served: &[Served],
         (reloads, health): (Option<Reloads>, Option<Arc<ArcSwap<crate::ws::Health>>>),
     ) -> Self {
         Self {
-            registry,
+            registry: cluster.registry().clone(),
+            cluster,
             catalog: ArcSwap::from_pointee(Catalog::new(config, served)),
             reloads,
             health,
@@ -221,6 +227,7 @@ enum Route<'p> {
     Messages(&'p str),
     Pipelines,
     Broadcast(&'p str),
+    Channel(&'p str, &'p str),
     Reload,
     Tenants,
     Health,
@@ -236,6 +243,7 @@ impl<'p> Route<'p> {
             ["connections", id, "messages"] => Route::Messages(id),
             ["pipelines"] => Route::Pipelines,
             ["pipelines", name, "broadcast"] => Route::Broadcast(name),
+            ["pipelines", name, "channels", channel] => Route::Channel(name, channel),
             ["reload"] => Route::Reload,
             ["tenants"] => Route::Tenants,
             ["health"] => Route::Health,
@@ -250,6 +258,7 @@ impl<'p> Route<'p> {
             | Route::Connections
             | Route::Pipelines
             | Route::Tenants
+            | Route::Channel(..)
             | Route::Health => &[Method::GET],
             Route::Connection(_) => &[Method::GET, Method::DELETE],
             Route::Messages(_) | Route::Broadcast(_) => &[Method::POST],
@@ -312,6 +321,7 @@ async fn handle(request: Request<hyper::body::Incoming>, state: &State) -> Respo
         (Route::Broadcast(name), _) => {
             pipelines::broadcast(state, &caller, (name, query), headers, body).await
         }
+        (Route::Channel(name, channel), _) => pipelines::channel(state, &caller, (name, channel)),
         (Route::Reload, &Method::GET) => reload::last(state, &caller),
         (Route::Reload, _) => reload::now(state, &caller).await,
         (Route::Tenants, _) => tenants::list(state, &caller),

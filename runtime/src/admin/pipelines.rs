@@ -19,7 +19,8 @@ pub fn list(state: &State, caller: &Caller) -> Result<Reply, ApiError> {
         .filter(|p| caller.may_access(&p.tenant))
         .map(|p| {
             let open = connections.iter().filter(|c| c.pipeline == p.name).count();
-            describe(p, open)
+            let everywhere = state.cluster.connection_count(&p.tenant, &p.name);
+            describe(p, (open, everywhere))
         })
         .collect();
     Ok(http::json(
@@ -41,27 +42,81 @@ pub async fn broadcast(
     let name = http::decode(name, false)?;
     let params = http::query(query)?;
     let catalog = state.catalog();
-    let pipeline = catalog
-        .pipelines
-        .iter()
-        // Another tenant's pipeline is answered as one that does not exist.
-        .find(|p| p.name == name && caller.may_access(&p.tenant))
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no pipeline `{name}`")))?;
+    let pipeline = visible(&catalog, caller, &name)?;
     let channel = http::param(&params, "channel")
         .ok_or_else(|| ApiError::bad_request("say which channel: `?channel=NAME`"))?;
     crate::channel::validate(channel).map_err(ApiError::bad_request)?;
     let body = http::read_body(headers, body).await?;
     let frame = http::frame(headers, body)?;
     let delivered = pipeline.hub.publish(channel, &frame);
-    tracing::info!(%caller, pipeline = %pipeline.name, %channel, delivered, kind = ?frame.kind, bytes = frame.payload.len(), "Admin API: broadcast.");
+    state
+        .cluster
+        .broadcast(&pipeline.tenant, &pipeline.name, channel, &frame);
+    // What presence knows of the other nodes' subscribers right now.
+    let elsewhere = state
+        .cluster
+        .channel_members(&pipeline.tenant, &pipeline.name, channel)
+        .iter()
+        .filter(|p| p.node != state.registry.node())
+        .count();
+    tracing::info!(%caller, pipeline = %pipeline.name, %channel, delivered, elsewhere, kind = ?frame.kind, bytes = frame.payload.len(), "Admin API: broadcast.");
     Ok(http::json(
         StatusCode::ACCEPTED,
-        &json!({ "pipeline": pipeline.name, "channel": channel, "delivered": delivered }),
+        &json!({
+            "pipeline": pipeline.name,
+            "channel": channel,
+            "delivered": delivered,
+            "subscribers_elsewhere": elsewhere,
+        }),
     ))
 }
 
+/// `GET /pipelines/{name}/channels/{channel}`: the channel's subscribers on
+/// every node (this one's from its registry, the others' from presence).
+pub fn channel(
+    state: &State,
+    caller: &Caller,
+    (name, channel): (&str, &str),
+) -> Result<Reply, ApiError> {
+    let name = http::decode(name, false)?;
+    let channel = http::decode(channel, false)?;
+    crate::channel::validate(&channel).map_err(ApiError::bad_request)?;
+    let catalog = state.catalog();
+    let pipeline = visible(&catalog, caller, &name)?;
+    let members: Vec<Value> = state
+        .cluster
+        .channel_members(&pipeline.tenant, &pipeline.name, &channel)
+        .into_iter()
+        .map(|p| json!({ "id": p.member.id, "node": p.node, "principal": p.member.principal }))
+        .collect();
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({
+            "pipeline": pipeline.name,
+            "channel": channel,
+            "count": members.len(),
+            "members": members,
+        }),
+    ))
+}
+
+/// The pipeline `name` if the caller may see it; another tenant's is
+/// answered as one that does not exist.
+fn visible<'c>(
+    catalog: &'c super::Catalog,
+    caller: &Caller,
+    name: &str,
+) -> Result<&'c PipelineEntry, ApiError> {
+    catalog
+        .pipelines
+        .iter()
+        .find(|p| p.name == name && caller.may_access(&p.tenant))
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no pipeline `{name}`")))
+}
+
 /// A pipeline as the API shows it.
-fn describe(pipeline: &PipelineEntry, connections: usize) -> Value {
+/// `connections`: open here, and on every node of the cluster.
+fn describe(pipeline: &PipelineEntry, (connections, everywhere): (usize, usize)) -> Value {
     let plugins: Vec<Value> = pipeline
         .plugins
         .iter()
@@ -83,6 +138,7 @@ fn describe(pipeline: &PipelineEntry, connections: usize) -> Value {
         "listener": pipeline.listener,
         "path": pipeline.path,
         "connections": connections,
+        "cluster_connections": everywhere,
         "plugins": plugins,
     })
 }

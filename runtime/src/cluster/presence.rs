@@ -9,7 +9,7 @@
 //! its connections (a process that was killed); a node that says `bye` is
 //! gone at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,9 @@ pub const MISSED_ROUNDS: u32 = 3;
 #[derive(Debug)]
 pub struct Presence {
     nodes: Mutex<HashMap<u16, NodeState>>,
+    /// (pipeline, channel) with a subscriber on another node: rebuilt on
+    /// every change, read for every record a shared-mode node routes.
+    subscribed: arc_swap::ArcSwap<HashSet<(String, String)>>,
     interval: Duration,
 }
 
@@ -51,6 +54,7 @@ impl Presence {
     pub fn new(interval: Duration) -> Self {
         Self {
             nodes: Mutex::default(),
+            subscribed: arc_swap::ArcSwap::default(),
             interval,
         }
     }
@@ -74,10 +78,23 @@ impl Presence {
                 false
             }
             _ => {
-                nodes.insert(sender.node, NodeState::new(sender.incarnation, now));
+                let replaced = nodes.insert(sender.node, NodeState::new(sender.incarnation, now));
+                if replaced.is_some() {
+                    self.index(&nodes);
+                }
                 true
             }
         }
+    }
+
+    /// Rebuilds the (pipeline, channel) index from `nodes`.
+    fn index(&self, nodes: &HashMap<u16, NodeState>) {
+        let subscribed = nodes
+            .values()
+            .flat_map(|state| state.members.values())
+            .flat_map(|(m, _)| m.channels.iter().map(|c| (m.pipeline.clone(), c.clone())))
+            .collect();
+        self.subscribed.store(std::sync::Arc::new(subscribed));
     }
 
     /// Applies a presence update from `sender` (heard first).
@@ -97,6 +114,7 @@ impl Presence {
         if update.snapshot && update.last {
             state.members.retain(|_, (_, round)| *round >= update.round);
         }
+        self.index(&nodes);
     }
 
     /// Forgets `node` (it said `bye`).
@@ -107,6 +125,7 @@ impl Presence {
             .is_some_and(|s| s.incarnation == sender.incarnation)
         {
             nodes.remove(&sender.node);
+            self.index(&nodes);
         }
     }
 
@@ -114,13 +133,17 @@ impl Presence {
     pub fn sweep(&self, now: Instant) -> Vec<u16> {
         let expiry = self.expiry();
         let mut gone = Vec::new();
-        self.lock().retain(|node, state| {
+        let mut nodes = self.lock();
+        nodes.retain(|node, state| {
             let alive = now.saturating_duration_since(state.last_heard) <= expiry;
             if !alive {
                 gone.push(*node);
             }
             alive
         });
+        if !gone.is_empty() {
+            self.index(&nodes);
+        }
         gone
     }
 
@@ -159,19 +182,18 @@ impl Presence {
 
     /// The node that has connection `id`, if another node does.
     pub fn find(&self, id: u64) -> Option<(u16, Member)> {
-        self.lock().iter().find_map(|(node, state)| {
-            state.members.get(&id).map(|(m, _)| (*node, m.clone()))
-        })
+        self.lock()
+            .iter()
+            .find_map(|(node, state)| state.members.get(&id).map(|(m, _)| (*node, m.clone())))
     }
 
     /// Whether another node has a subscriber of `pipeline`'s `channel`.
     pub fn elsewhere(&self, pipeline: &str, channel: &str) -> bool {
-        self.lock().values().any(|state| {
-            state
-                .members
-                .values()
-                .any(|(m, _)| m.pipeline == pipeline && m.channels.iter().any(|c| c == channel))
-        })
+        // Not allocating per record would need a borrowed-key lookup; the
+        // set is small and the pair is built only when a cluster is on.
+        self.subscribed
+            .load()
+            .contains(&(pipeline.to_owned(), channel.to_owned()))
     }
 }
 

@@ -146,7 +146,10 @@ pub fn encode(sender: Sender, tenant: &str, body: &Body) -> Encoded {
         (H_VERSION.to_owned(), Bytes::from_static(VERSION)),
         (H_NODE.to_owned(), number(sender.node)),
         (H_INCARNATION.to_owned(), number(sender.incarnation)),
-        (H_TENANT.to_owned(), Bytes::copy_from_slice(tenant.as_bytes())),
+        (
+            H_TENANT.to_owned(),
+            Bytes::copy_from_slice(tenant.as_bytes()),
+        ),
     ];
     let mut header = |name: &str, value: Bytes| headers.push((name.to_owned(), value));
     let (op, key, value) = match body {
@@ -217,7 +220,10 @@ pub fn decode(record: &Record) -> Result<(Sender, String, Body), WireError> {
         },
         "send" => Body::Send {
             conn: parse(record, H_CONN)?,
-            pipeline: record.header(H_PIPELINE).map(|_| string(record, H_PIPELINE)).transpose()?,
+            pipeline: record
+                .header(H_PIPELINE)
+                .map(|_| string(record, H_PIPELINE))
+                .transpose()?,
             kind: kind(record)?,
             payload,
         },
@@ -359,7 +365,9 @@ mod tests {
         );
         let mut unknown = record(encode(sender, "t", &Body::Hello));
         unknown.headers.retain(|(n, _)| n != H_OP);
-        unknown.headers.push((H_OP.into(), Bytes::from_static(b"gossip")));
+        unknown
+            .headers
+            .push((H_OP.into(), Bytes::from_static(b"gossip")));
         assert_eq!(decode(&unknown), Err(WireError::Op("gossip".into())));
     }
 }

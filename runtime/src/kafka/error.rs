@@ -48,6 +48,14 @@ pub enum KafkaError {
         /// What librdkafka said.
         source: RdKafkaError,
     },
+    /// The brokers did not create a topic the host needs.
+    #[error("cannot create topic `{topic}`: {reason}")]
+    Create {
+        /// The topic.
+        topic: String,
+        /// What the brokers or librdkafka said.
+        reason: String,
+    },
     /// A topic of that name already exists on the embedded broker.
     #[error("topic `{0}` already exists on the embedded broker")]
     TopicExists(String),
@@ -80,6 +88,7 @@ impl KafkaError {
             | KafkaError::Unreachable(source) => source.rdkafka_error_code(),
             KafkaError::NoEmbeddedBroker
             | KafkaError::Spawn { .. }
+            | KafkaError::Create { .. }
             | KafkaError::TopicExists(_) => None,
         }
     }

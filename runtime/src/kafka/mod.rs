@@ -19,6 +19,7 @@ mod log;
 mod producer;
 pub mod protocol_probe;
 pub mod security;
+mod topics;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,6 +39,7 @@ pub use error::KafkaError;
 pub use producer::{
     DEFAULT_ENQUEUE_TIMEOUT, DEFAULT_MESSAGE_TIMEOUT, Delivered, Producer, ProducerOptions,
 };
+pub use topics::ensure_topic;
 
 /// Consumer settings the file may override. A waiting fetch is not woken
 /// when data arrives (neither by the mock cluster nor by tansu), so the

@@ -6,6 +6,7 @@
 //! reads them back with [`Metrics::value`]. Rendered as OpenMetrics text by
 //! [`render`] (counters get the `_total` suffix there).
 
+mod cluster;
 mod consumer;
 mod lag;
 mod resume;
@@ -20,6 +21,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+pub use cluster::ClusterMetrics;
 pub use consumer::ConsumerMetrics;
 pub use lag::{LagMap, LagSource};
 pub use resume::ResumeMetrics;
@@ -107,6 +109,7 @@ pub struct Metrics {
     tenants: tenant::TenantFamilies,
     consumers: consumer::ConsumerFamilies,
     resume: resume::ResumeFamilies,
+    cluster: cluster::ClusterFamilies,
 }
 
 impl Default for Metrics {
@@ -143,6 +146,7 @@ impl Metrics {
             tenants: tenant::TenantFamilies::default(),
             consumers: consumer::ConsumerFamilies::default(),
             resume: resume::ResumeFamilies::default(),
+            cluster: cluster::ClusterFamilies::default(),
         };
         let m = &metrics;
         registry.register(
@@ -234,6 +238,7 @@ impl Metrics {
         m.tenants.register(&mut registry);
         m.consumers.register(&mut registry);
         m.resume.register(&mut registry);
+        m.cluster.register(&mut registry);
         Self {
             registry,
             ..metrics
@@ -279,6 +284,11 @@ impl Metrics {
             tenant: tenant.to_owned(),
             pipeline: pipeline.to_owned(),
         })
+    }
+
+    /// The handles of one tenant's cluster bus.
+    pub fn cluster(&self, tenant: &str) -> ClusterMetrics {
+        self.cluster.cluster(tenant)
     }
 
     /// Everything in this registry, as OpenMetrics text.

@@ -9,6 +9,6 @@ mod sink_prep;
 mod stages;
 
 pub use inbound_path::InboundPath;
-pub use record_path::{DeadLetter, RecordPath, StageSender};
+pub use record_path::{DeadLetter, Forward, RecordPath, StageSender};
 pub use sink_prep::{Sender, SinkPrep};
 pub use stages::{Outlet, Poison, Stages};

@@ -15,6 +15,11 @@ use crate::record::Record;
 /// pipeline rather than lose the record.
 pub type DeadLetter = Box<dyn FnMut(&Record, &str) -> Result<(), String> + Send>;
 
+/// Hands a routed frame for `channel` to the pipeline's subscribers on
+/// other nodes of a cluster; says whether any were there (`mode =
+/// "shared"`: this node is the only one that reads the record).
+pub type Forward = Box<dyn FnMut(&str, &Frame) -> bool + Send>;
+
 /// Where a live reload sends a pipeline's next [`Stages`] (same format,
 /// new plugin instances).
 pub type StageSender = std::sync::mpsc::Sender<Stages>;
@@ -35,6 +40,7 @@ struct Fanout {
     wakeups: Wakeups,
     poison: PoisonPolicy,
     dead_letter: Option<DeadLetter>,
+    forward: Option<Forward>,
     metrics: Arc<crate::metrics::PipelineMetrics>,
 }
 
@@ -62,6 +68,7 @@ impl RecordPath {
                 wakeups: Wakeups::default(),
                 poison,
                 dead_letter,
+                forward: None,
                 metrics: crate::metrics::global().pipeline("", pipeline),
             },
         }
@@ -71,6 +78,12 @@ impl RecordPath {
     /// registry, no tenant).
     pub fn with_metrics(mut self, metrics: Arc<crate::metrics::PipelineMetrics>) -> Self {
         self.fanout.metrics = metrics;
+        self
+    }
+
+    /// Also hands every routed frame to `forward` (see [`Forward`]).
+    pub fn forwarding(mut self, forward: Forward) -> Self {
+        self.fanout.forward = Some(forward);
         self
     }
 
@@ -110,7 +123,13 @@ impl Outlet for Fanout {
             .iter()
             .map(|c| self.hub.publish_deferred(c, frame, &mut self.wakeups))
             .sum();
-        if taken > 0 {
+        let forwarded = match &mut self.forward {
+            Some(forward) => channels
+                .iter()
+                .fold(false, |any, c| forward(c, frame) | any),
+            None => false,
+        };
+        if taken > 0 || forwarded {
             self.metrics.routed();
         } else {
             self.metrics.dropped("no_subscriber", 1);

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use bytes::Bytes;
 
+use crate::cluster::Cluster;
 use crate::config::{Pipeline, PluginConfig, PoisonPolicy, Source};
 use crate::hub::Hub;
 use crate::kafka::{
@@ -46,13 +47,14 @@ pub fn topics(pipeline: &Pipeline) -> Vec<&str> {
 /// What a pipeline's WebSocket side serves: its authenticator, sink
 /// producer and inbound transforms, and handler, around `hub`. Kafka
 /// clients come from `settings` (present when it has a source or a sink);
-/// connections, messages and plugin time count against `tenant`'s quotas.
+/// connections, messages and plugin time count against `tenant`'s quotas;
+/// its handler reaches other nodes' connections through `cluster`.
 pub fn endpoint(
     pipeline: &Pipeline,
     host: &PluginHost,
     settings: Option<&ClientSettings>,
     (hub, metrics): (Arc<Hub>, Arc<PipelineMetrics>),
-    tenant: &Arc<TenantState>,
+    (tenant, cluster): (&Arc<TenantState>, &Arc<Cluster>),
 ) -> anyhow::Result<Endpoint> {
     let host = &Budgeted {
         host,
@@ -93,7 +95,7 @@ pub fn endpoint(
                     &pipeline.name,
                     &load(host, pipeline, plugin)?,
                     POOL_WORKERS,
-                    (hub.clone(), metrics.clone()),
+                    (hub.clone(), metrics.clone(), cluster.clone()),
                     publisher,
                 )
                 .context("cannot start its handler")?,
@@ -195,7 +197,7 @@ pub fn feed(
     (pipeline, source): (&Pipeline, &Source),
     stages: Stages,
     (hub, metrics): (Arc<Hub>, Arc<PipelineMetrics>),
-    settings: &ClientSettings,
+    (settings, cluster): (&ClientSettings, &Arc<Cluster>),
     resume: Positions,
 ) -> anyhow::Result<Feed> {
     let dead_letter = match &source.on_poison {
@@ -213,6 +215,22 @@ pub fn feed(
         dead_letter,
     )
     .with_metrics(metrics);
+    if source.mode == crate::config::SourceMode::Shared && cluster.name().is_some() {
+        // Only this node reads these partitions: the pipeline's subscribers
+        // on the other nodes get their records through the cluster bus.
+        let (cluster, tenant, name) = (
+            cluster.clone(),
+            pipeline.tenant.clone(),
+            pipeline.name.clone(),
+        );
+        path = path.forwarding(Box::new(move |channel, frame| {
+            let elsewhere = cluster.subscribed_elsewhere(&tenant, &name, channel);
+            if elsewhere {
+                cluster.broadcast(&tenant, &name, channel, frame);
+            }
+            elsewhere
+        }));
+    }
     let next = path.swappable();
     let mut subscription = Subscription::from(source);
     if let Membership::Direct { resume: start_at } = &mut subscription.membership {

@@ -83,8 +83,9 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
         None
     };
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let registry = Arc::new(crate::connections::Registry::default());
-    let mut live = Live::new(embedded, registry.clone(), shutdown_rx.clone());
+    let cluster = crate::cluster::Cluster::new(config.cluster.as_ref());
+    let registry = cluster.registry().clone();
+    let mut live = Live::new(embedded, cluster.clone(), shutdown_rx.clone());
     live.apply(config.clone(), host).await?;
 
     let mut servers = JoinSet::new();
@@ -135,7 +136,7 @@ pub async fn start(config: &Config, host: &PluginHost) -> anyhow::Result<Running
         bound.push(("admin".to_owned(), socket.local_addr()?));
         let state = Arc::new(crate::admin::State::new(
             config,
-            registry.clone(),
+            cluster.clone(),
             &live.served(),
             (Some(reloads.clone()), Some(live.health())),
         ));

@@ -64,6 +64,10 @@ fn frame(msg: Message) -> Frame {
 }
 
 impl Sessions {
+    fn tenant(&self) -> &str {
+        &self.metrics.labels().tenant
+    }
+
     /// Carries out `actions` in order; `origin` is the connection the event
     /// came from (`None` for a tick, where the host has already refused the
     /// actions that need one).
@@ -92,7 +96,11 @@ impl Sessions {
                         target.outbox.push(frame(msg));
                         true
                     }
-                    None => false,
+                    // On another node of the cluster, if presence has it.
+                    None => self
+                        .cluster
+                        .send(self.tenant(), Some(&self.pipeline), id, &frame(msg))
+                        .is_some(),
                 },
                 (Action::Publish(publish), _) => self.publish(publish),
                 (Action::Join(channel), Some(live)) => {
@@ -117,7 +125,10 @@ impl Sessions {
                     true
                 }
                 (Action::Broadcast((channel, msg)), _) => {
-                    self.hub.publish(&channel, &frame(msg));
+                    let frame = frame(msg);
+                    self.hub.publish(&channel, &frame);
+                    self.cluster
+                        .broadcast(self.tenant(), &self.pipeline, &channel, &frame);
                     true
                 }
                 (Action::Close((code, reason)), Some(live)) => {

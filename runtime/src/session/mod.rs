@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::cluster::Cluster;
 use crate::connections::ConnInfo;
 use crate::hub::{CloseRequest, Hub, Outbox};
 use crate::metrics::PipelineMetrics;
@@ -46,6 +47,8 @@ pub struct Sessions {
     pipeline: String,
     pool: AffinePool,
     hub: Arc<Hub>,
+    /// Where broadcasts and sends reach the other nodes' connections.
+    cluster: Arc<Cluster>,
     publisher: Option<Publisher>,
     live: Mutex<HashMap<u64, Arc<Live>>>,
     /// Its pipeline's metrics (refused actions are counted there).
@@ -54,20 +57,22 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// Starts `workers` instances of `plugin`, acting on `hub` (refused
-    /// actions counted in `metrics`) and producing
-    /// through `publisher` (`None`: the pipeline has no sink).
+    /// Starts `workers` instances of `plugin`, acting on `hub` and, for
+    /// connections on other nodes, through `cluster` (refused actions
+    /// counted in `metrics`), and producing through `publisher` (`None`:
+    /// the pipeline has no sink).
     pub fn start(
         pipeline: &str,
         plugin: &LoadedPlugin,
         workers: usize,
-        (hub, metrics): (Arc<Hub>, Arc<PipelineMetrics>),
+        (hub, metrics, cluster): (Arc<Hub>, Arc<PipelineMetrics>, Arc<Cluster>),
         publisher: Option<Publisher>,
     ) -> Result<Arc<Self>, PluginError> {
         Ok(Arc::new(Self {
             pipeline: pipeline.to_owned(),
             pool: AffinePool::start(plugin, workers, QUEUE)?,
             hub,
+            cluster,
             publisher,
             live: Mutex::default(),
             metrics,

@@ -119,6 +119,11 @@ pub struct Health {
     pub pipelines: Vec<PipelineHealth>,
     /// A broker probe per tenant that uses Kafka.
     pub probes: Vec<(String, Arc<BrokerProbe>)>,
+    /// This node, when it is one of a cluster: a bus that fails degrades
+    /// the node (it serves its own clients only) without making it
+    /// unready, or a broker outage would take every node out of the load
+    /// balancer at once.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// The verdict on one pipeline.
@@ -176,11 +181,34 @@ impl Health {
         self.verdicts().await.iter().all(|v| v.problem.is_none())
     }
 
-    /// `/readyz` on a public listener: 200 "ready", or 503 "not ready".
-    /// Which pipelines fail and why (their names, their tenants, what the
-    /// brokers said) is for operators: the admin API's `GET /health`.
+    /// The cluster bus problems of the tenants `visible` accepts, by tenant.
+    fn degraded(&self, visible: impl Fn(&str) -> bool) -> Vec<(String, String)> {
+        let Some(cluster) = self.cluster.as_ref().filter(|c| c.name().is_some()) else {
+            return Vec::new();
+        };
+        let mut tenants: Vec<&str> = self.pipelines.iter().map(|p| p.tenant.as_str()).collect();
+        tenants.sort_unstable();
+        tenants.dedup();
+        tenants
+            .into_iter()
+            .filter(|t| visible(t))
+            .filter_map(|t| Some((t.to_owned(), cluster.problem(t)?)))
+            .collect()
+    }
+
+    /// `/readyz` on a public listener: 200 "ready" (or "ready, degraded"
+    /// when a cluster bus fails: this node serves its own clients only),
+    /// or 503 "not ready". Which pipelines fail and why (their names, their
+    /// tenants, what the brokers said) is for operators: the admin API's
+    /// `GET /health`.
     pub async fn readyz(&self) -> (u16, String) {
         if self.ready().await {
+            if !self.degraded(|_| true).is_empty() {
+                return (
+                    200,
+                    "ready, degraded: the cluster bus is down, rooms reach this node's clients only (the admin API's GET /health says why)\n".into(),
+                );
+            }
             (200, "ready\n".into())
         } else {
             (
@@ -222,11 +250,38 @@ impl Health {
                 })
             })
             .collect();
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "status": if ready { "healthy" } else { "unhealthy" },
             "connections": verdicts.iter().map(|v| v.pipeline.slots.open()).sum::<usize>(),
             "pipelines": pipelines,
         });
+        if let Some(cluster) = self.cluster.as_ref().filter(|c| c.name().is_some()) {
+            let degraded = self.degraded(&visible);
+            let mut tenants: Vec<&str> = verdicts
+                .iter()
+                .map(|v| v.pipeline.tenant.as_str())
+                .collect();
+            tenants.sort_unstable();
+            tenants.dedup();
+            let buses: Vec<serde_json::Value> = tenants
+                .into_iter()
+                .map(|t| {
+                    let problem = degraded.iter().find(|(d, _)| d == t).map(|(_, p)| p);
+                    serde_json::json!({
+                        "tenant": t,
+                        "status": if problem.is_none() { "ok" } else { "degraded" },
+                        "problem": problem,
+                        "nodes": cluster.nodes(t),
+                    })
+                })
+                .collect();
+            body["cluster"] = serde_json::json!({
+                "name": cluster.name(),
+                "node": cluster.node(),
+                "status": if degraded.is_empty() { "ok" } else { "degraded" },
+                "buses": buses,
+            });
+        }
         (if ready { 200 } else { 503 }, body)
     }
 }

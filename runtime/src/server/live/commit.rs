@@ -151,7 +151,7 @@ impl Live {
             (&n.config, source),
             stages,
             (n.hub.clone(), n.metrics.clone()),
-            settings,
+            (settings, &self.cluster),
             resume,
         );
         match started {

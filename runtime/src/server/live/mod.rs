@@ -12,10 +12,12 @@
 //! - [`commit`]: swapping it in: consumers started and stopped, removed
 //!   pipelines' connections closed, the change lines.
 //! - [`probes`]: a broker probe per tenant that uses Kafka.
+//! - [`buses`]: the cluster bus of each tenant with pipelines (with `[cluster]`).
 //! - [`publish`]: what the listeners, `/readyz` and the admin API read.
 //!
 //! [`Stages`]: crate::pipeline::Stages
 
+mod buses;
 mod commit;
 mod plan;
 mod probes;
@@ -28,6 +30,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
 use super::parts::Feed;
+use crate::cluster::Cluster;
 use crate::config::{Brokers, Config, Kafka, Pipeline};
 use crate::connections::Registry;
 use crate::hub::Hub;
@@ -61,6 +64,8 @@ pub struct Live {
     probes: Vec<probes::Probe>,
     embedded: Option<EmbeddedBroker>,
     registry: Arc<Registry>,
+    /// This process as a node (of no cluster without `[cluster]`).
+    cluster: Arc<Cluster>,
     health: Arc<ArcSwap<Health>>,
     gates: Vec<(String, Arc<Gate>)>,
     admin: Option<Arc<crate::admin::State>>,
@@ -68,12 +73,14 @@ pub struct Live {
 }
 
 impl Live {
-    /// Nothing running yet; tickers stop when `shutdown` turns true.
+    /// Nothing running yet, on node `cluster` (whose registry lists the
+    /// connections); tickers stop when `shutdown` turns true.
     pub fn new(
         embedded: Option<EmbeddedBroker>,
-        registry: Arc<Registry>,
+        cluster: Arc<Cluster>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
+        let registry = cluster.registry().clone();
         Self {
             config: None,
             active: Vec::new(),
@@ -81,6 +88,7 @@ impl Live {
             probes: Vec::new(),
             embedded,
             registry,
+            cluster,
             health: Arc::new(ArcSwap::from_pointee(Health::default())),
             gates: Vec::new(),
             admin: None,
@@ -160,11 +168,19 @@ impl Live {
         config: Config,
         host: &PluginHost,
     ) -> anyhow::Result<Vec<String>> {
+        if let Some(refusal) = self.cluster.refuses(config.cluster.as_ref()) {
+            anyhow::bail!(refusal);
+        }
         let tenants = self.tenants.next(&config);
         let next = tokio::task::block_in_place(|| self.prepare(&config, &tenants, host))?;
         let probes = self.next_probes(&config)?;
+        let buses = self.next_buses(&config, &next)?;
         self.tenants = tenants;
-        Ok(self.commit(config, next, probes).await)
+        let changes = self.commit(config, next, probes).await;
+        if let Err(error) = self.cluster.apply(buses) {
+            tracing::error!(%error, "Cluster bus not started: this node serves its own clients only.");
+        }
+        Ok(changes)
     }
 
     /// Stops every consumer, committing what was handled, for at most
@@ -172,6 +188,7 @@ impl Live {
     /// (librdkafka retries for minutes). Records handled but not committed
     /// are read again after a restart (at least once), never lost.
     pub async fn shutdown(&mut self) {
+        self.cluster.leave().await;
         let deadline = tokio::time::Instant::now() + SHUTDOWN_COMMIT;
         for active in std::mem::take(&mut self.active) {
             let name = active.config.name.clone();
@@ -183,10 +200,11 @@ impl Live {
     }
 }
 
-/// Whether a config needs the embedded broker.
+/// Whether a config needs the embedded broker (a pipeline, or the cluster
+/// bus of a tenant with pipelines, uses it).
 pub fn wants_embedded(config: &Config) -> bool {
     config.pipelines.iter().any(|p| {
-        (p.source.is_some() || p.serving.sink.is_some())
+        (p.source.is_some() || p.serving.sink.is_some() || config.cluster.is_some())
             && config
                 .tenant(&p.tenant)
                 .is_some_and(|t| t.kafka.brokers == Brokers::Embedded)

@@ -124,7 +124,7 @@ impl Live {
                     host,
                     settings.as_ref(),
                     (hub.clone(), metrics.clone()),
-                    &tenant_state,
+                    (&tenant_state, &self.cluster),
                 )?;
                 if let Some(active) = running {
                     // Connections already open stay counted.

@@ -23,6 +23,7 @@ impl Live {
                 slots: a.endpoint.slots.clone(),
             });
         }
+        health.cluster = Some(self.cluster.clone());
         health.probes = self
             .probes
             .iter()
