@@ -723,7 +723,7 @@ async fn keep_connected(url: String, headers: Vec<(&'static str, &'static str)>)
 }
 
 /// The operations of `docs/admin-openapi.yaml`.
-const OPERATIONS: [&str; 11] = [
+const OPERATIONS: [&str; 12] = [
     "GET /metrics",
     "GET /connections",
     "GET /connections/{id}",
@@ -731,6 +731,7 @@ const OPERATIONS: [&str; 11] = [
     "POST /connections/{id}/messages",
     "GET /pipelines",
     "POST /pipelines/{name}/broadcast",
+    "GET /pipelines/{name}/channels/{channel}",
     "GET /reload",
     "POST /reload",
     "GET /tenants",
