@@ -56,21 +56,26 @@ pub(super) fn check(def: &ClusterDef, report: &mut Report<'_>) -> Option<Cluster
             )),
         );
     }
-    let node_id = match &def.node_id {
-        Some(id) => Some(bounds::number(Some(id), "node_id", 1..=65_535, 0, report)? as u16),
-        None => None,
-    };
+    // Each check reports on its own before any is given up on.
+    let node_id = def
+        .node_id
+        .as_ref()
+        .map(|id| bounds::number(Some(id), "node_id", 1..=65_535, 0, report));
     let interval = bounds::number(
         def.presence_interval_ms.as_ref(),
         "presence_interval_ms",
         500..=60_000,
         5_000,
         report,
-    )?;
-    valid.then(|| Cluster {
+    );
+    let node_id = match node_id {
+        Some(id) => Some(id? as u16),
+        None => None,
+    };
+    valid.then_some(Cluster {
         name: name.clone(),
         node_id,
-        presence_interval: Duration::from_millis(interval),
+        presence_interval: Duration::from_millis(interval?),
     })
 }
 

@@ -97,6 +97,12 @@ fn describe(config: &Config) -> String {
             writeln!(out, "  {:?}", t.quotas).unwrap();
         }
     }
+    if let Some(cluster) = &config.cluster {
+        writeln!(out, "{cluster:?}").unwrap();
+        for t in &config.tenants {
+            writeln!(out, "  bus of {}: {}", t.name, cluster.bus_topic(t)).unwrap();
+        }
+    }
     if let Some(admin) = &config.admin {
         writeln!(
             out,
@@ -192,6 +198,14 @@ fn unknown_fields() {
 #[test]
 fn resume_errors() {
     insta::assert_snapshot!(errors("resume_errors"));
+}
+
+#[test]
+fn cluster_errors() {
+    let all = ["cluster_errors", "cluster_topics", "cluster_alone"]
+        .map(|name| format!("# {name}\n{}", errors(name)))
+        .join("\n");
+    insta::assert_snapshot!(all);
 }
 
 #[test]

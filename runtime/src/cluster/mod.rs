@@ -331,3 +331,39 @@ fn random() -> u64 {
     hasher.write_u32(std::process::id());
     hasher.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster(name: &str, node_id: Option<u16>) -> config::Cluster {
+        config::Cluster {
+            name: name.into(),
+            node_id,
+            presence_interval: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn ids_carry_the_node_and_a_reload_keeps_the_identity() {
+        let node = Cluster::new(Some(&cluster("eu", Some(7))));
+        assert_eq!(node.node(), 7);
+        let id = node.registry().next_id();
+        assert_eq!(crate::connections::node_of(id), 7);
+        assert!(id < 1 << 53, "exact in JSON");
+        assert_eq!(node.refuses(Some(&cluster("eu", Some(7)))), None);
+        assert!(node.refuses(Some(&cluster("eu", Some(8)))).is_some());
+        assert!(node.refuses(Some(&cluster("us", Some(7)))).is_some());
+        assert!(node.refuses(None).is_some());
+
+        // A drawn id is kept by a reload that still draws one.
+        let drawn = Cluster::new(Some(&cluster("eu", None)));
+        assert_ne!(drawn.node(), 0);
+        assert_eq!(drawn.refuses(Some(&cluster("eu", None))), None);
+
+        let alone = Cluster::standalone();
+        assert_eq!(alone.registry().next_id(), 1);
+        assert!(alone.refuses(Some(&cluster("eu", None))).is_some());
+        assert_eq!(alone.refuses(None), None);
+    }
+}
