@@ -188,6 +188,16 @@ async fn rooms_admin_actions_and_tenants_span_three_nodes() {
             .collect();
         presence_agrees(&all, &format!("r{room}"), &ids, Duration::from_secs(20)).await;
     }
+    // Handlers see the same, on every node.
+    for node in 0..3 {
+        let asker = clients.iter().position(|c| c.2 == node).unwrap();
+        let answer = ask(&mut clients[asker].0, "presence r0").await;
+        let (head, members) = answer.split_once(": ").unwrap();
+        assert_eq!(head, "presence r0 12 of 30", "node {}", node + 1);
+        for n in 1..=3 {
+            assert_eq!(members.matches(&format!("@{n}")).count(), 4, "{answer}");
+        }
+    }
 
     // A globex client in a room of the same name, on node 2.
     let (mut outsider, outsider_id) = open(&nodes[1], "globex").await;

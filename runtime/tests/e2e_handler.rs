@@ -68,6 +68,14 @@ async fn actions_reach_their_targets_and_publish_reaches_kafka() {
     let (mut b, _) = open(&sluice.base, "lobby").await;
     let (mut c, c_id) = open(&sluice.base, "other").await;
 
+    // The host's presence counts every connection of the pipeline, not
+    // those of the instance asked (the pool runs two).
+    let (a_id, b_id) = (c_id - 2, c_id - 1);
+    assert_eq!(
+        ask(&mut a, "presence lobby").await,
+        format!("presence lobby 2 of 3: {a_id}@0,{b_id}@0")
+    );
+
     // The connection as the handler sees it.
     let whoami = ask(&mut a, "whoami").await;
     assert!(

@@ -65,6 +65,14 @@ fn start(config: Value) -> PluginInstance {
     support::plugins::instance("mock", Role::Handler, &config.to_string())
 }
 
+/// [`start`], with the host answering `presence` calls from `FortyOne`.
+fn start_with_presence(config: Value) -> PluginInstance {
+    let loaded = support::plugins::load("mock", Role::Handler, &config.to_string())
+        .unwrap_or_else(|e| panic!("load mock: {e}"));
+    loaded.answer_presence_with(std::sync::Arc::new(FortyOne));
+    loaded.instantiate().expect("instantiate")
+}
+
 fn init_error(config: Value) -> String {
     let refused = support::plugins::load("mock", Role::Handler, &config.to_string())
         .err()
@@ -313,9 +321,25 @@ fn pattern_nested_tables_arrays_and_numbers() {
     }
 }
 
+/// What the host's presence answers in these tests: a pipeline with 41
+/// connections (on every node), which no instance could count itself.
+struct FortyOne;
+
+impl sluice_runtime::plugin::Presence for FortyOne {
+    fn connection_count(&self) -> u32 {
+        41
+    }
+    fn channel_count(&self, _: &str) -> u32 {
+        0
+    }
+    fn channel_members(&self, _: &str, _: u32) -> Vec<sluice_runtime::plugin::PresenceMember> {
+        Vec::new()
+    }
+}
+
 #[test]
 fn pattern_templates_keep_types_whole_and_stringify_inside_text() {
-    let mut plugin = start(json!({
+    let mut plugin = start_with_presence(json!({
         "kind": "pattern",
         "rules": [{
             "match": { "type": "t" },
@@ -366,7 +390,7 @@ fn pattern_templates_keep_types_whole_and_stringify_inside_text() {
             "line": r#"id=17 flag=false a={"b":"c"} missing=[] name=second"#,
             "list": [17, "x17", 3],
             "conn": 3,
-            "count": 2,
+            "count": 41,
             "ms": ms,
             "fixed": { "deep": [true, null] },
         })

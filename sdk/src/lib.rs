@@ -154,6 +154,7 @@ mod config;
 pub mod headers;
 pub mod json;
 pub mod log;
+pub mod presence;
 pub mod random;
 
 mod authenticator;

@@ -89,6 +89,19 @@ impl Handler for Probe {
                 ))]
             }
             "count" => vec![reply(self.counts[&conn_id].to_string())],
+            // What the host's presence says of room `a` and the pipeline.
+            "presence" => {
+                let members: Vec<String> = sluice_sdk::presence::channel_members(a, 100)
+                    .iter()
+                    .map(|m| format!("{}@{}", m.id, m.node))
+                    .collect();
+                vec![reply(format!(
+                    "presence {a} {} of {}: {}",
+                    sluice_sdk::presence::channel_count(a),
+                    sluice_sdk::presence::connection_count(),
+                    members.join(",")
+                ))]
+            }
             "trap" => panic!("probe asked to trap"),
             #[allow(clippy::empty_loop)]
             "loop" => loop {},

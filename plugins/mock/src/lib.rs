@@ -199,7 +199,7 @@
 //! | `{{random_int A B}}` | a random integer from A to B, both included |
 //! | `{{random_float A B}}` | a random number from A up to B |
 //! | `{{connection.id}}` | the connection's id, a number |
-//! | `{{connection_count}}` | in scheduled messages, the connections they go to; elsewhere, the connections open on this plugin instance |
+//! | `{{connection_count}}` | in scheduled messages, the connections they go to; elsewhere, the pipeline's open connections (on every node of a cluster), asked of the host |
 //!
 //! A string that is exactly one placeholder becomes its value, type
 //! included (`id = "{{message.id}}"` keeps a number a number). Inside longer
@@ -260,13 +260,12 @@ impl Handler for Mock {
         // A connection unknown here (the instance was rebuilt after a failed
         // call) is adopted rather than ignored.
         self.connections.entry(conn_id).or_default();
-        let count = self.connections.len();
         let ctx = |message| Ctx {
             now_ms: sluice_sdk::log::now_ms(),
             message,
             params: None,
             conn_id: Some(conn_id),
-            connection_count: count,
+            connection_count: None,
         };
         match &self.settings.kind {
             Kind::Echo => vec![Action::Reply(msg)],
@@ -318,7 +317,7 @@ impl Mock {
             message: None,
             params: None,
             conn_id: Some(conn_id),
-            connection_count: self.connections.len(),
+            connection_count: None,
         };
         vec![Action::Reply(template.message(&ctx))]
     }

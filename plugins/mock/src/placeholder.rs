@@ -134,7 +134,12 @@ impl Placeholder {
                 Value::from(sluice_sdk::random::float_between(*low, *high))
             }
             Placeholder::ConnectionId => ctx.conn_id.map_or(Value::Null, Value::from),
-            Placeholder::ConnectionCount => Value::from(ctx.connection_count),
+            // The pipeline's connections on every node, the same whichever
+            // instance of the plugin renders it.
+            Placeholder::ConnectionCount => Value::from(
+                ctx.connection_count
+                    .unwrap_or_else(|| sluice_sdk::presence::connection_count() as usize),
+            ),
         }
     }
 }

@@ -81,7 +81,7 @@ pub fn on_tick(schedules: &mut [Schedule], now_ms: u64, connections: &[u64]) -> 
         message: None,
         params: None,
         conn_id: None,
-        connection_count: connections.len(),
+        connection_count: Some(connections.len()),
     };
     let mut actions = Vec::new();
     for schedule in schedules {

@@ -39,8 +39,9 @@ pub struct Ctx<'a> {
     pub params: Option<&'a Value>,
     /// `{{connection.id}}`.
     pub conn_id: Option<u64>,
-    /// `{{connection_count}}`.
-    pub connection_count: usize,
+    /// `{{connection_count}}`: a number known to the event (a scheduled
+    /// message's receivers), else asked of the host when rendered.
+    pub connection_count: Option<usize>,
 }
 
 impl Template {

@@ -12,6 +12,7 @@ wasmtime::component::bindgen!({
         package sluice:host-view;
         world host-view {
             import sluice:plugin/host@0.1.0;
+            import sluice:plugin/presence@0.1.0;
             export sluice:plugin/auth@0.1.0;
             export sluice:plugin/routing@0.1.0;
             export sluice:plugin/transform@0.1.0;
@@ -27,4 +28,4 @@ wasmtime::component::bindgen!({
 });
 
 pub use exports::sluice::plugin::{auth, routing, session, transform};
-pub use sluice::plugin::{host, types};
+pub use sluice::plugin::{host, presence, types};

@@ -179,7 +179,8 @@ fn build(plugin: &LoadedPlugin) -> Result<Live, PluginError> {
     let Body::Wasm(pre) = &inner.body else {
         unreachable!("built-in plugins have no component to instantiate")
     };
-    let state = PluginState::new(id.clone(), inner.config_json.clone(), limits.memory_bytes);
+    let mut state = PluginState::new(id.clone(), inner.config_json.clone(), limits.memory_bytes);
+    state.presence = inner.presence.get().cloned();
     let mut store = Store::new(pre.engine(), state);
     store.limiter(|s| &mut s.memory);
     store.epoch_deadline_trap();

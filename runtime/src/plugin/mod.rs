@@ -314,6 +314,31 @@ struct LoadedInner {
     metrics: crate::metrics::PluginMetrics,
     /// Its tenant's plugin CPU time, when it is counted.
     budget: Option<Arc<CpuBudget>>,
+    /// What its instances' `presence` calls ask (a handler of a running
+    /// pipeline; set once, before its pool starts).
+    presence: std::sync::OnceLock<Arc<dyn Presence>>,
+}
+
+/// The answers to a handler's `presence` calls, for its pipeline (the
+/// cluster gives them for every node).
+pub trait Presence: Send + Sync {
+    /// Open connections of the pipeline.
+    fn connection_count(&self) -> u32;
+    /// Its connections subscribed to `channel`.
+    fn channel_count(&self, channel: &str) -> u32;
+    /// At most `limit` of those, by id.
+    fn channel_members(&self, channel: &str, limit: u32) -> Vec<PresenceMember>;
+}
+
+/// One connection as [`Presence::channel_members`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresenceMember {
+    /// Its id.
+    pub id: u64,
+    /// Its principal's id, if authenticated.
+    pub principal: Option<String>,
+    /// The node it is open on.
+    pub node: u16,
 }
 
 /// What runs a plugin's calls.
@@ -373,6 +398,7 @@ impl LoadedPlugin {
                 limits,
                 metrics,
                 budget,
+                presence: std::sync::OnceLock::new(),
             }),
         };
         plugin.instantiate()?;
@@ -397,6 +423,13 @@ impl LoadedPlugin {
     /// Its limits.
     pub fn limits(&self) -> Limits {
         self.inner.limits
+    }
+
+    /// Answers its instances' `presence` calls from `presence` from now on
+    /// (instances made before keep answering nobody; a second call is
+    /// ignored: a plugin serves one pipeline).
+    pub fn answer_presence_with(&self, presence: Arc<dyn Presence>) {
+        let _ = self.inner.presence.set(presence);
     }
 
     /// A new instance with `init` already run.

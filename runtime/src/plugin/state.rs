@@ -1,5 +1,6 @@
 //! What each plugin's store holds, and the host side of the imports: the
-//! `host` interface (log, config, clock) and the `record-batch` resource.
+//! `host` interface (log, config, clock), `presence` (handlers) and the
+//! `record-batch` resource.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -7,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::{host, types};
+use super::bindings::{host, presence, types};
 use super::error::PluginId;
 use super::limits::MemoryCap;
 use super::stdio::{LogSink, Stream};
@@ -25,6 +26,8 @@ pub struct PluginState {
     pub(crate) table: ResourceTable,
     pub(crate) memory: MemoryCap,
     pub(crate) stderr: LogSink,
+    /// Who is connected, for a handler of a running pipeline.
+    pub(crate) presence: Option<Arc<dyn super::Presence>>,
 }
 
 impl PluginState {
@@ -49,6 +52,7 @@ impl PluginState {
                 exceeded: false,
             },
             stderr,
+            presence: None,
         }
     }
 
@@ -99,6 +103,42 @@ impl host::Host for PluginState {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         Ok(now.as_millis() as u64)
+    }
+}
+
+/// Without a pipeline (a plugin instance on its own, as in a unit test),
+/// nobody is connected.
+impl presence::Host for PluginState {
+    fn connection_count(&mut self) -> wasmtime::Result<u32> {
+        Ok(self.presence.as_ref().map_or(0, |p| p.connection_count()))
+    }
+
+    fn channel_count(&mut self, channel: String) -> wasmtime::Result<u32> {
+        Ok(self
+            .presence
+            .as_ref()
+            .map_or(0, |p| p.channel_count(&channel)))
+    }
+
+    fn channel_members(
+        &mut self,
+        channel: String,
+        limit: u32,
+    ) -> wasmtime::Result<Vec<presence::Member>> {
+        let members = self
+            .presence
+            .as_ref()
+            .map(|p| p.channel_members(&channel, limit))
+            .unwrap_or_default();
+        Ok(members
+            .into_iter()
+            .take(limit as usize)
+            .map(|m| presence::Member {
+                id: m.id,
+                principal: m.principal,
+                node: m.node,
+            })
+            .collect())
     }
 }
 

@@ -22,7 +22,8 @@ use crate::connections::ConnInfo;
 use crate::hub::{CloseRequest, Hub, Outbox};
 use crate::metrics::PipelineMetrics;
 use crate::plugin::{
-    Action, AffinePool, Connection, LoadedPlugin, Message, PluginError, PoolError,
+    Action, AffinePool, Connection, LoadedPlugin, Message, PluginError, PoolError, Presence,
+    PresenceMember,
 };
 
 pub use actions::{Publisher, publish_topic};
@@ -68,6 +69,11 @@ impl Sessions {
         (hub, metrics, cluster): (Arc<Hub>, Arc<PipelineMetrics>, Arc<Cluster>),
         publisher: Option<Publisher>,
     ) -> Result<Arc<Self>, PluginError> {
+        plugin.answer_presence_with(Arc::new(PipelinePresence {
+            cluster: cluster.clone(),
+            tenant: metrics.labels().tenant.clone(),
+            pipeline: pipeline.to_owned(),
+        }));
         Ok(Arc::new(Self {
             pipeline: pipeline.to_owned(),
             pool: AffinePool::start(plugin, workers, QUEUE)?,
@@ -223,6 +229,40 @@ impl Sessions {
         } else {
             tracing::debug!(pipeline = %self.pipeline, %error, "Handler call failed.");
         }
+    }
+}
+
+/// A handler's `presence` answers: its pipeline's connections on every
+/// node (whichever instance asks, so `{{connection_count}}` counts them
+/// all, not one instance's).
+struct PipelinePresence {
+    cluster: Arc<Cluster>,
+    tenant: String,
+    pipeline: String,
+}
+
+impl Presence for PipelinePresence {
+    fn connection_count(&self) -> u32 {
+        self.cluster.connection_count(&self.tenant, &self.pipeline) as u32
+    }
+
+    fn channel_count(&self, channel: &str) -> u32 {
+        self.cluster
+            .channel_members(&self.tenant, &self.pipeline, channel)
+            .len() as u32
+    }
+
+    fn channel_members(&self, channel: &str, limit: u32) -> Vec<PresenceMember> {
+        self.cluster
+            .channel_members(&self.tenant, &self.pipeline, channel)
+            .into_iter()
+            .take(limit as usize)
+            .map(|p| PresenceMember {
+                id: p.member.id,
+                principal: p.member.principal,
+                node: p.node,
+            })
+            .collect()
     }
 }
 
