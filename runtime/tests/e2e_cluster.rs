@@ -472,3 +472,99 @@ async fn a_killed_node_leaves_presence_and_a_lost_bus_degrades_to_local_rooms() 
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Node `node` of a cluster whose pipeline reads `topic` in shared mode:
+/// each record is read by one node only.
+fn shared_file(bootstrap: &str, node: u16) -> String {
+    format!(
+        r#"
+[admin]
+address = "127.0.0.1:0"
+token = "{OPERATOR}"
+
+[kafka]
+brokers = "{bootstrap}"
+
+[cluster]
+name = "shared"
+node_id = {node}
+presence_interval_ms = {INTERVAL_MS}
+
+[[listeners]]
+name = "public"
+address = "127.0.0.1:0"
+
+[[pipelines]]
+name = "feed"
+path = "/feed/{{channel}}"
+[pipelines.source]
+topics = ["quotes"]
+mode = "shared"
+group_id = "feed-cluster"
+[pipelines.router]
+plugin = "key-router"
+config = {{}}
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_mode_records_reach_subscribers_on_every_node() {
+    let broker = Broker::start().unwrap();
+    broker.create_topic("quotes", 2).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // `ready` means each node has its partitions: both are in the group.
+    let nodes: Vec<Sluice> = (1..=2)
+        .map(|n| {
+            Sluice::start(
+                dir.path(),
+                &format!("shared{n}"),
+                &shared_file(&broker.bootstrap(), n),
+                &[],
+            )
+        })
+        .collect();
+    let mut clients = Vec::new();
+    for node in &nodes {
+        clients.push(Client::connect(&format!("{}/feed/eur", node.base)).await);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut counts = Vec::new();
+        for node in &nodes {
+            counts.push(members(node, "feed", "eur", OPERATOR).await.len());
+        }
+        if counts == [2, 2] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "presence of eur: {counts:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // 20 records over both partitions; each node reads one partition.
+    let producer = sluice_tests::kafka::Producer::new(&broker.bootstrap()).unwrap();
+    let records: Vec<sluice_tests::kafka::Outgoing> = (0..20)
+        .map(|i| {
+            sluice_tests::kafka::Outgoing::new(format!("p{}-{}", i % 2, i / 2))
+                .key("eur")
+                .partition(i % 2)
+        })
+        .collect();
+    producer.send_all("quotes", &records).unwrap();
+
+    // Both subscribers get all 20, each partition in order, none twice.
+    for (n, client) in clients.iter_mut().enumerate() {
+        let mut next = [0u32; 2];
+        for _ in 0..20 {
+            let message = text(client).await;
+            let (partition, seq) = message
+                .strip_prefix('p')
+                .and_then(|m| m.split_once('-'))
+                .and_then(|(p, s)| Some((p.parse::<usize>().ok()?, s.parse::<u32>().ok()?)))
+                .unwrap_or_else(|| panic!("node {}: {message:?}", n + 1));
+            assert_eq!(seq, next[partition], "node {}: {message}", n + 1);
+            next[partition] += 1;
+        }
+        assert_eq!(next, [10, 10]);
+    }
+}
