@@ -214,6 +214,7 @@ async fn connections_are_listed_with_what_their_clients_did() {
     let one = one.json();
     assert_eq!(listed(&list, id).unwrap()["path"], one["path"]);
     assert_eq!(one["id"], id);
+    assert_eq!(one["node"], 0, "no [cluster]: node 0");
     assert_eq!(one["tenant"], "acme");
     assert_eq!(one["pipeline"], "acme-chat");
     assert_eq!(one["path"], "/acme/room1");
@@ -332,7 +333,7 @@ async fn messages_broadcasts_and_closes_reach_the_clients() {
     assert_eq!(broadcast.status, 202, "{}", broadcast.text());
     assert_eq!(
         broadcast.json(),
-        json!({"pipeline": "globex-chat", "channel": "room1", "delivered": 2})
+        json!({"pipeline": "globex-chat", "channel": "room1", "delivered": 2, "subscribers_elsewhere": 0})
     );
     assert_eq!(text(a.next().await), "to room1");
     assert_eq!(text(b.next().await), "to room1");
@@ -441,6 +442,7 @@ async fn pipelines_are_listed_with_their_plugins() {
                 "listener": "public",
                 "path": "/acme/{channel}",
                 "connections": 0,
+                "cluster_connections": 0,
                 "plugins": [
                     {
                         "slot": "auth",
@@ -462,6 +464,7 @@ async fn pipelines_are_listed_with_their_plugins() {
                 "listener": "public",
                 "path": "/globex/{channel}",
                 "connections": 1,
+                "cluster_connections": 1,
                 "plugins": [
                     {
                         "slot": "handler",
