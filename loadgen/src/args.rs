@@ -15,13 +15,16 @@ use serde::{Serialize, Serializer};
 #[command(name = "sluice-loadgen", version)]
 pub struct Args {
     /// fanout: produce records, receive them on every client of their
-    /// channel; inbound: clients send messages and count ACKs; idle: hold
-    /// connections open; topic: create --topic with --partitions and exit.
+    /// channel; inbound: clients send messages and count ACKs; rooms: a
+    /// client per room sends, every member receives (no Kafka; --ws-url
+    /// may list several servers); idle: hold connections open; topic:
+    /// create --topic with --partitions and exit.
     #[arg(long, value_enum, default_value_t = Mode::Fanout)]
     pub mode: Mode,
 
     /// WebSocket URL template; `{channel}` is replaced by the channel name
-    /// (plain `ws://` only).
+    /// (plain `ws://` only). Rooms mode: a comma-separated list, one per
+    /// server (client i connects to URL i mod N).
     #[arg(long, default_value = "ws://127.0.0.1:8080/{channel}")]
     pub ws_url: String,
 
@@ -97,6 +100,24 @@ pub struct Args {
     #[arg(long)]
     pub server_pid: Option<u32>,
 
+    /// Rooms mode: the servers' process ids (comma separated), for their
+    /// CPU time during the run.
+    #[arg(long, value_delimiter = ',')]
+    pub server_pids: Vec<u32>,
+
+    /// Rooms mode: what a client sends to join its room (`{room}` is
+    /// replaced); it counts as joined at the first frame back.
+    #[arg(long, default_value = r#"{"action":"join","room":"{room}"}"#)]
+    pub join_template: String,
+
+    /// Rooms mode: a room message (`{room}`, and `{text}`: the stamp and
+    /// padding, safe inside a JSON string).
+    #[arg(
+        long,
+        default_value = r#"{"action":"message","room":"{room}","text":"{text}"}"#
+    )]
+    pub message_template: String,
+
     /// Handshakes in progress at once.
     #[arg(long, default_value_t = 100)]
     pub connect_concurrency: usize,
@@ -145,6 +166,8 @@ pub enum Mode {
     Fanout,
     /// Client messages acknowledged by the bridge.
     Inbound,
+    /// Room messages from clients to the room's members.
+    Rooms,
     /// Open connections, nothing sent.
     Idle,
     /// Create the topic and exit.
@@ -156,6 +179,7 @@ impl fmt::Display for Mode {
         f.write_str(match self {
             Mode::Fanout => "fanout",
             Mode::Inbound => "inbound",
+            Mode::Rooms => "rooms",
             Mode::Idle => "idle",
             Mode::Topic => "topic",
         })

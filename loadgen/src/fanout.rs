@@ -63,7 +63,17 @@ pub struct ClientTally {
 }
 
 impl ClientTally {
-    fn on_frame(&mut self, frame: &[u8], channel: u32, shared: &Shared) {
+    /// An empty tally of client `client`, subscribed to `channel`.
+    pub(crate) fn new(client: usize, channel: String) -> Self {
+        Self {
+            client,
+            channel,
+            ..Self::default()
+        }
+    }
+
+    /// Counts one received frame of a client subscribed to `channel`.
+    pub(crate) fn on_frame(&mut self, frame: &[u8], channel: u32, shared: &Shared) {
         let Some(stamp) = payload::parse(frame) else {
             self.unstamped += 1;
             return;

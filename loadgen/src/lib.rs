@@ -8,6 +8,8 @@
 //!   order, and records the latency from the record's *intended* send time
 //!   (no coordinated omission).
 //! - **inbound**: clients send seed 002 envelopes and time the ACKs.
+//! - **rooms**: one client per room sends, every member checks it got each
+//!   message once and in order (over one server or a cluster's nodes).
 //! - **idle**: clients connect and hold; with `--server-pid`, the server's
 //!   RSS per connection.
 //! - **topic**: creates the topic.
@@ -21,6 +23,7 @@ pub mod inbound;
 pub mod payload;
 pub mod producer;
 pub mod report;
+pub mod rooms;
 pub mod stats;
 pub mod ws;
 
@@ -65,6 +68,7 @@ pub fn run(args: &Args) -> Result<Report> {
             Mode::Fanout => fanout::run(args, true).await,
             Mode::Idle => fanout::run(args, false).await,
             Mode::Inbound => inbound::run(args).await,
+            Mode::Rooms => rooms::run(args).await,
             Mode::Topic => {
                 let outcome =
                     producer::create_topic(&args.bootstrap, &args.topic, args.partitions).await?;

@@ -47,6 +47,9 @@ pub struct Report {
     /// Fanout, at most 1000 clients: each client's tally.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub per_client: Option<Vec<ClientTally>>,
+    /// Rooms mode: the messages the senders sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rooms: Option<RoomsSent>,
     /// Topic mode: `created` or `exists`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
@@ -134,6 +137,7 @@ impl Report {
             latency_us: None,
             memory: None,
             per_client: None,
+            rooms: None,
             topic: None,
         }
     }
@@ -148,7 +152,7 @@ impl Report {
         let mut out = String::new();
         let p = &self.params;
         let _ = match p.mode {
-            Mode::Fanout | Mode::Inbound => writeln!(
+            Mode::Fanout | Mode::Inbound | Mode::Rooms => writeln!(
                 out,
                 "sluice-loadgen {}: {} clients over {} channels, rate {}, {} B payloads",
                 p.mode,
@@ -198,6 +202,17 @@ impl Report {
                 } else {
                     format!("; errors: {:?}", produce.errors)
                 }
+            );
+        }
+        if let Some(r) = &self.rooms {
+            let _ = writeln!(
+                out,
+                "rooms: sent {} messages ({} failed); most behind schedule {:.2} ms{}",
+                r.messages,
+                r.failed,
+                r.max_behind_schedule_ms,
+                r.servers_cpu_s
+                    .map_or(String::new(), |cpu| format!("; servers' CPU {cpu:.2} s"))
             );
         }
         if let Some(d) = &self.deliveries {
@@ -270,6 +285,21 @@ impl Report {
         }
         out
     }
+}
+
+/// Rooms mode: what the senders sent.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RoomsSent {
+    /// Messages sent, all rooms.
+    pub messages: u64,
+    /// Messages sent per room, in `--channels` order.
+    pub per_room: Vec<u64>,
+    /// Messages that could not be written.
+    pub failed: u64,
+    /// How late the generator got against its schedule.
+    pub max_behind_schedule_ms: f64,
+    /// CPU seconds the `--server-pids` used during the run, together.
+    pub servers_cpu_s: Option<f64>,
 }
 
 /// Fanout totals over every connected client.
