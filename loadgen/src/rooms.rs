@@ -25,7 +25,7 @@ use crate::args::{Args, Rate, Target};
 use crate::fanout::{ClientTally, PER_CLIENT_LIMIT, Shared};
 use crate::payload::{self, Stamp};
 use crate::report::{Deliveries, Report, RoomsSent};
-use crate::stats::{Percentiles, Shards, cpu_seconds, since_ns};
+use crate::stats::{Percentiles, Shards, cpu_seconds, histogram, since_ns};
 use crate::ws::{ConnectReport, Socket, connect};
 
 type Stream = hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>;
@@ -81,6 +81,7 @@ pub async fn run(args: &Args) -> Result<Report> {
         let (permits, auth) = (permits.clone(), args.authorization());
         joining.spawn(async move {
             let _permit = permits.acquire_owned().await.expect("never closed");
+            let begun = Instant::now();
             let result = tokio::time::timeout(JOIN_TIMEOUT, async {
                 let mut socket = connect(&target, &room, auth.as_deref()).await?;
                 socket.set_auto_pong(true);
@@ -102,7 +103,7 @@ pub async fn run(args: &Args) -> Result<Report> {
             })
             .await
             .unwrap_or_else(|_| Err("join timeout".to_owned()));
-            (i, result)
+            (i, result, begun.elapsed())
         });
     }
     let mut sockets: Vec<Option<Socket>> = (0..args.clients).map(|_| None).collect();
@@ -110,12 +111,14 @@ pub async fn run(args: &Args) -> Result<Report> {
         attempted: args.clients,
         ..ConnectReport::default()
     };
+    let mut times = histogram();
     while let Some(joined) = joining.join_next().await {
-        let (i, result) = joined.context("a join task panicked")?;
+        let (i, result, took) = joined.context("a join task panicked")?;
         match result {
             Ok(socket) => {
                 sockets[i] = Some(socket);
                 connect_report.connected += 1;
+                times.saturating_record(u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1));
             }
             Err(reason) => {
                 connect_report.failed += 1;
@@ -124,6 +127,8 @@ pub async fn run(args: &Args) -> Result<Report> {
         }
     }
     connect_report.seconds = began.elapsed().as_secs_f64();
+    // Here the handshake and the join together.
+    connect_report.handshake_us = Percentiles::of(&times);
     // The first joined member of each room sends its messages.
     let mut senders: Vec<Option<usize>> = vec![None; rooms.len()];
     for (i, socket) in sockets.iter().enumerate() {

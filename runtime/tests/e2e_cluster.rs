@@ -465,6 +465,10 @@ async fn a_killed_node_leaves_presence_and_a_lost_bus_degrades_to_local_rooms() 
             .await
             .1;
         if metrics.contains(r#"cluster_bus_up{tenant="acme"} 0"#) {
+            assert!(
+                metrics.contains(r#"cluster_node_info{cluster="failures",node="1"} 1"#),
+                "the node says who it is"
+            );
             break;
         }
         let cluster: Vec<&str> = metrics.lines().filter(|l| l.contains("cluster")).collect();

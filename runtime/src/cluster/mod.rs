@@ -84,6 +84,7 @@ impl Cluster {
         };
         if let Some(c) = config {
             tracing::info!(cluster = %c.name, node, drawn = c.node_id.is_none(), "Cluster node.");
+            crate::metrics::global().cluster_node(&c.name, node);
         }
         Arc::new(Self {
             config: config.cloned(),

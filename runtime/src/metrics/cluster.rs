@@ -16,6 +16,14 @@ pub(super) struct ClusterFamilies {
     nodes: Family<TenantLabels, Gauge>,
     connections: Family<PipelineLabels, Gauge>,
     records: Family<OpLabels, Counter>,
+    node: Family<NodeLabels, Gauge>,
+}
+
+/// cluster + node.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NodeLabels {
+    cluster: String,
+    node: String,
 }
 
 /// tenant.
@@ -34,6 +42,11 @@ struct OpLabels {
 
 impl ClusterFamilies {
     pub(super) fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "cluster_node_info",
+            "1, labelled with this process's cluster and node id (with `[cluster]` only)",
+            self.node.clone(),
+        );
         registry.register(
             "cluster_bus_up",
             "1 while the tenant's cluster bus can be written and read, 0 while it cannot (local delivery goes on)",
@@ -54,6 +67,15 @@ impl ClusterFamilies {
             "Records on the tenant's cluster bus, by operation and direction (sent, received, failed, invalid)",
             self.records.clone(),
         );
+    }
+
+    pub(super) fn node(&self, cluster: &str, node: u16) {
+        self.node
+            .get_or_create(&NodeLabels {
+                cluster: cluster.to_owned(),
+                node: node.to_string(),
+            })
+            .set(1);
     }
 
     pub(super) fn cluster(&self, tenant: &str) -> ClusterMetrics {

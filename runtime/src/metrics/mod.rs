@@ -286,6 +286,11 @@ impl Metrics {
         })
     }
 
+    /// Says which cluster and node this process is (`cluster_node_info`).
+    pub fn cluster_node(&self, cluster: &str, node: u16) {
+        self.cluster.node(cluster, node);
+    }
+
     /// The handles of one tenant's cluster bus.
     pub fn cluster(&self, tenant: &str) -> ClusterMetrics {
         self.cluster.cluster(tenant)
