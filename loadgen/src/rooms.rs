@@ -4,8 +4,9 @@
 //!
 //! Client i joins room `(i / N) mod C` (so every room has members on every
 //! server) by sending `--join-template` with `{room}` replaced, and counts as
-//! joined at its first frame back. The first member of each room is its
-//! sender: message k goes to room k mod C from that room's sender, as
+//! joined at its first frame back. One member of each room is its sender
+//! (on server r mod N for room r): message k goes to room k mod C from that
+//! room's sender, as
 //! `--message-template` with `{room}` and `{text}` (a stamp and padding:
 //! hex digits, colons and `x`, safe inside a JSON string). Every member,
 //! the sender included, checks it got each message of its room once and in
@@ -129,12 +130,16 @@ pub async fn run(args: &Args) -> Result<Report> {
     connect_report.seconds = began.elapsed().as_secs_f64();
     // Here the handshake and the join together.
     connect_report.handshake_us = Percentiles::of(&times);
-    // The first joined member of each room sends its messages.
+    // Room r's messages come from its first joined member on server
+    // r mod N (so every server has senders), else from its first member.
     let mut senders: Vec<Option<usize>> = vec![None; rooms.len()];
-    for (i, socket) in sockets.iter().enumerate() {
-        let room = room_of(i, targets.len(), rooms.len());
-        if socket.is_some() && senders[room].is_none() {
-            senders[room] = Some(i);
+    for prefer in [true, false] {
+        for (i, socket) in sockets.iter().enumerate() {
+            let room = room_of(i, targets.len(), rooms.len());
+            let on_its_server = i % targets.len() == room % targets.len();
+            if socket.is_some() && senders[room].is_none() && (on_its_server || !prefer) {
+                senders[room] = Some(i);
+            }
         }
     }
     if senders.iter().any(Option::is_none) {
