@@ -24,6 +24,7 @@ RATE="${RATE:-300}"          # room messages per second, over all rooms
 CLIENTS="${CLIENTS:-300}"
 ROOMS="${ROOMS:-3}"
 SIZE="${SIZE:-100}"
+STORAGE="${STORAGE:-sqlite:tansu.db}"   # tansu's storage engine (postgres:// and s3:// are the others)
 out="bench/results/cluster-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$out/bin"
 cache="${SLUICE_CI_CACHE:-$HOME/.cache/sluice-ci}"
@@ -54,7 +55,7 @@ kport=$(free_port)
 mkdir -p "$out/broker"
 (cd "$out/broker" && RUST_LOG=warn exec "$tansu" broker --cluster-id sluice-bench \
   --listener-url "tcp://127.0.0.1:$kport" --advertised-listener-url "tcp://127.0.0.1:$kport" \
-  --storage-engine sqlite:tansu.db >broker.log 2>&1) &
+  --storage-engine "$STORAGE" >broker.log 2>&1) &
 broker_pid=$!
 boot="127.0.0.1:$kport"
 for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/"$kport") 2>/dev/null && break; sleep 0.1; done

@@ -12,18 +12,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, WebSocketRead, WebSocketWrite};
+use fastwebsockets::{Frame, OpCode, Payload, WebSocketRead};
 use serde::Deserialize;
-use tokio::io::{ReadHalf, WriteHalf};
+use tokio::io::ReadHalf;
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::args::{Args, Rate, Target};
 use crate::report::{Inbound, Memory, Report};
 use crate::stats::{Percentiles, Shards, now_rfc3339, rss_kib, since_ns};
-use crate::ws::{Socket, connect_all};
-
-type Stream = hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>;
-type Writer = Arc<tokio::sync::Mutex<WebSocketWrite<WriteHalf<Stream>>>>;
+use crate::ws::{Socket, Stream, Writer, connect_all, read_split};
 
 /// What the tasks of every client share.
 struct Shared {
@@ -308,20 +305,10 @@ async fn read_replies(
     let stopped = stop.wait_for(|stop| *stop);
     tokio::pin!(stopped);
     loop {
-        let mut obliged = |frame: Frame<'_>| {
-            let owned = Frame::new(
-                frame.fin,
-                frame.opcode,
-                None,
-                Payload::Owned(frame.payload.to_vec()),
-            );
-            let writer = writer.clone();
-            async move { writer.lock().await.write_frame(owned).await }
-        };
         let frame = tokio::select! {
             biased;
             _ = &mut stopped => break,
-            frame = read.read_frame::<_, WebSocketError>(&mut obliged) => frame,
+            frame = read_split(&mut read, &writer) => frame,
         };
         let frame = match frame {
             Ok(frame) => frame,

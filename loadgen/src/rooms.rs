@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
-use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, WebSocketRead, WebSocketWrite};
-use tokio::io::{ReadHalf, WriteHalf};
+use fastwebsockets::{Frame, OpCode, Payload, WebSocketRead};
+use tokio::io::ReadHalf;
 use tokio::sync::{Mutex, mpsc, watch};
 
 use crate::args::{Args, Rate, Target};
@@ -27,10 +27,7 @@ use crate::fanout::{ClientTally, PER_CLIENT_LIMIT, Shared};
 use crate::payload::{self, Stamp};
 use crate::report::{Deliveries, Report, RoomsSent};
 use crate::stats::{Percentiles, Shards, cpu_seconds, histogram, since_ns};
-use crate::ws::{ConnectReport, Socket, connect};
-
-type Stream = hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>;
-type Writer = Arc<Mutex<WebSocketWrite<WriteHalf<Stream>>>>;
+use crate::ws::{ConnectReport, Socket, Stream, Writer, connect, read_split};
 
 /// How long a client waits for the answer to its join.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -276,20 +273,10 @@ async fn receive(
     let stopped = stop.wait_for(|stop| *stop);
     tokio::pin!(stopped);
     loop {
-        let mut obliged = |frame: Frame<'_>| {
-            let owned = Frame::new(
-                frame.fin,
-                frame.opcode,
-                None,
-                Payload::Owned(frame.payload.to_vec()),
-            );
-            let writer = writer.clone();
-            async move { writer.lock().await.write_frame(owned).await }
-        };
         let frame = tokio::select! {
             biased;
             _ = &mut stopped => break,
-            frame = read.read_frame::<_, WebSocketError>(&mut obliged) => frame,
+            frame = read_split(&mut read, &writer) => frame,
         };
         match frame {
             Ok(frame) => match frame.opcode {

@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use fastwebsockets::{WebSocket, WebSocketError};
+use fastwebsockets::{Frame, Payload, WebSocket, WebSocketError, WebSocketRead, WebSocketWrite};
 use http_body_util::Empty;
 use hyper::Request;
 use hyper::header::{AUTHORIZATION, CONNECTION, HOST, UPGRADE};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
+use tokio::io::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -22,6 +23,33 @@ use crate::stats::{Percentiles, histogram};
 
 /// An open client connection.
 pub type Socket = WebSocket<TokioIo<Upgraded>>;
+
+/// The stream under a [`Socket`], for `Socket::split`.
+pub type Stream = TokioIo<Upgraded>;
+
+/// The write half of a split socket, shared by a writer and the reader
+/// (which answers pings through it).
+pub type Writer = Arc<tokio::sync::Mutex<WebSocketWrite<WriteHalf<Stream>>>>;
+
+/// The next frame from the read half of a split socket; what the protocol
+/// obliges the client to send back (a pong, the close echo) goes out
+/// through `writer`.
+pub async fn read_split<'f>(
+    read: &'f mut WebSocketRead<ReadHalf<Stream>>,
+    writer: &Writer,
+) -> Result<Frame<'f>, WebSocketError> {
+    let mut obliged = |frame: Frame<'_>| {
+        let owned = Frame::new(
+            frame.fin,
+            frame.opcode,
+            None,
+            Payload::Owned(frame.payload.to_vec()),
+        );
+        let writer = writer.clone();
+        async move { writer.lock().await.write_frame(owned).await }
+    };
+    read.read_frame::<_, WebSocketError>(&mut obliged).await
+}
 
 /// Runs hyper's connection futures on tokio.
 #[derive(Clone, Copy)]

@@ -13,6 +13,7 @@ use serde_json::Value;
 use sluice_tests::Broker;
 use support::Sluice;
 use support::http::request;
+use support::probe::{ask, text};
 use support::ws::Client;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -22,10 +23,9 @@ const GLOBEX: &str = "globex-admin-token-0123456789";
 /// `presence_interval_ms` of the test nodes.
 const INTERVAL_MS: u64 = 1000;
 
-/// Node `node` of cluster `name` on `bootstrap`: two tenants, each with a
-/// chat pipeline run by the probe handler.
-fn node_file(bootstrap: &str, name: &str, node: u16) -> String {
-    let probe = sluice_runtime::builtin::artifact("handler-probe").expect("probe is built");
+/// What every node's file starts with: the admin API, Kafka on
+/// `bootstrap`, node `node` of cluster `name`, and a listener.
+fn preamble(bootstrap: &str, name: &str, node: u16) -> String {
     format!(
         r#"
 [admin]
@@ -43,7 +43,17 @@ presence_interval_ms = {INTERVAL_MS}
 [[listeners]]
 name = "public"
 address = "127.0.0.1:0"
+"#
+    )
+}
 
+/// Node `node` of cluster `name` on `bootstrap`: two tenants, each with a
+/// chat pipeline run by the probe handler.
+fn node_file(bootstrap: &str, name: &str, node: u16) -> String {
+    let probe = sluice_runtime::builtin::artifact("handler-probe").expect("probe is built");
+    let preamble = preamble(bootstrap, name, node);
+    format!(
+        r#"{preamble}
 [[tenants]]
 name = "acme"
 admin_token = "{ACME}"
@@ -83,25 +93,7 @@ fn start_cluster(dir: &std::path::Path, broker: &Broker, name: &str) -> Vec<Slui
 
 /// A client of `tenant`'s chat on `node`, with its connection id.
 async fn open(node: &Sluice, tenant: &str) -> (Client, u64) {
-    let mut client = Client::connect(&format!("{}/{tenant}/rooms/lobby", node.base)).await;
-    let greeting = text(&mut client).await;
-    let id = greeting
-        .strip_prefix("open ")
-        .and_then(|id| id.parse().ok())
-        .unwrap_or_else(|| panic!("expected `open ID`, got {greeting:?}"));
-    (client, id)
-}
-
-async fn text(client: &mut Client) -> String {
-    match client.next_data().await {
-        Message::Text(text) => text.to_string(),
-        other => panic!("expected text, got {other:?}"),
-    }
-}
-
-async fn ask(client: &mut Client, command: &str) -> String {
-    client.send(Message::text(command)).await;
-    text(client).await
+    support::probe::open(&format!("{}/{tenant}/rooms/lobby", node.base)).await
 }
 
 async fn admin(node: &Sluice, method: &str, path: &str, token: &str, body: &str) -> (u16, Value) {
@@ -477,27 +469,12 @@ async fn a_killed_node_leaves_presence_and_a_lost_bus_degrades_to_local_rooms() 
     }
 }
 
-/// Node `node` of a cluster whose pipeline reads `topic` in shared mode:
+/// Node `node` of a cluster whose pipeline reads `quotes` in shared mode:
 /// each record is read by one node only.
 fn shared_file(bootstrap: &str, node: u16) -> String {
+    let preamble = preamble(bootstrap, "shared", node);
     format!(
-        r#"
-[admin]
-address = "127.0.0.1:0"
-token = "{OPERATOR}"
-
-[kafka]
-brokers = "{bootstrap}"
-
-[cluster]
-name = "shared"
-node_id = {node}
-presence_interval_ms = {INTERVAL_MS}
-
-[[listeners]]
-name = "public"
-address = "127.0.0.1:0"
-
+        r#"{preamble}
 [[pipelines]]
 name = "feed"
 path = "/feed/{{channel}}"

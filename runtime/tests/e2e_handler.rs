@@ -9,6 +9,7 @@ use std::time::Duration;
 use sluice_tests::Broker;
 use sluice_tests::kafka::Consumer;
 use support::Sluice;
+use support::probe::{ask, text};
 use support::ws::Client;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -33,27 +34,9 @@ limits = {{ deadline_ms = 100 }}
     )
 }
 
-/// Connects and reads the probe's `open ID` greeting.
+/// Connects to room `channel` and reads the probe's greeting.
 async fn open(base: &str, channel: &str) -> (Client, u64) {
-    let mut client = Client::connect(&format!("{base}/rooms/{channel}")).await;
-    let greeting = text(&mut client).await;
-    let id = greeting
-        .strip_prefix("open ")
-        .and_then(|id| id.parse().ok())
-        .unwrap_or_else(|| panic!("expected `open ID`, got {greeting:?}"));
-    (client, id)
-}
-
-async fn text(client: &mut Client) -> String {
-    match client.next().await {
-        Message::Text(text) => text.to_string(),
-        other => panic!("expected text, got {other:?}"),
-    }
-}
-
-async fn ask(client: &mut Client, command: &str) -> String {
-    client.send(Message::text(command)).await;
-    text(client).await
+    support::probe::open(&format!("{base}/rooms/{channel}")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

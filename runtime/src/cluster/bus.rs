@@ -179,7 +179,7 @@ impl Bus {
     /// be queued or is not acknowledged is counted and noted as the bus's
     /// problem, and dropped.
     pub fn send(&self, body: &Body) {
-        let op = op_name(body);
+        let op = body.op();
         let encoded = wire::encode(self.inbound.me, &self.inbound.tenant, body);
         let queued = self.producer.enqueue(
             &self.topic,
@@ -271,17 +271,6 @@ impl Drop for Bus {
     }
 }
 
-fn op_name(body: &Body) -> &'static str {
-    match body {
-        Body::Broadcast { .. } => "broadcast",
-        Body::Send { .. } => "send",
-        Body::Close { .. } => "close",
-        Body::Presence(_) => "presence",
-        Body::Hello => "hello",
-        Body::Bye => "bye",
-    }
-}
-
 impl Inbound {
     /// Acts on one bus record (on the consumer thread).
     fn handle(&self, record: &Record) {
@@ -295,7 +284,7 @@ impl Inbound {
         };
         if tenant != self.tenant {
             // Another tenant's record on this tenant's topic: never acted on.
-            self.metrics.record(op_name(&body), "invalid");
+            self.metrics.record(body.op(), "invalid");
             tracing::debug!(tenant = %self.tenant, other = %tenant, "Cluster bus record of another tenant skipped.");
             return;
         }
@@ -311,7 +300,7 @@ impl Inbound {
             }
             return;
         }
-        self.metrics.record(op_name(&body), "received");
+        self.metrics.record(body.op(), "received");
         let now = Instant::now();
         if self.presence.heard(sender, now) {
             // A node we did not know may not know us either.

@@ -78,6 +78,20 @@ pub enum Body {
     Bye,
 }
 
+impl Body {
+    /// Its operation's name, as the `sluice-op` header and metrics say it.
+    pub fn op(&self) -> &'static str {
+        match self {
+            Body::Broadcast { .. } => "broadcast",
+            Body::Send { .. } => "send",
+            Body::Close { .. } => "close",
+            Body::Presence(_) => "presence",
+            Body::Hello => "hello",
+            Body::Bye => "bye",
+        }
+    }
+}
+
 /// A node's connections, changed or restated.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PresenceUpdate {
@@ -152,7 +166,7 @@ pub fn encode(sender: Sender, tenant: &str, body: &Body) -> Encoded {
         ),
     ];
     let mut header = |name: &str, value: Bytes| headers.push((name.to_owned(), value));
-    let (op, key, value) = match body {
+    let (key, value) = match body {
         Body::Broadcast {
             pipeline,
             channel,
@@ -162,8 +176,7 @@ pub fn encode(sender: Sender, tenant: &str, body: &Body) -> Encoded {
             header(H_PIPELINE, text(pipeline));
             header(H_CHANNEL, text(channel));
             header(H_KIND, kind_name(*kind));
-            let key = format!("room\0{pipeline}\0{channel}");
-            ("broadcast", key, payload.clone())
+            (format!("room\0{pipeline}\0{channel}"), payload.clone())
         }
         Body::Send {
             conn,
@@ -176,22 +189,21 @@ pub fn encode(sender: Sender, tenant: &str, body: &Body) -> Encoded {
                 header(H_PIPELINE, text(pipeline));
             }
             header(H_KIND, kind_name(*kind));
-            ("send", format!("conn\0{conn}"), payload.clone())
+            (format!("conn\0{conn}"), payload.clone())
         }
         Body::Close { conn, code, reason } => {
             header(H_CONN, number(*conn));
             header(H_CODE, number(*code));
-            ("close", format!("conn\0{conn}"), text(reason))
+            (format!("conn\0{conn}"), text(reason))
         }
         Body::Presence(update) => {
             // Serializing plain structs of strings and numbers cannot fail.
             let json = serde_json::to_vec(update).unwrap_or_default();
-            ("presence", node_key(sender.node), Bytes::from(json))
+            (node_key(sender.node), Bytes::from(json))
         }
-        Body::Hello => ("hello", node_key(sender.node), Bytes::new()),
-        Body::Bye => ("bye", node_key(sender.node), Bytes::new()),
+        Body::Hello | Body::Bye => (node_key(sender.node), Bytes::new()),
     };
-    headers.push((H_OP.to_owned(), Bytes::from_static(op.as_bytes())));
+    headers.push((H_OP.to_owned(), Bytes::from_static(body.op().as_bytes())));
     Encoded {
         key: key.into_bytes(),
         headers,

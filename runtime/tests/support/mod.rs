@@ -9,6 +9,7 @@ pub mod http_response;
 pub mod metrics;
 pub mod pipeline_file;
 pub mod plugins;
+pub mod probe;
 pub mod raw;
 pub mod scaffold;
 pub mod ws;
