@@ -266,6 +266,20 @@ async fn rooms_admin_actions_and_tenants_span_three_nodes() {
             .unwrap()
     };
     let (target, doomed) = (on_node(1, 0), on_node(2, 0));
+
+    // A handler's `send` reaches a connection of its pipeline on another
+    // node (node 1 to node 3), and never one of another tenant's.
+    let (from, to) = (on_node(0, 1), on_node(2, 1));
+    let to_id = clients[to].1;
+    clients[from]
+        .0
+        .send(Message::text(format!("send {to_id} psst")))
+        .await;
+    clients[from]
+        .0
+        .send(Message::text(format!("send {outsider_id} leak")))
+        .await;
+    assert_eq!(text(&mut clients[to].0).await, "psst");
     let (status, body) = admin(
         &nodes[0],
         "POST",
@@ -342,6 +356,11 @@ async fn rooms_admin_actions_and_tenants_span_three_nodes() {
         members(&nodes[0], "globex-chat", "r1", GLOBEX).await.len(),
         2
     );
+    // Nothing of acme's (the `send` above included) reached the outsider.
+    globex_sender
+        .send(Message::text("broadcast r1 globex-end"))
+        .await;
+    assert_eq!(text(&mut outsider).await, "globex-end");
 }
 
 /// Waits until every node lists `count` members of `pipeline`'s `channel`.
