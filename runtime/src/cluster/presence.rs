@@ -22,9 +22,10 @@ pub const MISSED_ROUNDS: u32 = 3;
 #[derive(Debug)]
 pub struct Presence {
     nodes: Mutex<HashMap<u16, NodeState>>,
-    /// (pipeline, channel) with a subscriber on another node: rebuilt on
-    /// every change, read for every record a shared-mode node routes.
-    subscribed: arc_swap::ArcSwap<HashSet<(String, String)>>,
+    /// Per pipeline, the channels with a subscriber on another node:
+    /// rebuilt on every change, read for every record a shared-mode node
+    /// routes (by `&str`, without allocating).
+    subscribed: arc_swap::ArcSwap<HashMap<String, HashSet<String>>>,
     interval: Duration,
 }
 
@@ -89,11 +90,13 @@ impl Presence {
 
     /// Rebuilds the (pipeline, channel) index from `nodes`.
     fn index(&self, nodes: &HashMap<u16, NodeState>) {
-        let subscribed = nodes
-            .values()
-            .flat_map(|state| state.members.values())
-            .flat_map(|(m, _)| m.channels.iter().map(|c| (m.pipeline.clone(), c.clone())))
-            .collect();
+        let mut subscribed: HashMap<String, HashSet<String>> = HashMap::new();
+        for (member, _) in nodes.values().flat_map(|state| state.members.values()) {
+            subscribed
+                .entry(member.pipeline.clone())
+                .or_default()
+                .extend(member.channels.iter().cloned());
+        }
         self.subscribed.store(std::sync::Arc::new(subscribed));
     }
 
@@ -189,11 +192,10 @@ impl Presence {
 
     /// Whether another node has a subscriber of `pipeline`'s `channel`.
     pub fn elsewhere(&self, pipeline: &str, channel: &str) -> bool {
-        // Not allocating per record would need a borrowed-key lookup; the
-        // set is small and the pair is built only when a cluster is on.
         self.subscribed
             .load()
-            .contains(&(pipeline.to_owned(), channel.to_owned()))
+            .get(pipeline)
+            .is_some_and(|channels| channels.contains(channel))
     }
 }
 
