@@ -20,8 +20,10 @@ use tokio_tungstenite::tungstenite::Message;
 const OPERATOR: &str = "operator-token-0123456789";
 const ACME: &str = "acme-admin-token-0123456789";
 const GLOBEX: &str = "globex-admin-token-0123456789";
-/// `presence_interval_ms` of the test nodes.
-const INTERVAL_MS: u64 = 1000;
+/// `presence_interval_ms` of the test nodes: short, so a killed node
+/// leaves quickly, but long enough that a node busy on a loaded CI machine
+/// is not taken for dead (3 silent intervals).
+const INTERVAL_MS: u64 = 2000;
 
 /// What every node's file starts with: the admin API, Kafka on
 /// `bootstrap`, node `node` of cluster `name`, and a listener.
