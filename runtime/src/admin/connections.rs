@@ -36,9 +36,9 @@ pub fn list(state: &State, caller: &Caller, query: Option<&str>) -> Result<Reply
             format!("this token may not list tenant `{tenant}`'s connections"),
         ));
     }
-    let node = state.registry.node();
-    let mut connections: Vec<(u64, Value)> = state
-        .registry
+    let registry = state.cluster.registry();
+    let node = registry.node();
+    let mut connections: Vec<(u64, Value)> = registry
         .all()
         .iter()
         .filter(|c| caller.may_access(&c.tenant))
@@ -70,7 +70,7 @@ pub fn list(state: &State, caller: &Caller, query: Option<&str>) -> Result<Reply
 /// `GET /connections/{id}`.
 pub fn get(state: &State, caller: &Caller, id: &str) -> Result<Reply, ApiError> {
     let body = match find(state, caller, id)? {
-        Found::Here(conn) => describe(&conn, state.registry.node()),
+        Found::Here(conn) => describe(&conn, state.cluster.node()),
         Found::Elsewhere(tenant, placed) => describe_remote(&tenant, &placed),
     };
     Ok(http::json(StatusCode::OK, &body))
@@ -249,7 +249,8 @@ fn find(state: &State, caller: &Caller, id: &str) -> Result<Found, ApiError> {
     // Another tenant's connection gets the answer of one that does not
     // exist: a tenant token cannot probe which ids are open elsewhere.
     if let Some(conn) = state
-        .registry
+        .cluster
+        .registry()
         .get(id)
         .filter(|conn| caller.may_access(&conn.tenant))
     {

@@ -51,7 +51,6 @@ use arc_swap::ArcSwap;
 
 use crate::cluster::Cluster;
 use crate::config::Config;
-use crate::connections::Registry;
 use crate::hub::Hub;
 use crate::plugin::Limits;
 use crate::tenant::TenantState;
@@ -65,8 +64,8 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the admin API serves from.
 pub struct State {
-    registry: Arc<Registry>,
-    /// This node, and the others' connections (presence).
+    /// This node (its registry lists the open connections), and the
+    /// others' connections (presence).
     cluster: Arc<Cluster>,
     catalog: ArcSwap<Catalog>,
     reloads: Option<Reloads>,
@@ -140,7 +139,6 @@ impl State {
         (reloads, health): (Option<Reloads>, Option<Arc<ArcSwap<crate::ws::Health>>>),
     ) -> Self {
         Self {
-            registry: cluster.registry().clone(),
             cluster,
             catalog: ArcSwap::from_pointee(Catalog::new(config, served)),
             reloads,

@@ -11,7 +11,7 @@ use super::{PipelineEntry, State};
 
 /// `GET /pipelines`: the ones the caller may see.
 pub fn list(state: &State, caller: &Caller) -> Result<Reply, ApiError> {
-    let connections = state.registry.all();
+    let connections = state.cluster.registry().all();
     let catalog = state.catalog();
     let pipelines: Vec<Value> = catalog
         .pipelines
@@ -19,7 +19,7 @@ pub fn list(state: &State, caller: &Caller) -> Result<Reply, ApiError> {
         .filter(|p| caller.may_access(&p.tenant))
         .map(|p| {
             let open = connections.iter().filter(|c| c.pipeline == p.name).count();
-            let everywhere = state.cluster.connection_count(&p.tenant, &p.name);
+            let everywhere = open + state.cluster.connections_elsewhere(&p.tenant, &p.name);
             describe(p, (open, everywhere))
         })
         .collect();
@@ -55,10 +55,7 @@ pub async fn broadcast(
     // What presence knows of the other nodes' subscribers right now.
     let elsewhere = state
         .cluster
-        .channel_members(&pipeline.tenant, &pipeline.name, channel)
-        .iter()
-        .filter(|p| p.node != state.registry.node())
-        .count();
+        .subscribers_elsewhere(&pipeline.tenant, &pipeline.name, channel);
     tracing::info!(%caller, pipeline = %pipeline.name, %channel, delivered, elsewhere, kind = ?frame.kind, bytes = frame.payload.len(), "Admin API: broadcast.");
     Ok(http::json(
         StatusCode::ACCEPTED,

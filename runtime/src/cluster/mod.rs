@@ -18,7 +18,6 @@ mod wire;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
@@ -27,7 +26,6 @@ use crate::connections::{ConnInfo, Registry};
 use crate::hub::{Frame, Hub};
 use crate::kafka::{ClientSettings, KafkaError};
 
-pub use presence::MISSED_ROUNDS;
 pub use wire::Member;
 
 use bus::{Bus, BusSpec};
@@ -241,7 +239,6 @@ impl Cluster {
 
     /// The subscribers of `pipeline`'s `channel` on every node, by id.
     pub fn channel_members(&self, tenant: &str, pipeline: &str, channel: &str) -> Vec<Placed> {
-        let on = |m: &Member| m.pipeline == pipeline && m.channels.iter().any(|c| c == channel);
         let mut all: Vec<Placed> = self
             .local(tenant)
             .into_iter()
@@ -251,7 +248,7 @@ impl Cluster {
                 member: member(&c),
             })
             .collect();
-        all.extend(self.elsewhere(tenant, on));
+        all.extend(self.elsewhere(tenant, |m| m.subscribed(pipeline, channel)));
         all.sort_by_key(|p| p.member.id);
         all
     }
@@ -263,10 +260,32 @@ impl Cluster {
             .iter()
             .filter(|c| c.pipeline == pipeline)
             .count();
-        let there = self.bus(tenant).map_or(0, |bus| {
-            bus.inbound().presence.count(|m| m.pipeline == pipeline)
-        });
-        here + there
+        here + self.connections_elsewhere(tenant, pipeline)
+    }
+
+    /// How many connections `pipeline` has on the other nodes.
+    pub fn connections_elsewhere(&self, tenant: &str, pipeline: &str) -> usize {
+        self.count_elsewhere(tenant, |m| m.pipeline == pipeline)
+    }
+
+    /// How many subscribers `pipeline`'s `channel` has on the other nodes.
+    pub fn subscribers_elsewhere(&self, tenant: &str, pipeline: &str, channel: &str) -> usize {
+        self.count_elsewhere(tenant, |m| m.subscribed(pipeline, channel))
+    }
+
+    /// How many subscribers `pipeline`'s `channel` has on every node.
+    pub fn channel_count(&self, tenant: &str, pipeline: &str, channel: &str) -> usize {
+        let here = self
+            .local(tenant)
+            .iter()
+            .filter(|c| c.pipeline == pipeline && c.channels().iter().any(|c| c == channel))
+            .count();
+        here + self.subscribers_elsewhere(tenant, pipeline, channel)
+    }
+
+    fn count_elsewhere(&self, tenant: &str, keep: impl Fn(&Member) -> bool) -> usize {
+        self.bus(tenant)
+            .map_or(0, |bus| bus.inbound().presence.count(keep))
     }
 
     fn local(&self, tenant: &str) -> Vec<Arc<ConnInfo>> {
@@ -291,13 +310,6 @@ impl Cluster {
     /// no cluster).
     pub fn problem(&self, tenant: &str) -> Option<String> {
         self.bus(tenant)?.problem()
-    }
-
-    /// How long a node that died stays in presence at most.
-    pub fn presence_expiry(&self) -> Option<Duration> {
-        self.config
-            .as_ref()
-            .map(|c| c.presence_interval * MISSED_ROUNDS + Duration::from_secs(1))
     }
 
     /// Tells the other nodes this one is stopping (they forget its
@@ -335,6 +347,8 @@ fn random() -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn cluster(name: &str, node_id: Option<u16>) -> config::Cluster {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use super::wire::{Member, PresenceUpdate, Sender};
 
 /// Intervals a node may stay silent before it is taken for dead.
-pub const MISSED_ROUNDS: u32 = 3;
+const MISSED_ROUNDS: u32 = 3;
 
 /// The other nodes' connections.
 #[derive(Debug)]

@@ -125,6 +125,13 @@ pub struct Member {
     pub channels: Vec<String>,
 }
 
+impl Member {
+    /// Whether it is `pipeline`'s and subscribed to `channel`.
+    pub fn subscribed(&self, pipeline: &str, channel: &str) -> bool {
+        self.pipeline == pipeline && self.channels.iter().any(|c| c == channel)
+    }
+}
+
 /// A record as it goes to the producer.
 #[derive(Debug)]
 pub struct Encoded {

@@ -248,8 +248,7 @@ impl Presence for PipelinePresence {
 
     fn channel_count(&self, channel: &str) -> u32 {
         self.cluster
-            .channel_members(&self.tenant, &self.pipeline, channel)
-            .len() as u32
+            .channel_count(&self.tenant, &self.pipeline, channel) as u32
     }
 
     fn channel_members(&self, channel: &str, limit: u32) -> Vec<PresenceMember> {

@@ -181,19 +181,24 @@ impl Health {
         self.verdicts().await.iter().all(|v| v.problem.is_none())
     }
 
-    /// The cluster bus problems of the tenants `visible` accepts, by tenant.
-    fn degraded(&self, visible: impl Fn(&str) -> bool) -> Vec<(String, String)> {
-        let Some(cluster) = self.cluster.as_ref().filter(|c| c.name().is_some()) else {
-            return Vec::new();
-        };
+    /// This node's cluster, when it is in one.
+    fn cluster(&self) -> Option<&crate::cluster::Cluster> {
+        self.cluster.as_deref().filter(|c| c.name().is_some())
+    }
+
+    /// The tenants of the pipelines, once each, in order.
+    fn tenants(&self) -> Vec<&str> {
         let mut tenants: Vec<&str> = self.pipelines.iter().map(|p| p.tenant.as_str()).collect();
         tenants.sort_unstable();
         tenants.dedup();
         tenants
-            .into_iter()
-            .filter(|t| visible(t))
-            .filter_map(|t| Some((t.to_owned(), cluster.problem(t)?)))
-            .collect()
+    }
+
+    /// Whether a tenant's cluster bus fails (the node serves its own
+    /// clients only).
+    fn degraded(&self) -> bool {
+        self.cluster()
+            .is_some_and(|c| self.tenants().iter().any(|t| c.problem(t).is_some()))
     }
 
     /// `/readyz` on a public listener: 200 "ready" (or "ready, degraded"
@@ -203,7 +208,7 @@ impl Health {
     /// `GET /health`.
     pub async fn readyz(&self) -> (u16, String) {
         if self.ready().await {
-            if !self.degraded(|_| true).is_empty() {
+            if self.degraded() {
                 return (
                     200,
                     "ready, degraded: the cluster bus is down, rooms reach this node's clients only (the admin API's GET /health says why)\n".into(),
@@ -255,18 +260,13 @@ impl Health {
             "connections": verdicts.iter().map(|v| v.pipeline.slots.open()).sum::<usize>(),
             "pipelines": pipelines,
         });
-        if let Some(cluster) = self.cluster.as_ref().filter(|c| c.name().is_some()) {
-            let degraded = self.degraded(&visible);
-            let mut tenants: Vec<&str> = verdicts
-                .iter()
-                .map(|v| v.pipeline.tenant.as_str())
-                .collect();
-            tenants.sort_unstable();
-            tenants.dedup();
-            let buses: Vec<serde_json::Value> = tenants
+        if let Some(cluster) = self.cluster() {
+            let buses: Vec<serde_json::Value> = self
+                .tenants()
                 .into_iter()
+                .filter(|t| visible(t))
                 .map(|t| {
-                    let problem = degraded.iter().find(|(d, _)| d == t).map(|(_, p)| p);
+                    let problem = cluster.problem(t);
                     serde_json::json!({
                         "tenant": t,
                         "status": if problem.is_none() { "ok" } else { "degraded" },
@@ -275,10 +275,11 @@ impl Health {
                     })
                 })
                 .collect();
+            let degraded = buses.iter().any(|b| b["status"] == "degraded");
             body["cluster"] = serde_json::json!({
                 "name": cluster.name(),
                 "node": cluster.node(),
-                "status": if degraded.is_empty() { "ok" } else { "degraded" },
+                "status": if degraded { "degraded" } else { "ok" },
                 "buses": buses,
             });
         }

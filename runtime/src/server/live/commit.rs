@@ -179,7 +179,7 @@ impl Live {
     /// Closes the open connections of a removed pipeline; returns how many.
     fn close_connections(&self, pipeline: &Pipeline) -> usize {
         let mut closed = 0;
-        for conn in self.registry.all() {
+        for conn in self.cluster.registry().all() {
             if conn.tenant == pipeline.tenant && conn.pipeline == pipeline.name {
                 conn.outbox.close(CloseRequest {
                     code: REMOVED.0,

@@ -32,7 +32,6 @@ use tokio::sync::watch;
 use super::parts::Feed;
 use crate::cluster::Cluster;
 use crate::config::{Brokers, Config, Kafka, Pipeline};
-use crate::connections::Registry;
 use crate::hub::Hub;
 use crate::kafka::EmbeddedBroker;
 use crate::metrics::PipelineMetrics;
@@ -63,8 +62,8 @@ pub struct Live {
     tenants: Tenants,
     probes: Vec<probes::Probe>,
     embedded: Option<EmbeddedBroker>,
-    registry: Arc<Registry>,
-    /// This process as a node (of no cluster without `[cluster]`).
+    /// This process as a node (of no cluster without `[cluster]`); its
+    /// registry lists the open connections.
     cluster: Arc<Cluster>,
     health: Arc<ArcSwap<Health>>,
     gates: Vec<(String, Arc<Gate>)>,
@@ -80,14 +79,12 @@ impl Live {
         cluster: Arc<Cluster>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
-        let registry = cluster.registry().clone();
         Self {
             config: None,
             active: Vec::new(),
             tenants: Tenants::default(),
             probes: Vec::new(),
             embedded,
-            registry,
             cluster,
             health: Arc::new(ArcSwap::from_pointee(Health::default())),
             gates: Vec::new(),
