@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow};
-use fastwebsockets::{FragmentCollector, OpCode};
+use fastwebsockets::{FragmentCollector, Frame, OpCode, WebSocketError};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -72,8 +72,42 @@ impl ClientTally {
         }
     }
 
+    /// Takes what one read gave: counts a data frame (`true`: read on), or
+    /// notes why the connection ended (`false`).
+    pub(crate) fn on_read(
+        &mut self,
+        read: Result<Frame<'_>, WebSocketError>,
+        channel: u32,
+        shared: &Shared,
+    ) -> bool {
+        match read {
+            Ok(frame) => match frame.opcode {
+                OpCode::Text | OpCode::Binary => {
+                    self.on_frame(&frame.payload, channel, shared);
+                    true
+                }
+                OpCode::Close => {
+                    let code = frame
+                        .payload
+                        .get(..2)
+                        .map(|c| u16::from_be_bytes([c[0], c[1]]));
+                    self.ended = Some(match code {
+                        Some(code) => format!("closed by the server ({code})"),
+                        None => "closed by the server".to_owned(),
+                    });
+                    false
+                }
+                _ => true,
+            },
+            Err(error) => {
+                self.ended = Some(format!("error: {error}"));
+                false
+            }
+        }
+    }
+
     /// Counts one received frame of a client subscribed to `channel`.
-    pub(crate) fn on_frame(&mut self, frame: &[u8], channel: u32, shared: &Shared) {
+    fn on_frame(&mut self, frame: &[u8], channel: u32, shared: &Shared) {
         let Some(stamp) = payload::parse(frame) else {
             self.unstamped += 1;
             return;
@@ -122,26 +156,8 @@ async fn receive(
             _ = &mut stopped => break,
             frame = socket.read_frame() => frame,
         };
-        match frame {
-            Ok(frame) => match frame.opcode {
-                OpCode::Text | OpCode::Binary => tally.on_frame(&frame.payload, channel, &shared),
-                OpCode::Close => {
-                    let code = frame
-                        .payload
-                        .get(..2)
-                        .map(|c| u16::from_be_bytes([c[0], c[1]]));
-                    tally.ended = Some(match code {
-                        Some(code) => format!("closed by the server ({code})"),
-                        None => "closed by the server".to_owned(),
-                    });
-                    break;
-                }
-                _ => {}
-            },
-            Err(error) => {
-                tally.ended = Some(format!("error: {error}"));
-                break;
-            }
+        if !tally.on_read(frame, channel, &shared) {
+            break;
         }
     }
     tally

@@ -278,20 +278,10 @@ async fn receive(
             _ = &mut stopped => break,
             frame = read_split(&mut read, &writer) => frame,
         };
-        match frame {
-            Ok(frame) => match frame.opcode {
-                // The other members' joins and the like carry no stamp.
-                OpCode::Text | OpCode::Binary => tally.on_frame(&frame.payload, room, &shared),
-                OpCode::Close => {
-                    tally.ended = Some("closed by the server".to_owned());
-                    break;
-                }
-                _ => {}
-            },
-            Err(error) => {
-                tally.ended = Some(format!("error: {error}"));
-                break;
-            }
+        // The other members' joins and the like carry no stamp: counted
+        // as unstamped.
+        if !tally.on_read(frame, room, &shared) {
+            break;
         }
     }
     tally
