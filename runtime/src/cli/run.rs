@@ -47,10 +47,16 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 async fn serve(config: &Config, host: &PluginHost, args: &Args) -> anyhow::Result<()> {
     let running = server::start(config, host).await?;
     let broker = running.embedded_broker().await;
-    // Listening for SIGHUP and watching before `ready`: a change made after
-    // it is never missed (and a SIGHUP never kills the process).
+    // Listening for SIGHUP, SIGTERM and SIGINT and watching before `ready`:
+    // a change made after it is never missed, and no signal kills the
+    // process the default way (without close frames) once it said ready.
     let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("cannot listen for SIGHUP")?;
+    let stops = [
+        tokio::signal::unix::SignalKind::terminate(),
+        tokio::signal::unix::SignalKind::interrupt(),
+    ]
+    .map(|kind| tokio::signal::unix::signal(kind).ok());
     let watch = if args.no_watch {
         None
     } else {
@@ -110,7 +116,7 @@ async fn serve(config: &Config, host: &PluginHost, args: &Args) -> anyhow::Resul
         }
     };
     tokio::select! {
-        () = wait_for_signal() => {}
+        () = wait_for_signal(stops) => {}
         () = watch_consumers(&running) => {}
         () = running.serve_reloads(&args.file, host, follow) => {}
         () = hangups(hangup, running.reloads()) => {}
@@ -144,18 +150,18 @@ async fn hangups(mut hangup: tokio::signal::unix::Signal, reloads: Reloads) {
     std::future::pending().await
 }
 
-async fn wait_for_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let terminate = async {
-        match term.as_mut() {
-            Some(signal) => {
+/// Waits for SIGTERM or SIGINT, listened for since before `ready`.
+async fn wait_for_signal([term, int]: [Option<tokio::signal::unix::Signal>; 2]) {
+    let received = |signal: Option<tokio::signal::unix::Signal>| async move {
+        match signal {
+            Some(mut signal) => {
                 signal.recv().await;
             }
             None => std::future::pending().await,
         }
     };
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
+        () = received(term) => {}
+        () = received(int) => {}
     }
 }
