@@ -33,6 +33,7 @@
 //! [`schema`] documents every key.
 
 mod bounds;
+mod chaos;
 mod cluster;
 mod diagnostics;
 mod env;
@@ -46,6 +47,7 @@ mod parse;
 mod pipeline;
 mod pipeline_tests;
 mod plugins;
+mod record;
 mod resume;
 mod role;
 pub mod schema;
@@ -57,6 +59,7 @@ mod validate;
 
 use std::path::Path;
 
+pub use chaos::{Chaos, SlowConsumer};
 pub use cluster::{BUS_NAMESPACE, Cluster};
 pub use diagnostics::{Diagnostic, Diagnostics, Position, Problem};
 pub use env::{ConfigValue, EnvLookup};
@@ -65,13 +68,14 @@ pub use limits::Limits;
 pub use model::{
     Admin, Config, ConnectionPolicy, Kafka, Listener, ListenerLimits, MessageRate, Pipeline,
     PipelineTest, PluginConfig, PluginSettings, PluginSource, Resume, Secret, Serving, Sink,
-    Source, Tenant, Tls,
+    Source, Tenant, Tls, Transform,
 };
 pub use plugins::{Builtins, PluginCheck, content_hash};
+pub use record::Record;
 pub use role::{NATIVE_PREFIX, Native, Role};
 pub use schema::{
-    Accept, Brokers, Format, FullPolicy, OnShutdown, OutboxDef, PoisonPolicy, RateDef, ReplyFormat,
-    SinkKey, SourceMode, StartFrom, WhenExceeded,
+    Accept, Brokers, Direction, Format, FullPolicy, OnShutdown, OutboxDef, PoisonPolicy, RateDef,
+    ReplyFormat, SinkKey, SourceMode, StartFrom, WhenExceeded,
 };
 pub use template::{ParamType, RouteTemplate, Segment, TemplateError, is_dot_segment};
 pub use tenants::{Namespace, Quotas, TopicRule};

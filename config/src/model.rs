@@ -14,8 +14,8 @@ use super::role::{Native, Role};
 pub use super::secret::Secret;
 
 use super::schema::{
-    Accept, Brokers, Format, OnShutdown, OutboxDef, PoisonPolicy, RateDef, ReplyFormat, SinkKey,
-    SourceMode, StartFrom, WhenExceeded,
+    Accept, Brokers, Direction, Format, OnShutdown, OutboxDef, PoisonPolicy, RateDef, ReplyFormat,
+    SinkKey, SourceMode, StartFrom, WhenExceeded,
 };
 use super::template::RouteTemplate;
 use super::tenants::{Namespace, Quotas};
@@ -219,8 +219,17 @@ pub struct Pipeline {
     pub source: Option<Source>,
     /// Router plugin.
     pub router: Option<PluginConfig>,
-    /// Transformer plugins, in order (records and client messages both).
-    pub transforms: Vec<PluginConfig>,
+    /// Transformer plugins, in order, each applied in its direction.
+    pub transforms: Vec<Transform>,
+}
+
+/// A transformer plugin and the way it applies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transform {
+    /// The plugin.
+    pub plugin: PluginConfig,
+    /// Records to clients, client messages to the sink, or both.
+    pub direction: Direction,
 }
 
 /// How a pipeline serves its WebSocket clients: where, to whom, and what
@@ -247,6 +256,10 @@ pub struct Serving {
     pub tick: Option<Duration>,
     /// What its clients may do.
     pub policy: ConnectionPolicy,
+    /// Faults injected on purpose into what it sends (`None`: none).
+    pub chaos: Option<super::chaos::Chaos>,
+    /// Where its sessions are recorded (`None`: nowhere).
+    pub record: Option<super::record::Record>,
 }
 
 /// A pipeline's Kafka source.
@@ -357,6 +370,22 @@ impl Config {
 }
 
 impl Pipeline {
+    /// The transforms of records on their way to clients, in order.
+    pub fn outbound_transforms(&self) -> impl Iterator<Item = &PluginConfig> {
+        self.transforms
+            .iter()
+            .filter(|t| t.direction.outbound())
+            .map(|t| &t.plugin)
+    }
+
+    /// The transforms of client messages on their way to the sink, in order.
+    pub fn inbound_transforms(&self) -> impl Iterator<Item = &PluginConfig> {
+        self.transforms
+            .iter()
+            .filter(|t| t.direction.inbound())
+            .map(|t| &t.plugin)
+    }
+
     /// Every plugin with its slot (`auth`, `router`, `transforms[0]`, ..., `handler`).
     pub fn plugins(&self) -> Vec<(String, &PluginConfig)> {
         let mut all = Vec::new();
@@ -366,7 +395,7 @@ impl Pipeline {
             self.transforms
                 .iter()
                 .enumerate()
-                .map(|(i, p)| (format!("transforms[{i}]"), p)),
+                .map(|(i, t)| (format!("transforms[{i}]"), &t.plugin)),
         );
         all.extend(
             self.serving

@@ -7,13 +7,15 @@ use toml::de::DeValue;
 use super::bounds;
 use super::diagnostics::{Problem, Report};
 use super::model::{
-    ConnectionPolicy, MessageRate, Pipeline, Serving, Sink as SinkConfig, Source, Tenant,
+    ConnectionPolicy, MessageRate, Pipeline, Serving, Sink as SinkConfig, Source, Tenant, Transform,
 };
 use super::names::Names;
 use super::parse::Entry;
 use super::plugins::{self, PluginContext, Slot};
 use super::role::Role;
-use super::schema::{OutboxDef, PipelineDef, PluginRef, PoisonPolicy, SinkDef, SinkKey, SourceDef};
+use super::schema::{
+    Direction, OutboxDef, PipelineDef, PluginRef, PoisonPolicy, SinkDef, SinkKey, SourceDef,
+};
 use super::template::RouteTemplate;
 use super::tenants::{self, Namespace};
 
@@ -132,18 +134,25 @@ pub(super) fn pipeline(
         .iter()
         .enumerate()
         .filter_map(|(i, r)| {
-            plugin(
+            let as_plugin = Spanned::new(r.span(), r.get_ref().plugin_ref());
+            let plugin = plugin(
                 "transforms",
                 Role::Transformer,
-                r,
+                &as_plugin,
                 raw.get("transforms").and_then(|t| t.get_ref().get(i)),
-            )
+            )?;
+            let direction = r.get_ref().direction.as_ref();
+            Some(Transform {
+                plugin,
+                direction: direction.map(|d| *d.get_ref()).unwrap_or_default(),
+            })
         })
         .collect();
     let handler = def
         .handler
         .as_ref()
         .and_then(|r| plugin("handler", Role::Handler, r, raw.get("handler")));
+    ok &= transforms_run(def, report);
 
     if def.source.is_none() && def.sink.is_none() && def.handler.is_none() {
         report.error(
@@ -166,6 +175,8 @@ pub(super) fn pipeline(
     }
     let tick = tick(def, report);
     let policy = policy(def, report);
+    let chaos = super::chaos::check(def.chaos.as_ref(), report);
+    let record = super::record::check(def.record.as_ref(), ctx.base, report);
     let outbox = match &def.outbox {
         Some(o) if !(1..=1_000_000).contains(&o.get_ref().capacity) => {
             report.error(
@@ -202,7 +213,7 @@ pub(super) fn pipeline(
         Some(None) => return None,
         other => other.flatten(),
     };
-    let (tick, policy) = (tick?, policy?);
+    let (tick, policy, chaos, record) = (tick?, policy?, chaos.ok()?, record.ok()?);
     let sink_config = match sink_config {
         Some(None) => return None,
         other => other.flatten(),
@@ -221,11 +232,39 @@ pub(super) fn pipeline(
             welcome: def.welcome,
             tick,
             policy,
+            chaos,
+            record,
         },
         source,
         router,
         transforms,
     })
+}
+
+/// Whether every transform given a direction has something to transform
+/// in it: one that could never run is a mistake worth an error.
+fn transforms_run(def: &PipelineDef, report: &mut Report<'_>) -> bool {
+    let mut ok = true;
+    for transform in &def.transforms {
+        let Some(direction) = &transform.get_ref().direction else {
+            continue;
+        };
+        let missing = match direction.get_ref() {
+            Direction::Outbound if def.source.is_none() => {
+                "`outbound` transforms records from `[pipelines.source]`, and this pipeline has none"
+            }
+            Direction::Inbound if def.sink.is_none() => {
+                "`inbound` transforms client messages for `[pipelines.sink]`, and this pipeline has none"
+            }
+            _ => continue,
+        };
+        report.error(
+            direction.span(),
+            Problem::Invalid(format!("this transform would never run: {missing}")),
+        );
+        ok = false;
+    }
+    ok
 }
 
 /// What clients may do; `None` if anything was reported.

@@ -235,9 +235,10 @@ pub struct PipelineDef {
     pub auth: Option<Spanned<PluginRef>>,
     /// `[pipelines.router]`: which channels a record goes to (a router plugin)
     pub router: Option<Spanned<PluginRef>>,
-    /// `[[pipelines.transforms]]`: message transformers, applied in order
+    /// `[[pipelines.transforms]]`: message transformers, applied in order, each in its
+    /// `direction`
     #[serde(default)]
-    pub transforms: Vec<Spanned<PluginRef>>,
+    pub transforms: Vec<Spanned<TransformRef>>,
     /// `[pipelines.handler]`: what an interactive endpoint does (a handler plugin)
     pub handler: Option<Spanned<PluginRef>>,
     /// `outbox = { capacity = 1024, when_full = "drop-oldest" }`: each connection's queue of
@@ -263,6 +264,12 @@ pub struct PipelineDef {
     /// messages per connection (default: no limit); over it they are dropped and counted, or
     /// (`"close"`) the connection is closed with 1008
     pub message_rate: Option<Spanned<MessageRateDef>>,
+    /// `[pipelines.chaos]`: faults the host injects on purpose into the messages this pipeline
+    /// sends and into its connections (seed 003's chaos testing; README "Chaos")
+    pub chaos: Option<Spanned<ChaosDef>>,
+    /// `[pipelines.record]`: record its connections' sessions in seed 003's session format
+    /// (README "Recording and replay")
+    pub record: Option<Spanned<RecordDef>>,
     /// `subprotocols = ["v2.feed", "v1.feed"]`: `Sec-WebSocket-Protocol` values the pipeline
     /// speaks, preferred first; the first one the client offers is chosen
     pub subprotocols: Option<Vec<Spanned<String>>>,
@@ -308,6 +315,82 @@ impl Default for OutboxDef {
             when_full: FullPolicy::default(),
         }
     }
+}
+
+/// `[pipelines.record]`: where sessions are written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordDef {
+    /// `output = "recordings/{pipeline}-{connection}.json"` (relative to this file): one file per
+    /// connection with `{connection}` in the name, else one per run; `{date}` is the session's
+    /// start; an existing file is never overwritten (`-1`, `-2`... is added)
+    pub output: Spanned<String>,
+    /// `exclude_ping = true`: leave pings and pongs out (default false)
+    #[serde(default)]
+    pub exclude_ping: bool,
+    /// `buffer = 10000`: messages waiting for the disk at most (default); more are dropped and
+    /// counted (`messages_dropped_total{reason="recording"}`, the file's `metadata.dropped`)
+    pub buffer: Option<Spanned<u64>>,
+}
+
+/// `[pipelines.chaos]`: every rate is a probability from 0 to 1, per outgoing message.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChaosDef {
+    /// `enabled = false` keeps the table but injects nothing (default true)
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    /// `seed = 42`: the same seed gives a connection (by its id) the same faults run after run
+    /// (default: drawn at random)
+    pub seed: Option<Spanned<u64>>,
+    /// `disconnect_probability = 0.02`: before each outgoing message, the chance that the
+    /// connection is dropped without a close frame, as a network failure would
+    pub disconnect_probability: Option<Spanned<f64>>,
+    /// `delay = { min_ms = 10, max_ms = 100 }`: each outgoing message waits a random time in the
+    /// range; messages stay in order, so later ones wait behind it
+    pub delay: Option<Spanned<DelayDef>>,
+    /// `message_drop_rate = 0.01`: the chance an outgoing message is dropped
+    pub message_drop_rate: Option<Spanned<f64>>,
+    /// `message_duplicate_rate = 0.005`: the chance an outgoing message is sent twice
+    pub message_duplicate_rate: Option<Spanned<f64>>,
+    /// `message_reorder_rate = 0.005`: the chance an outgoing message is held back and sent
+    /// after the next one
+    pub message_reorder_rate: Option<Spanned<f64>>,
+    /// `slow_consumer = { delay_ms = 1000, buffer_size = 10, drop_when_full = true }`: the
+    /// connection takes one message per `delay_ms`; up to `buffer_size` wait, and when they are
+    /// full new ones are dropped (`drop_when_full`, default true) or wait in the outbox, whose
+    /// `when_full` then applies
+    pub slow_consumer: Option<Spanned<SlowConsumerDef>>,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+/// `delay = { min_ms, max_ms }`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DelayDef {
+    /// Shortest delay, in milliseconds.
+    pub min_ms: u64,
+    /// Longest delay, in milliseconds (at most 60000).
+    pub max_ms: u64,
+}
+
+/// `slow_consumer = { delay_ms, buffer_size, drop_when_full }`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlowConsumerDef {
+    /// `enabled = false` turns it off (default true).
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    /// Time between two messages it takes, in milliseconds (1 to 60000).
+    pub delay_ms: u64,
+    /// Messages waiting for it at most (1 to 1000000).
+    pub buffer_size: u64,
+    /// Drop new messages when the buffer is full (default true); else they wait in the outbox.
+    #[serde(default = "enabled")]
+    pub drop_when_full: bool,
 }
 
 fn default_outbox_capacity() -> usize {
@@ -527,6 +610,58 @@ pub struct PluginRef {
     pub config: Option<Spanned<ConfigValue>>,
     /// `limits = { memory_bytes = 33554432, deadline_ms = 50 }` (defaults: 32 MiB, 50 ms)
     pub limits: Option<Spanned<Limits>>,
+}
+
+/// A transform in a pipeline: `[[pipelines.transforms]]`, a [`PluginRef`] with a direction.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransformRef {
+    /// `plugin = "envelope"`, as in any plugin's table
+    pub plugin: Spanned<String>,
+    /// `config = { ... }`, as in any plugin's table
+    pub config: Option<Spanned<ConfigValue>>,
+    /// `limits = { ... }`, as in any plugin's table
+    pub limits: Option<Spanned<Limits>>,
+    /// `direction = "inbound"`: what it transforms: `"outbound"` (Kafka records on their way to
+    /// clients), `"inbound"` (client messages on their way to the sink) or `"both"` (default, what
+    /// every transform did before `direction` existed, so older files keep their meaning)
+    pub direction: Option<Spanned<Direction>>,
+}
+
+impl TransformRef {
+    /// The plugin part, checked like any plugin's table.
+    pub fn plugin_ref(&self) -> PluginRef {
+        PluginRef {
+            plugin: self.plugin.clone(),
+            config: self.config.clone(),
+            limits: self.limits.clone(),
+        }
+    }
+}
+
+/// Which way a transform applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Kafka records on their way to clients (the record path).
+    Outbound,
+    /// Client messages on their way to the sink topic (the inbound path).
+    Inbound,
+    /// Both.
+    #[default]
+    Both,
+}
+
+impl Direction {
+    /// Whether it applies to records on their way to clients.
+    pub fn outbound(self) -> bool {
+        matches!(self, Self::Outbound | Self::Both)
+    }
+
+    /// Whether it applies to client messages on their way to the sink.
+    pub fn inbound(self) -> bool {
+        matches!(self, Self::Inbound | Self::Both)
+    }
 }
 
 /// `[admin]`: the admin REST API (connections, pipelines, `/metrics`) on its own listener.

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod plugin;
 pub mod record;
+pub mod recording;
 pub mod resume;
 pub mod server;
 pub mod session;

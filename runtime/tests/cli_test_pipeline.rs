@@ -70,8 +70,8 @@ fn a_filter_runs_only_the_tests_whose_name_contains_it() {
 #[test]
 fn the_seed_001_002_and_003_example_tests_pass() {
     assert_all_pass("../examples/seed001-diagnostics.toml", 5);
-    assert_all_pass("../examples/seed002-bridge.toml", 3);
-    assert_all_pass("../examples/seed003-mock.toml", 8);
+    assert_all_pass("../examples/seed002-bridge.toml", 4);
+    assert_all_pass("../examples/seed003-mock.toml", 9);
 }
 
 #[test]

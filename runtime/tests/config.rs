@@ -129,8 +129,18 @@ fn describe(config: &Config) -> String {
         .unwrap();
         writeln!(out, "  source {:?}", p.source).unwrap();
         writeln!(out, "  sink {:?}", p.serving.sink).unwrap();
+        if let Some(chaos) = &p.serving.chaos {
+            writeln!(out, "  chaos {chaos:?}").unwrap();
+        }
+        if let Some(record) = &p.serving.record {
+            writeln!(out, "  record {record:?}").unwrap();
+        }
         if let Some(tick) = p.serving.tick {
             writeln!(out, "  tick {tick:?}").unwrap();
+        }
+        if !p.transforms.is_empty() {
+            let directions: Vec<_> = p.transforms.iter().map(|t| t.direction).collect();
+            writeln!(out, "  transform directions {directions:?}").unwrap();
         }
         for (slot, plugin) in p.plugins() {
             let source = match &plugin.source {
@@ -193,6 +203,17 @@ fn syntax_errors_are_all_reported() {
 #[test]
 fn unknown_fields() {
     insta::assert_snapshot!(errors("unknown_field"));
+}
+
+#[test]
+fn chaos_errors() {
+    insta::assert_snapshot!(errors("chaos_errors"));
+}
+
+#[test]
+fn transform_directions() {
+    // A direction the pipeline has nothing for, and one that is not a direction.
+    insta::assert_snapshot!(errors("transform_directions"));
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //! by seed 002's environment variables, against a tansu broker process and
 //! real WebSocket clients: a welcome with the client id, envelopes produced
 //! and ACKed after delivery, an ERROR with the reason for anything else,
-//! and every record of the topic broadcast to every client.
+//! and every record of the topic broadcast to every client, envelope or
+//! not (the `envelope` transform is inbound only).
 
 mod support;
 
@@ -69,12 +70,18 @@ async fn the_example_bridges_clients_and_the_topic_both_ways() {
         "{error}"
     );
 
-    // A record produced by someone else reaches every client (and the
-    // refused message never did: it is not before this one).
+    // Records produced by someone else reach every client, the one that is
+    // not an envelope too (and the refused message never did: it is not
+    // before them).
     let producer = Producer::new(&broker.bootstrap()).unwrap();
     let notice = envelope("SYSTEM", "maintenance at noon").to_string();
     producer.send(TOPIC, &Outgoing::new(notice)).unwrap();
+    let arbitrary = json!({ "symbol": "btc", "price": 42.5 });
+    producer
+        .send(TOPIC, &Outgoing::new(arbitrary.to_string()))
+        .unwrap();
     for client in [&mut a, &mut b] {
         assert_eq!(client.next_json().await["content"], "maintenance at noon");
+        assert_eq!(client.next_json().await, arbitrary);
     }
 }

@@ -2,7 +2,8 @@
 //! real binary, with real WebSocket clients: echo, binary echo, 100
 //! concurrent connections each getting its own answer, reconnection, ping
 //! -> pong, the close handshake, rooms isolation, and the other handler
-//! kinds (static, pattern with a delayed follow-up, JSON-RPC, scheduled).
+//! kinds (static, pattern with a delayed follow-up, pattern with
+//! per-connection state, JSON-RPC, scheduled).
 
 mod support;
 
@@ -155,6 +156,31 @@ async fn static_pattern_jsonrpc_and_scheduled_handlers_answer_as_configured() {
     );
     api.send_json(&json!({"type": "nothing-matches"})).await;
     assert_eq!(api.next_json().await["type"], "error");
+
+    // pattern with per-connection state: each connection authenticates on
+    // its own; the subscriptions it keeps are its own.
+    let url = format!("{}/stateful", sluice.base);
+    let (mut alice, mut bob) = (Client::connect(&url).await, Client::connect(&url).await);
+    alice
+        .send_json(&json!({"type": "auth", "token": "valid-token"}))
+        .await;
+    assert_eq!(alice.next_json().await, json!({"type": "auth_success"}));
+    for channel in ["orders", "trades"] {
+        alice
+            .send_json(&json!({"type": "subscribe", "channel": channel}))
+            .await;
+    }
+    assert_eq!(alice.next_json().await["subscriptions"], json!(["orders"]));
+    assert_eq!(
+        alice.next_json().await["subscriptions"],
+        json!(["orders", "trades"])
+    );
+    bob.send_json(&json!({"type": "subscribe", "channel": "orders"}))
+        .await;
+    assert_eq!(
+        bob.next_json().await,
+        json!({"type": "error", "error": "authenticate first"})
+    );
 
     // JSON-RPC 2.0.
     let mut rpc = Client::connect(&format!("{}/jsonrpc", sluice.base)).await;

@@ -16,7 +16,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("config", &["config"]),
     (
         "engines",
-        &["connections", "hub", "kafka", "listen", "plugin", "tenant"],
+        &[
+            "connections",
+            "hub",
+            "kafka",
+            "listen",
+            "plugin",
+            "recording",
+            "tenant",
+        ],
     ),
     ("flows", &["pipeline", "resume", "session", "cluster"]),
     ("servers", &["admin", "ws"]),

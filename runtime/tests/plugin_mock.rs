@@ -472,6 +472,112 @@ fn pattern_then_adds_a_delayed_reply() {
 
 // ------------------------------------------------------------- jsonrpc
 
+/// Seed 003's "Per-Connection State" example, as a pattern mock.
+fn stateful() -> Value {
+    json!({
+        "kind": "pattern",
+        "state": { "initial": { "authenticated": false, "subscriptions": [] } },
+        "no_match": { "type": "error", "authenticated": "{{state.authenticated}}" },
+        "rules": [
+            { "match": { "type": "auth", "token": "valid-token" },
+              "set": { "authenticated": true, "user": "{{message.user}}" },
+              "response": { "type": "auth_success" } },
+            { "match": { "type": "auth" }, "response": { "type": "auth_failed" } },
+            { "match": { "type": "subscribe", "channel": "*" },
+              "when": "state.authenticated",
+              "append": { "subscriptions": "{{message.channel}}" },
+              "incr": { "count": 1 },
+              "response": { "type": "subscribed", "channel": "{{message.channel}}",
+                            "subscriptions": "{{state.subscriptions}}", "count": "{{state.count}}",
+                            "user": "{{state.user}}" } },
+        ],
+    })
+}
+
+#[test]
+fn pattern_state_starts_initial_and_rules_change_it_per_connection() {
+    let mut plugin = start(stateful());
+    open(&mut plugin, 1);
+    open(&mut plugin, 2);
+    let subscribe = |channel: &str| format!(r#"{{"type":"subscribe","channel":"{channel}"}}"#);
+
+    // Not authenticated: `when` fails, so no rule answers; no_match sees the state.
+    let refused = reply_json(send(&mut plugin, 1, &subscribe("orders")));
+    assert_eq!(refused, json!({ "type": "error", "authenticated": false }));
+    let failed = reply_json(send(&mut plugin, 1, r#"{"type":"auth","token":"nope"}"#));
+    assert_eq!(failed, json!({ "type": "auth_failed" }));
+
+    let ok = r#"{"type":"auth","token":"valid-token","user":"ada"}"#;
+    assert_eq!(
+        reply_json(send(&mut plugin, 1, ok)),
+        json!({ "type": "auth_success" })
+    );
+    let first = reply_json(send(&mut plugin, 1, &subscribe("orders")));
+    assert_eq!(
+        first,
+        json!({ "type": "subscribed", "channel": "orders", "subscriptions": ["orders"], "count": 1, "user": "ada" })
+    );
+    let second = reply_json(send(&mut plugin, 1, &subscribe("trades")));
+    assert_eq!(second["subscriptions"], json!(["orders", "trades"]));
+    assert_eq!(second["count"], 2);
+
+    // Connection 2 has its own state, still the initial one.
+    let other = reply_json(send(&mut plugin, 2, &subscribe("orders")));
+    assert_eq!(other, json!({ "type": "error", "authenticated": false }));
+
+    // A closed connection's state is gone: the id starts over if reused.
+    close(&mut plugin, 1);
+    open(&mut plugin, 1);
+    let again = reply_json(send(&mut plugin, 1, &subscribe("orders")));
+    assert_eq!(again["authenticated"], false);
+}
+
+#[test]
+fn pattern_when_conditions_combine_state_message_and_literals() {
+    let rule = |when: &str| json!({ "match": { "type": "q" }, "when": when, "response": when });
+    let conditions = [
+        "state.n > 2 && state.name == 'ada'",
+        "!(state.n >= 10) && message.level <= 3",
+        "state.missing || state.empty == \"\"",
+        "state.n != 3 || state.list",
+        "message.level < state.n",
+        "state.zero || state.nothing || state.name == \"bob\"",
+    ];
+    let config = json!({
+        "kind": "pattern",
+        "state": { "initial": { "n": 3, "name": "ada", "empty": "", "list": [], "zero": 0, "nothing": null } },
+        "no_match": "none",
+        "rules": conditions.iter().map(|c| rule(c)).collect::<Vec<_>>(),
+    });
+    let mut plugin = start(config);
+    open(&mut plugin, 1);
+    let answer = |plugin: &mut PluginInstance, level: i64| match <[Out; 1]>::try_from(send(
+        plugin,
+        1,
+        &format!(r#"{{"type":"q","level":{level}}}"#),
+    )) {
+        Ok([Out::Reply(Body::Text(text))]) => text,
+        other => panic!("expected one text reply, got {other:?}"),
+    };
+    // The first condition holds whatever the level.
+    assert_eq!(answer(&mut plugin, 1), conditions[0]);
+    // With the first made false (name), the next that holds answers.
+    let config = json!({
+        "kind": "pattern",
+        "state": { "initial": { "n": 3, "name": "eve", "empty": "x", "zero": 0, "nothing": null } },
+        "no_match": "none",
+        "rules": conditions.iter().map(|c| rule(c)).collect::<Vec<_>>(),
+    });
+    let mut plugin = start(config);
+    open(&mut plugin, 1);
+    assert_eq!(answer(&mut plugin, 3), conditions[1]);
+    // level 4 fails the second; `missing` and `empty` fail the third; n == 3
+    // and no list fail the fourth; 4 > 3 fails the fifth; 0, null and "eve"
+    // fail the last.
+    assert_eq!(answer(&mut plugin, 4), "none");
+    assert_eq!(answer(&mut plugin, 2), conditions[1]);
+}
+
 fn rpc() -> PluginInstance {
     start(json!({
         "kind": "jsonrpc",
@@ -1000,8 +1106,48 @@ fn bad_configs_are_refused_naming_the_field() {
             "rules[0]: `match` is missing",
         ),
         (
-            json!({ "kind": "pattern", "rules": [{ "match": {}, "response": "x", "when": "y" }] }),
-            "rules[0]: unknown key `when` (expected `match`, `response` or `then`)",
+            json!({ "kind": "pattern", "rules": [{ "match": {}, "response": "x", "whn": "y" }] }),
+            "rules[0]: unknown key `whn` (expected `match`, `when`, `response`, `then`, `set`, `append` or `incr`)",
+        ),
+        (
+            json!({ "kind": "pattern", "rules": [{ "match": {}, "response": "x", "when": "authenticated" }] }),
+            "rules[0].when: `authenticated`: a condition reads `state.<path>` or `message.<path>`, or a literal (a number, a quoted string, true, false, null)",
+        ),
+        (
+            json!({ "kind": "pattern", "rules": [{ "match": {}, "response": "x", "when": "state.a ==" }] }),
+            "rules[0].when: the condition ends where a value was expected",
+        ),
+        (
+            json!({ "kind": "pattern", "rules": [{ "match": {}, "response": "x", "when": "(state.a" }] }),
+            "rules[0].when: a `(` without its `)`",
+        ),
+        (
+            json!({ "kind": "pattern", "rules": [{ "match": {}, "response": "x", "when": "state.a state.b" }] }),
+            "rules[0].when: unexpected `state.b` in \"state.a state.b\"",
+        ),
+        (
+            json!({ "kind": "pattern", "rules": [{ "match": {}, "response": "x", "when": true }] }),
+            "rules[0].when: must be a condition in a string, e.g. \"state.authenticated\" (got a boolean)",
+        ),
+        (
+            json!({ "kind": "pattern", "rules": [{ "match": {}, "response": "x", "incr": { "n": "1" } }] }),
+            "rules[0].incr.n: must be a number",
+        ),
+        (
+            json!({ "kind": "pattern", "rules": [{ "match": {}, "response": "x", "set": { "n": "{{nope}}" } }] }),
+            "rules[0].set.n: unknown placeholder `{{nope}}` (known: now, now_ms, uuid, message.<path>, params.<path>, state.<path>, random_int <min> <max>, random_float <min> <max>, connection.id, connection_count)",
+        ),
+        (
+            json!({ "kind": "pattern", "state": { "initial": [] }, "rules": [{ "match": {}, "response": "x" }] }),
+            "state.initial: must be a table of fields (got an array)",
+        ),
+        (
+            json!({ "kind": "pattern", "state": { "start": {} }, "rules": [{ "match": {}, "response": "x" }] }),
+            "state: unknown key `start` (expected `initial`)",
+        ),
+        (
+            json!({ "kind": "static", "on_message": "{{state.n}}" }),
+            "on_message: `{{state.n}}`: per-connection state exists only in the rules of kind = \"pattern\"",
         ),
         (
             json!({ "kind": "pattern", "rules": [{ "match": {}, "response": "x", "then": { "response": "y" } }] }),
@@ -1021,7 +1167,7 @@ fn bad_configs_are_refused_naming_the_field() {
         ),
         (
             json!({ "kind": "pattern", "rules": [{ "match": {}, "response": "{{nwo}}" }] }),
-            "rules[0].response: unknown placeholder `{{nwo}}` (known: now, now_ms, uuid, message.<path>, params.<path>, random_int <min> <max>, random_float <min> <max>, connection.id, connection_count)",
+            "rules[0].response: unknown placeholder `{{nwo}}` (known: now, now_ms, uuid, message.<path>, params.<path>, state.<path>, random_int <min> <max>, random_float <min> <max>, connection.id, connection_count)",
         ),
         (
             json!({ "kind": "pattern", "rules": [{ "match": {}, "response": "{{ }}" }] }),
@@ -1136,7 +1282,7 @@ fn documented_examples_load() {
             (None, _) => {}
         }
     }
-    assert_eq!(examples.len(), 6, "one per kind, plus scheduled");
+    assert_eq!(examples.len(), 7, "one per kind, plus state and scheduled");
     for example in examples {
         let file: Value = toml::from_str(&example).unwrap_or_else(|e| panic!("{e}\n{example}"));
         let handler = &file["pipelines"][0]["handler"];

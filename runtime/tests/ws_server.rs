@@ -82,6 +82,8 @@ async fn start_with(
         host: None,
         tenant_state: sluice_runtime::tenant::TenantState::unlimited("t"),
         resume: None,
+        chaos: None,
+        recorder: None,
     });
     let gate = Arc::new(Gate {
         allowed_origins: origins,

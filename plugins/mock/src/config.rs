@@ -69,12 +69,12 @@ impl Settings {
 fn check_keys(table: &Table, kind: &str) -> Result<(), String> {
     let own: &[&str] = match kind {
         "static" => &["on_message"],
-        "pattern" => &["rules", "no_match"],
+        "pattern" => &["rules", "no_match", "state"],
         "jsonrpc" => &["methods"],
         _ => &[],
     };
     let allowed: Vec<&str> = COMMON.iter().chain(own).copied().collect();
-    let every = ["on_message", "rules", "no_match", "methods"];
+    let every = ["on_message", "rules", "no_match", "state", "methods"];
     for key in table.keys() {
         if allowed.contains(&key) {
             continue;

@@ -97,6 +97,58 @@
 //! then = { delay_ms = 2000, response = { type = "complete", id = "{{message.id}}", at = "{{now}}" } }
 //! ```
 //!
+//! ### Per-connection state
+//!
+//! Each connection of a pattern mock has a state, a JSON object that starts
+//! as `state.initial` (default `{}`) and lives until it closes (seed 003's
+//! "State Management"). A rule may also require `when`, a condition on the
+//! state and the message, and change the state before its response renders:
+//!
+//! - `set = { field = <template> }`: the field becomes the value;
+//! - `append = { field = <template> }`: the value is pushed onto the field's
+//!   array (a field that is not an array becomes a one-item array);
+//! - `incr = { field = 1 }`: the number is added to the field (a missing
+//!   field counts as 0).
+//!
+//! Their values render against the state before the rule; responses
+//! (`response`, `then`, `no_match`) against the state after it, as
+//! `{{state.field}}`. `when` is `&&`, `||`, `!`, parentheses and
+//! comparisons (`==`, `!=`, `<`, `<=`, `>`, `>=`) over `state.<path>`,
+//! `message.<path>` and literals (numbers, quoted strings, `true`, `false`,
+//! `null`); truth is JavaScript's (`false`, `null`, `0`, `""` and a missing
+//! field are false). The first rule whose `match` fits and whose `when`
+//! holds answers; the others are not tried.
+//!
+//! ```toml
+//! [[pipelines]]
+//! name = "stateful"
+//! path = "/stateful"
+//!
+//! [pipelines.handler]
+//! plugin = "mock"
+//!
+//! [pipelines.handler.config]
+//! kind = "pattern"
+//! state = { initial = { authenticated = false, subscriptions = [] } }
+//! no_match = { type = "error", error = "not allowed", authenticated = "{{state.authenticated}}" }
+//!
+//! [[pipelines.handler.config.rules]]
+//! match = { type = "auth", token = "valid-token" }
+//! set = { authenticated = true }
+//! response = { type = "auth_success" }
+//!
+//! [[pipelines.handler.config.rules]]
+//! match = { type = "auth" }
+//! response = { type = "auth_failed" }
+//!
+//! [[pipelines.handler.config.rules]]
+//! match = { type = "subscribe", channel = "*" }
+//! when = "state.authenticated"
+//! append = { subscriptions = "{{message.channel}}" }
+//! incr = { subscribed = 1 }
+//! response = { type = "subscribed", channel = "{{message.channel}}", subscriptions = "{{state.subscriptions}}" }
+//! ```
+//!
 //! ## jsonrpc
 //!
 //! A JSON-RPC 2.0 server. Each of `methods` has a `name` and exactly one of
@@ -198,6 +250,7 @@
 //! | `{{params.x}}` | a field of a JSON-RPC request's params (`{{params.0}}` for positional ones; `{{params}}` for all) |
 //! | `{{random_int A B}}` | a random integer from A to B, both included |
 //! | `{{random_float A B}}` | a random number from A up to B |
+//! | `{{state.a.b}}` | a field of the connection's state (kind = "pattern": rules and `no_match`); `{{state}}` is all of it |
 //! | `{{connection.id}}` | the connection's id, a number |
 //! | `{{connection_count}}` | in scheduled messages, the connections they go to; elsewhere, the pipeline's open connections (on every node of a cluster), asked of the host |
 //!
@@ -213,24 +266,27 @@
 //! Checked at load time: an unknown placeholder, `{{` without `}}`, bad
 //! random bounds, and placeholders that make no sense where they are:
 //! `{{message...}}` where there is no client message (`on_connect`,
-//! `on_close`, `scheduled`), `{{params...}}` outside JSON-RPC methods, and
+//! `on_close`, `scheduled`), `{{params...}}` outside JSON-RPC methods,
+//! `{{state...}}` outside pattern rules, and
 //! `{{connection.id}}` in scheduled messages (they go to every connection).
 //! There is no escape: `{{` always starts a placeholder. Keys are never
 //! templates.
 
+mod condition;
 mod config;
 mod jsonrpc;
 mod matching;
 mod placeholder;
 mod rooms;
 mod schedule;
+mod state;
 mod table;
 mod template;
 mod time;
 
 use std::collections::HashMap;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sluice_sdk::{Action, Config, Connection, Handler, Message};
 
 use config::{Kind, Settings};
@@ -238,9 +294,17 @@ use template::{Ctx, Template};
 
 struct Mock {
     settings: Settings,
-    /// Open connections and the rooms each is in (empty unless kind =
-    /// "rooms"), in the order joined.
-    connections: HashMap<u64, Vec<String>>,
+    /// Open connections, each with what it is here.
+    connections: HashMap<u64, Conn>,
+}
+
+/// What the mock keeps per connection.
+#[derive(Default)]
+struct Conn {
+    /// The rooms it is in (kind = "rooms"), in the order joined.
+    rooms: Vec<String>,
+    /// Its state (kind = "pattern").
+    state: Map<String, Value>,
 }
 
 impl Handler for Mock {
@@ -252,18 +316,16 @@ impl Handler for Mock {
     }
 
     fn on_open(&mut self, conn: Connection) -> Vec<Action> {
-        self.connections.entry(conn.id).or_default();
+        self.conn(conn.id);
         self.reply(self.settings.on_connect.as_ref(), conn.id)
     }
 
     fn on_message(&mut self, conn_id: u64, msg: Message) -> Vec<Action> {
-        // A connection unknown here (the instance was rebuilt after a failed
-        // call) is adopted rather than ignored.
-        self.connections.entry(conn_id).or_default();
         let ctx = |message| Ctx {
             now_ms: sluice_sdk::log::now_ms(),
             message,
             params: None,
+            state: None,
             conn_id: Some(conn_id),
             connection_count: None,
         };
@@ -278,7 +340,11 @@ impl Handler for Mock {
             }
             Kind::Pattern(rules) => {
                 let message = read(&msg);
-                rules.answer(message.as_ref(), &ctx(message.as_ref()))
+                let conn = self
+                    .connections
+                    .entry(conn_id)
+                    .or_insert_with(|| Conn::starting(&self.settings));
+                rules.answer(message.as_ref(), &mut conn.state, &ctx(message.as_ref()))
             }
             Kind::JsonRpc(methods) => methods
                 .answer(&msg.payload, &ctx(None))
@@ -286,7 +352,7 @@ impl Handler for Mock {
                 .into_iter()
                 .collect(),
             Kind::Rooms => {
-                let joined = self.connections.entry(conn_id).or_default();
+                let joined = &mut self.connections.entry(conn_id).or_default().rooms;
                 let now_ms = sluice_sdk::log::now_ms();
                 rooms::on_message(conn_id, joined, read(&msg).as_ref(), now_ms)
             }
@@ -295,8 +361,8 @@ impl Handler for Mock {
 
     fn on_close(&mut self, conn_id: u64, _code: u16, _reason: String) -> Vec<Action> {
         let mut actions = self.reply(self.settings.on_close.as_ref(), conn_id);
-        if let Some(joined) = self.connections.remove(&conn_id) {
-            actions.extend(rooms::on_close(conn_id, &joined));
+        if let Some(conn) = self.connections.remove(&conn_id) {
+            actions.extend(rooms::on_close(conn_id, &conn.rooms));
         }
         actions
     }
@@ -307,6 +373,15 @@ impl Handler for Mock {
 }
 
 impl Mock {
+    /// The connection's record, made when it opens (or, for a connection
+    /// unknown here because the instance was rebuilt after a failed call,
+    /// adopted on its next message rather than ignored).
+    fn conn(&mut self, id: u64) -> &mut Conn {
+        self.connections
+            .entry(id)
+            .or_insert_with(|| Conn::starting(&self.settings))
+    }
+
     /// A reply with `template` rendered for `conn_id`, if there is one.
     fn reply(&self, template: Option<&Template>, conn_id: u64) -> Vec<Action> {
         let Some(template) = template else {
@@ -316,10 +391,24 @@ impl Mock {
             now_ms: sluice_sdk::log::now_ms(),
             message: None,
             params: None,
+            state: None,
             conn_id: Some(conn_id),
             connection_count: None,
         };
         vec![Action::Reply(template.message(&ctx))]
+    }
+}
+
+impl Conn {
+    fn starting(settings: &Settings) -> Self {
+        let state = match &settings.kind {
+            Kind::Pattern(rules) => rules.initial.clone(),
+            _ => Map::new(),
+        };
+        Conn {
+            rooms: Vec::new(),
+            state,
+        }
     }
 }
 

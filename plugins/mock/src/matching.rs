@@ -1,20 +1,29 @@
-//! `kind = "pattern"`: rules that match fields of a JSON message and answer
-//! with a template, optionally followed by a delayed second answer.
+//! `kind = "pattern"`: rules that match fields of a JSON message (and,
+//! with `when`, the connection's state) and answer with a template,
+//! optionally followed by a delayed second answer, changing the state on
+//! the way.
 
 use serde_json::{Map, Number, Value};
 use sluice_sdk::Action;
 
+use crate::condition::Condition;
 use crate::placeholder::Scope;
+use crate::state::{self, Updates};
 use crate::table::{Table, describe};
 use crate::template::{Ctx, Template};
 
 pub struct Rules {
     rules: Vec<Rule>,
     no_match: Option<Template>,
+    /// Where each connection's state starts.
+    pub initial: Map<String, Value>,
 }
 
 struct Rule {
     pattern: Map<String, Value>,
+    /// Must also hold for the rule to answer.
+    when: Option<Condition>,
+    updates: Updates,
     response: Template,
     /// A second answer after `delay_ms`: `(delay_ms, response)`.
     then: Option<(u32, Template)>,
@@ -35,18 +44,38 @@ impl Rules {
             .collect::<Result<_, String>>()?;
         Ok(Rules {
             rules,
-            no_match: config.template("no_match", Scope::MESSAGE)?,
+            no_match: config.template("no_match", Scope::STATEFUL)?,
+            initial: state::initial(config)?,
         })
     }
 
-    /// The answer to `message` (its JSON, or its text as a string): the first
-    /// matching rule's, else `no_match`'s, else nothing.
-    pub fn answer(&self, message: Option<&Value>, ctx: &Ctx) -> Vec<Action> {
+    /// The answer to `message` (its JSON, or its text as a string) on a
+    /// connection in `state`: the first rule that matches it and whose
+    /// `when` holds changes the state and answers, else `no_match`, else
+    /// nothing.
+    pub fn answer(
+        &self,
+        message: Option<&Value>,
+        state: &mut Map<String, Value>,
+        ctx: &Ctx,
+    ) -> Vec<Action> {
         let fields = match message {
             Some(Value::Object(fields)) => Some(fields),
             _ => None,
         };
-        let rule = fields.and_then(|f| self.rules.iter().find(|r| matches(&r.pattern, f)));
+        let rule = fields.and_then(|f| {
+            self.rules.iter().find(|r| {
+                matches(&r.pattern, f) && r.when.as_ref().is_none_or(|c| c.holds(state, message))
+            })
+        });
+        if let Some(rule) = rule {
+            rule.updates.apply(state, ctx);
+        }
+        let current = Value::Object(state.clone());
+        let ctx = &Ctx {
+            state: Some(&current),
+            ..*ctx
+        };
         let Some(rule) = rule else {
             return self
                 .no_match
@@ -70,7 +99,9 @@ impl Rules {
 
 impl Rule {
     fn parse(rule: &Table) -> Result<Self, String> {
-        rule.only(&["match", "response", "then"])?;
+        let mut keys = vec!["match", "when", "response", "then"];
+        keys.extend(state::KEYS);
+        rule.only(&keys)?;
         let pattern = match rule.required("match")? {
             Value::Object(fields) => fields.clone(),
             other => {
@@ -81,7 +112,21 @@ impl Rule {
                 ));
             }
         };
-        let response = rule.required_template("response", Scope::MESSAGE)?;
+        let when = match rule.get("when") {
+            None => None,
+            Some(Value::String(text)) => {
+                Some(Condition::parse(text).map_err(|e| format!("{}: {e}", rule.path("when")))?)
+            }
+            Some(other) => {
+                return Err(format!(
+                    "{}: must be a condition in a string, e.g. \"state.authenticated\" (got {})",
+                    rule.path("when"),
+                    describe(other)
+                ));
+            }
+        };
+        let updates = Updates::parse(rule)?;
+        let response = rule.required_template("response", Scope::STATEFUL)?;
         let then = match rule.get("then") {
             None => None,
             Some(then) => {
@@ -90,13 +135,15 @@ impl Rule {
                 let delay_ms = then
                     .uint("delay_ms", 0, u64::from(u32::MAX))?
                     .ok_or_else(|| then.missing("delay_ms"))?;
-                let response = then.required_template("response", Scope::MESSAGE)?;
+                let response = then.required_template("response", Scope::STATEFUL)?;
                 // In range: checked against u32::MAX just above.
                 Some((delay_ms as u32, response))
             }
         };
         Ok(Rule {
             pattern,
+            when,
+            updates,
             response,
             then,
         })

@@ -7,7 +7,7 @@ use crate::template::Ctx;
 use crate::time;
 
 /// Listed in the error for an unknown placeholder.
-const KNOWN: &str = "now, now_ms, uuid, message.<path>, params.<path>, \
+const KNOWN: &str = "now, now_ms, uuid, message.<path>, params.<path>, state.<path>, \
                      random_int <min> <max>, random_float <min> <max>, connection.id, connection_count";
 
 /// Which placeholders make sense where a template is used. Checked at load
@@ -21,6 +21,8 @@ pub struct Scope {
     pub params: bool,
     /// There is one connection (`{{connection.id}}`).
     pub connection: bool,
+    /// There is the connection's state (`{{state...}}`: pattern rules).
+    pub state: bool,
 }
 
 impl Scope {
@@ -29,24 +31,33 @@ impl Scope {
         message: false,
         params: false,
         connection: true,
+        state: false,
     };
     /// Answers to a client message.
     pub const MESSAGE: Scope = Scope {
         message: true,
         params: false,
         connection: true,
+        state: false,
+    };
+    /// Answers of pattern rules, and their state updates.
+    pub const STATEFUL: Scope = Scope {
+        state: true,
+        ..Scope::MESSAGE
     };
     /// Answers to a JSON-RPC request.
     pub const REQUEST: Scope = Scope {
         message: true,
         params: true,
         connection: true,
+        state: false,
     };
     /// Scheduled messages: rendered once for every connection.
     pub const SCHEDULE: Scope = Scope {
         message: false,
         params: false,
         connection: false,
+        state: false,
     };
 }
 
@@ -59,6 +70,8 @@ pub enum Placeholder {
     Message(Vec<String>),
     /// A dotted path into a JSON-RPC request's params; empty for all of them.
     Params(Vec<String>),
+    /// A dotted path into the connection's state; empty for all of it.
+    State(Vec<String>),
     RandomInt(i64, i64),
     RandomFloat(f64, f64),
     ConnectionId,
@@ -86,9 +99,13 @@ impl Placeholder {
                 let (low, high) = bounds::<f64>(&shown, name, &args, |x| x.is_finite())?;
                 return Ok(Placeholder::RandomFloat(low, high));
             }
-            _ => match path_of(name, "message").or_else(|| path_of(name, "params")) {
+            _ => match path_of(name, "message")
+                .or_else(|| path_of(name, "params"))
+                .or_else(|| path_of(name, "state"))
+            {
                 Some(Ok(path)) if name.starts_with("message") => Placeholder::Message(path),
-                Some(Ok(path)) => Placeholder::Params(path),
+                Some(Ok(path)) if name.starts_with("params") => Placeholder::Params(path),
+                Some(Ok(path)) => Placeholder::State(path),
                 Some(Err(())) => {
                     return Err(format!(
                         "{shown}: a path is dot-separated names or array indexes, e.g. `message.user.id`"
@@ -112,6 +129,9 @@ impl Placeholder {
             Placeholder::Params(_) if !scope.params => Err(format!(
                 "{shown}: params exist only in the answers of JSON-RPC methods"
             )),
+            Placeholder::State(_) if !scope.state => Err(format!(
+                "{shown}: per-connection state exists only in the rules of kind = \"pattern\""
+            )),
             Placeholder::ConnectionId if !scope.connection => Err(format!(
                 "{shown}: a scheduled message goes to every connection, so there is no one connection id"
             )),
@@ -127,6 +147,7 @@ impl Placeholder {
             Placeholder::Uuid => Value::String(sluice_sdk::random::uuid_v4()),
             Placeholder::Message(path) => lookup(ctx.message, path),
             Placeholder::Params(path) => lookup(ctx.params, path),
+            Placeholder::State(path) => lookup(ctx.state, path),
             Placeholder::RandomInt(low, high) => {
                 Value::from(sluice_sdk::random::int_between(*low, *high))
             }
@@ -183,7 +204,7 @@ fn bounds<T: std::str::FromStr + PartialOrd>(
 
 /// The value at `path` (object keys, or indexes into arrays) under `root`;
 /// null when anything is missing.
-fn lookup(root: Option<&Value>, path: &[String]) -> Value {
+pub fn lookup(root: Option<&Value>, path: &[String]) -> Value {
     let mut current = root;
     for segment in path {
         current = match current {

@@ -80,6 +80,7 @@ pub fn on_tick(schedules: &mut [Schedule], now_ms: u64, connections: &[u64]) -> 
         now_ms,
         message: None,
         params: None,
+        state: None,
         conn_id: None,
         connection_count: Some(connections.len()),
     };

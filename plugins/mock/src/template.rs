@@ -37,6 +37,8 @@ pub struct Ctx<'a> {
     pub message: Option<&'a Value>,
     /// `{{params...}}`: a JSON-RPC request's params.
     pub params: Option<&'a Value>,
+    /// `{{state...}}`: the connection's state (pattern rules).
+    pub state: Option<&'a Value>,
     /// `{{connection.id}}`.
     pub conn_id: Option<u64>,
     /// `{{connection_count}}`: a number known to the event (a scheduled

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::checked;
-use sluice_runtime::config::{Config, Pipeline, PluginSource};
+use sluice_runtime::config::{Config, Direction, Pipeline, PluginSource};
 
 /// Arguments of `sluice validate`.
 #[derive(Debug, clap::Args)]
@@ -68,7 +68,14 @@ fn plugins(pipeline: &Pipeline) -> String {
         .iter()
         .map(|p| ("router", p))
         .chain(pipeline.serving.auth.iter().map(|p| ("auth", p)))
-        .chain(pipeline.transforms.iter().map(|p| ("transform", p)))
+        .chain(pipeline.transforms.iter().map(|t| {
+            let slot = match t.direction {
+                Direction::Both => "transform",
+                Direction::Inbound => "transform (inbound)",
+                Direction::Outbound => "transform (outbound)",
+            };
+            (slot, &t.plugin)
+        }))
         .chain(pipeline.serving.handler.iter().map(|p| ("handler", p)));
     for (slot, plugin) in slots {
         let name = match &plugin.source {

@@ -6,6 +6,7 @@
 //! reads them back with [`Metrics::value`]. Rendered as OpenMetrics text by
 //! [`render`] (counters get the `_total` suffix there).
 
+mod chaos;
 mod cluster;
 mod consumer;
 mod lag;
@@ -21,6 +22,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+pub use chaos::ChaosCounters;
 pub use cluster::ClusterMetrics;
 pub use consumer::ConsumerMetrics;
 pub use lag::{LagMap, LagSource};
@@ -105,6 +107,7 @@ pub struct Metrics {
     plugin_calls: Family<CallLabels, Counter>,
     plugin_duration: Family<PluginLabels, Histogram, DurationBuckets>,
     reloads: Family<ResultLabels, Counter>,
+    chaos: chaos::ChaosFamily,
     lag: LagSource,
     tenants: tenant::TenantFamilies,
     consumers: consumer::ConsumerFamilies,
@@ -142,6 +145,7 @@ impl Metrics {
             plugin_calls: Family::default(),
             plugin_duration: Family::new_with_constructor(DurationBuckets),
             reloads: Family::default(),
+            chaos: Family::default(),
             lag: LagSource::default(),
             tenants: tenant::TenantFamilies::default(),
             consumers: consumer::ConsumerFamilies::default(),
@@ -234,6 +238,11 @@ impl Metrics {
             "Live reloads of the pipeline file, by result (ok, failed)",
             m.reloads.clone(),
         );
+        registry.register(
+            "chaos_actions",
+            "What `[pipelines.chaos]` did on purpose, by action (dropped, duplicated, reordered, delayed, disconnected, slow_consumer_dropped)",
+            m.chaos.clone(),
+        );
         registry.register_collector(Box::new(m.lag.clone()));
         m.tenants.register(&mut registry);
         m.consumers.register(&mut registry);
@@ -266,6 +275,7 @@ impl Metrics {
             errors: self.errors.clone(),
             dropped: self.dropped.clone(),
             rejected: self.connections_rejected.clone(),
+            chaos: self.chaos.clone(),
             labels,
         })
     }
@@ -408,12 +418,19 @@ pub struct PipelineMetrics {
     errors: Family<TypeLabels, Counter>,
     dropped: Family<ReasonLabels, Counter>,
     rejected: Family<ReasonLabels, Counter>,
+    chaos: chaos::ChaosFamily,
 }
 
 impl PipelineMetrics {
     /// Its labels.
     pub fn labels(&self) -> &PipelineLabels {
         &self.labels
+    }
+
+    /// Its chaos counters (series made on first use: only pipelines with
+    /// `[pipelines.chaos]` have them).
+    pub fn chaos(&self) -> ChaosCounters {
+        ChaosCounters::of(&self.chaos, &self.labels)
     }
 
     /// A connection opened; the returned guard counts it closed when dropped.

@@ -17,6 +17,7 @@ use crate::kafka::{
 use crate::metrics::PipelineMetrics;
 use crate::pipeline::{DeadLetter, InboundPath, RecordPath, StageSender, Stages};
 use crate::plugin::{CpuBudget, LoadedPlugin, PluginHost, PluginPool};
+use crate::recording::Recorder;
 use crate::resume::Resume;
 use crate::session::{Publisher, Sessions};
 use crate::tenant::TenantState;
@@ -116,8 +117,16 @@ pub fn endpoint(
         }
         _ => None,
     };
-    let endpoint =
+    let recorder = match &pipeline.serving.record {
+        Some(plan) => Some(
+            Recorder::start(plan.clone(), &pipeline.name, metrics.clone())
+                .context("cannot start its recorder")?,
+        ),
+        None => None,
+    };
+    let mut endpoint =
         Endpoint::new(pipeline, hub, auth, inbound, sessions, metrics).with_tenant(tenant.clone());
+    endpoint.recorder = recorder;
     Ok(match resume {
         Some(resume) => endpoint.with_resume(Arc::new(resume)),
         None => endpoint,
@@ -167,8 +176,7 @@ pub fn stages(
     };
     Ok(Stages {
         transforms: pipeline
-            .transforms
-            .iter()
+            .outbound_transforms()
             .map(instance)
             .collect::<anyhow::Result<Vec<_>>>()?,
         router: pipeline.router.as_ref().map(instance).transpose()?,
@@ -287,8 +295,7 @@ fn inbound(
     sink: &crate::config::Sink,
 ) -> anyhow::Result<InboundPath> {
     let transforms = pipeline
-        .transforms
-        .iter()
+        .inbound_transforms()
         .map(|plugin| -> anyhow::Result<PluginPool> {
             Ok(PluginPool::start(
                 &load(host, pipeline, plugin)?,

@@ -237,8 +237,7 @@ impl<'a> PipelineTests<'a> {
         messages: &[MessageInput],
     ) -> anyhow::Result<Vec<Value>> {
         let transforms = pipeline
-            .transforms
-            .iter()
+            .inbound_transforms()
             .map(|plugin| {
                 Ok(PluginPool::start(
                     &self.load(pipeline, plugin)?,

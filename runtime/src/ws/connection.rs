@@ -14,9 +14,11 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::activity::Activity;
+use super::chaos::{Lane, Outgoing, Released};
 use super::deflate;
 use super::handshake::{Admitted, Gate};
 use super::reader::{Closing, Dispatch, Rules, close_code, read_loop};
+use super::traffic::Traffic;
 use super::writer::Writer;
 use crate::config::ListenerLimits;
 use crate::connections::ConnInfo;
@@ -141,6 +143,8 @@ pub async fn serve(
         &channel,
     ));
     let _listed = gate.registry.register(info.clone());
+    let tape = endpoint.recorder.as_ref().map(|r| r.tape(id, &path));
+    let traffic = Arc::new(Traffic::new(info.clone(), tape));
 
     let mut ws = ws;
     // One more than the cap: fastwebsockets refuses frames of exactly its
@@ -210,7 +214,7 @@ pub async fn serve(
         control,
         dispatch,
         (rules, inflate),
-        (activity.clone(), info.clone(), closing.clone()),
+        (activity.clone(), traffic.clone(), closing.clone()),
     ));
 
     let mut write = Writer::new(socket, outbound);
@@ -227,47 +231,88 @@ pub async fn serve(
     let mut ended = (1006, String::from("connection lost"));
     // Swapped with the outbox's queue at each wakeup: no copy, no allocation.
     let mut frames = std::collections::VecDeque::new();
+    // Between the outbox and the writer when the pipeline has chaos.
+    let mut chaos = endpoint
+        .chaos
+        .clone()
+        .map(|plan| Lane::new(plan, id, endpoint.metrics.chaos()));
     let outcome: Result<(), WebSocketError> = async {
         loop {
             // Frames the protocol obliges first: a pong answers a ping
             // that arrived before any message still in the outbox was
             // complete (Autobahn 5.20: pings between fragments).
             while let Ok(frame) = control_rx.try_recv() {
-                if write_control(&mut write, frame, (&outbox, &mut replies_rx), &info, &mut ended).await? {
+                if frame.opcode == OpCode::Close {
+                    flush_lane(&mut write, &mut chaos, &traffic).await?;
+                }
+                if write_control(&mut write, frame, (&outbox, &mut replies_rx), &traffic, &mut ended).await? {
                     return Ok(());
                 }
             }
-            match outbox.take_into(&mut frames) {
+            let taking = chaos.as_ref().is_none_or(Lane::has_room);
+            match if taking { outbox.take_into(&mut frames) } else { Taken::Empty } {
                 Taken::Frames(_) => {
-                    write_frames(&mut write, frames.iter(), &info).await?;
-                    frames.clear();
+                    if let Some(lane) = &mut chaos {
+                        let now = Instant::now();
+                        for frame in frames.drain(..) {
+                            lane.admit(Outgoing::Frame(frame), now);
+                        }
+                    } else {
+                        write_frames(&mut write, frames.iter(), &traffic).await?;
+                        frames.clear();
+                        activity.messaged();
+                    }
                     if frames.capacity() > SPARE_FRAMES {
                         frames.shrink_to(SPARE_FRAMES);
                     }
-                    activity.messaged();
                     continue;
                 }
                 Taken::Close(request) => {
                     begin_close();
-                    drain_replies(&mut write, &mut replies_rx, &info).await?;
+                    flush_lane(&mut write, &mut chaos, &traffic).await?;
+                    drain_replies(&mut write, &mut replies_rx, &traffic).await?;
                     ended = (request.code, request.reason.to_string());
                     write_close(&mut write, request.code, &request.reason).await?;
                     return Ok(());
                 }
                 Taken::Empty => {}
             }
-            let wake = timers.next_wake();
+            let mut lane_due = None;
+            if let Some(lane) = &mut chaos {
+                match lane.release(Instant::now()) {
+                    Released::Messages(messages) => {
+                        write_outgoing(&mut write, messages, &traffic).await?;
+                        activity.messaged();
+                        continue;
+                    }
+                    Released::Disconnect => {
+                        // As a network failure would: no close frame.
+                        ended = (1006, "chaos: connection dropped".into());
+                        tracing::debug!(conn = id, "Chaos dropped the connection.");
+                        return Ok(());
+                    }
+                    Released::Nothing => lane_due = lane.due(Instant::now()),
+                }
+            }
+            let wake = [timers.next_wake(), lane_due].into_iter().flatten().min();
             tokio::select! {
-                () = outbox.wait() => {}
+                () = outbox.wait(), if taking => {}
                 Some(reply) = replies_rx.recv() => {
+                    if let Some(lane) = &mut chaos {
+                        lane.admit(Outgoing::Reply(reply), Instant::now());
+                        continue;
+                    }
                     write.message(OpCode::Text, &reply)?;
                     write.flush().await?;
-                    info.sent(reply.len());
+                    traffic.sent(true, &reply);
                     activity.messaged();
                 }
                 frame = control_rx.recv() => match frame {
                     Some(frame) => {
-                        if write_control(&mut write, frame, (&outbox, &mut replies_rx), &info, &mut ended).await? {
+                        if frame.opcode == OpCode::Close {
+                            flush_lane(&mut write, &mut chaos, &traffic).await?;
+                        }
+                        if write_control(&mut write, frame, (&outbox, &mut replies_rx), &traffic, &mut ended).await? {
                             return Ok(());
                         }
                     }
@@ -278,6 +323,7 @@ pub async fn serve(
                     match timers.fire(&activity) {
                         Due::Nothing => {}
                         Due::Ping(payload) => {
+                            traffic.control_sent(true, &payload);
                             write.control(OpCode::Ping, &payload);
                             write.flush().await?;
                         }
@@ -296,7 +342,8 @@ pub async fn serve(
                         }
                         Due::Expired => {
                             begin_close();
-                            drain_replies(&mut write, &mut replies_rx, &info).await?;
+                            flush_lane(&mut write, &mut chaos, &traffic).await?;
+                            drain_replies(&mut write, &mut replies_rx, &traffic).await?;
                             ended = (1008, "token expired".into());
                             endpoint.metrics.error("token_expired");
                             write_close(&mut write, 1008, "token expired").await?;
@@ -309,7 +356,8 @@ pub async fn serve(
                     // replies before the close (a client must know what
                     // was produced, or it sends it again).
                     begin_close();
-                    drain_replies(&mut write, &mut replies_rx, &info).await?;
+                    flush_lane(&mut write, &mut chaos, &traffic).await?;
+                    drain_replies(&mut write, &mut replies_rx, &traffic).await?;
                     let (code, reason) = gate.limits.on_shutdown.close();
                     ended = (code, reason.into());
                     write_close(&mut write, code, reason).await?;
@@ -456,11 +504,45 @@ fn expiry_ms(claims: &str, grace: std::time::Duration, activity: &Activity) -> O
 async fn write_frames<'a, S: AsyncWrite + Unpin>(
     write: &mut Writer<S>,
     frames: impl Iterator<Item = &'a crate::hub::Frame>,
-    info: &ConnInfo,
+    traffic: &Traffic,
 ) -> Result<(), WebSocketError> {
     for frame in frames {
-        info.sent(frame.payload.len());
+        traffic.sent(frame.kind == Kind::Text, &frame.payload);
         write.data(frame)?;
+    }
+    write.flush().await
+}
+
+/// Before a close: what the chaos lane still holds goes out (delays cut
+/// short), so chaos loses only what it drew to lose.
+async fn flush_lane<S: AsyncWrite + Unpin>(
+    write: &mut Writer<S>,
+    chaos: &mut Option<Lane>,
+    traffic: &Traffic,
+) -> Result<(), WebSocketError> {
+    match chaos {
+        Some(lane) => write_outgoing(write, lane.drain(), traffic).await,
+        None => Ok(()),
+    }
+}
+
+/// Writes messages the chaos lane let out, with one flush.
+async fn write_outgoing<S: AsyncWrite + Unpin>(
+    write: &mut Writer<S>,
+    messages: Vec<Outgoing>,
+    traffic: &Traffic,
+) -> Result<(), WebSocketError> {
+    for message in &messages {
+        match message {
+            Outgoing::Frame(frame) => {
+                traffic.sent(frame.kind == Kind::Text, &frame.payload);
+                write.data(frame)?;
+            }
+            Outgoing::Reply(reply) => {
+                traffic.sent(true, reply);
+                write.message(OpCode::Text, reply)?;
+            }
+        }
     }
     write.flush().await
 }
@@ -472,18 +554,21 @@ async fn write_control<S: AsyncWrite + Unpin>(
     write: &mut Writer<S>,
     frame: Frame<'static>,
     (outbox, replies): (&Outbox, &mut mpsc::Receiver<Bytes>),
-    info: &ConnInfo,
+    traffic: &Traffic,
     ended: &mut (u16, String),
 ) -> Result<bool, WebSocketError> {
     let closing = frame.opcode == OpCode::Close;
     if closing {
         // The reader sends a close as it ends, so every message it took is
         // with the sink task: their replies first.
-        drain_replies(write, replies, info).await?;
+        drain_replies(write, replies, traffic).await?;
         *ended = close_code(&frame.payload);
         if let Taken::Frames(frames) = outbox.take() {
-            write_frames(write, frames.iter(), info).await?;
+            write_frames(write, frames.iter(), traffic).await?;
         }
+    }
+    if frame.opcode == OpCode::Pong {
+        traffic.control_sent(false, &frame.payload);
     }
     write.control(frame.opcode, &frame.payload);
     write.flush().await?;
@@ -496,12 +581,12 @@ async fn write_control<S: AsyncWrite + Unpin>(
 async fn drain_replies<S: AsyncWrite + Unpin>(
     write: &mut Writer<S>,
     replies: &mut mpsc::Receiver<Bytes>,
-    info: &ConnInfo,
+    traffic: &Traffic,
 ) -> Result<(), WebSocketError> {
     let deadline = Instant::now() + REPLY_DRAIN;
     while let Ok(Some(reply)) = tokio::time::timeout_at(deadline, replies.recv()).await {
         write.message(OpCode::Text, &reply)?;
-        info.sent(reply.len());
+        traffic.sent(true, &reply);
     }
     write.flush().await
 }

@@ -3,12 +3,13 @@
 use std::sync::Arc;
 
 use crate::channel::BROADCAST_CHANNEL;
-use crate::config::{ConnectionPolicy, OutboxDef, Pipeline, RouteTemplate};
+use crate::config::{Chaos, ConnectionPolicy, OutboxDef, Pipeline, RouteTemplate};
 use crate::connections::Slots;
 use crate::hub::Hub;
 use crate::metrics::PipelineMetrics;
 use crate::pipeline::InboundPath;
 use crate::plugin::PluginPool;
+use crate::recording::Recorder;
 use crate::resume::Resume;
 use crate::session::Sessions;
 use crate::tenant::TenantState;
@@ -45,6 +46,10 @@ pub struct Endpoint {
     pub tenant_state: Arc<TenantState>,
     /// Signed positions and recovery, when its source has `resume`.
     pub resume: Option<Arc<Resume>>,
+    /// Faults injected on purpose into what its connections are sent.
+    pub chaos: Option<Arc<Chaos>>,
+    /// Where its sessions are recorded, when it records them.
+    pub recorder: Option<Arc<Recorder>>,
 }
 
 impl Endpoint {
@@ -73,6 +78,8 @@ impl Endpoint {
             host: pipeline.serving.host.clone(),
             tenant_state: TenantState::unlimited(&pipeline.tenant),
             resume: None,
+            chaos: pipeline.serving.chaos.clone().map(Arc::new),
+            recorder: None,
         }
     }
 

@@ -3,6 +3,7 @@
 //! connection drains its own outbox (see [`crate::hub`]).
 
 mod activity;
+mod chaos;
 mod connection;
 #[cfg(test)]
 mod deflate_tests;
@@ -15,6 +16,7 @@ mod pending;
 mod reader;
 mod shared_frame;
 mod tls;
+mod traffic;
 mod writer;
 
 // The wire rules the server keeps itself, in their own crate so they can

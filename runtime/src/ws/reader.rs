@@ -16,8 +16,8 @@ use tokio::sync::mpsc;
 use super::activity::Activity;
 use super::deflate::MessageDecoder;
 use super::frame_shim::FrameShim;
+use super::traffic::Traffic;
 use crate::config::{Accept, ConnectionPolicy, WhenExceeded};
-use crate::connections::ConnInfo;
 use crate::plugin::{FrameKind, Message};
 use crate::session::Sessions;
 use crate::tenant::TenantState;
@@ -112,7 +112,7 @@ pub async fn read_loop(
     control: mpsc::Sender<Frame<'static>>,
     dispatch: Dispatch,
     rules: (Rules, MessageDecoder),
-    shared: (Arc<Activity>, Arc<ConnInfo>, Arc<Closing>),
+    shared: (Arc<Activity>, Arc<Traffic>, Arc<Closing>),
 ) {
     // `dispatch` goes with `take_messages`: a sink task sees its intake end
     // and can finish the replies a close waits for.
@@ -136,7 +136,7 @@ async fn take_messages(
     control: &mpsc::Sender<Frame<'static>>,
     dispatch: Dispatch,
     (rules, mut inflate): (Rules, MessageDecoder),
-    (activity, info, closing): (Arc<Activity>, Arc<ConnInfo>, Arc<Closing>),
+    (activity, traffic, closing): (Arc<Activity>, Arc<Traffic>, Arc<Closing>),
 ) -> Ended {
     // fastwebsockets hands us the close echo inside `read_frame`; it is
     // held here until `on-close` has run.
@@ -144,7 +144,7 @@ async fn take_messages(
     let mut partial: Option<Partial> = None;
     let close = |(code, reason): Violation| {
         let control = control.clone();
-        info.metrics.error(error_type(code));
+        traffic.info.metrics.error(error_type(code));
         closing.begin();
         async move {
             tracing::debug!(code, reason, "Closing a client that broke a rule.");
@@ -212,13 +212,17 @@ async fn take_messages(
                 return Ended::Done;
             }
             OpCode::Ping => {
+                traffic.control_received(true, &frame.payload);
                 let pong = Frame::pong(Payload::Owned(frame.payload.to_vec()));
                 if control.send(pong).await.is_err() {
                     return Ended::Done;
                 }
                 continue;
             }
-            OpCode::Pong => continue,
+            OpCode::Pong => {
+                traffic.control_received(false, &frame.payload);
+                continue;
+            }
             OpCode::Text | OpCode::Binary => {
                 if partial.is_some() {
                     return close((1002, "a new message began before the last one ended")).await;
@@ -258,7 +262,7 @@ async fn take_messages(
         // Text is UTF-8 here: the frame shim checked uncompressed text as
         // it arrived, and the decoder checked inflated text.
         activity.messaged();
-        info.received(message.data.len());
+        traffic.received(message.text, &message.data);
         let accepted = match rules.accept {
             Accept::Any => true,
             Accept::Text => message.text,
@@ -273,7 +277,7 @@ async fn take_messages(
         {
             match when_exceeded {
                 WhenExceeded::Drop => {
-                    info.metrics.dropped("rate_limit", 1);
+                    traffic.info.metrics.dropped("rate_limit", 1);
                     continue;
                 }
                 WhenExceeded::Close => return close((1008, "message rate exceeded")).await,
@@ -288,7 +292,7 @@ async fn take_messages(
                     return close((1008, "tenant message rate exceeded")).await;
                 }
                 _ => {
-                    info.metrics.dropped("tenant_quota", 1);
+                    traffic.info.metrics.dropped("tenant_quota", 1);
                     continue;
                 }
             }

@@ -67,6 +67,22 @@ impl Client {
             .expect("no protocol error")
     }
 
+    /// The next data message, or `None` once the stream has ended or
+    /// failed without a close frame (a dropped connection).
+    pub async fn next_data_or_end(&mut self) -> Option<Message> {
+        loop {
+            let next = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("a frame or the end before the hang guard");
+            match next {
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Close(frame))) => panic!("a close frame, not a drop: {frame:?}"),
+                Some(Ok(message)) => return Some(message),
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
     /// The next data message (text or binary), skipping the server's pings
     /// (sent every 30 s by default: a slow run may see one) and pongs.
     pub async fn next_data(&mut self) -> Message {

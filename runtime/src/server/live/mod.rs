@@ -188,6 +188,10 @@ impl Live {
         self.cluster.leave().await;
         let deadline = tokio::time::Instant::now() + SHUTDOWN_COMMIT;
         for active in std::mem::take(&mut self.active) {
+            if let Some(recorder) = active.endpoint.recorder.clone() {
+                // Connections are closed by now: their files end here.
+                let _ = tokio::task::spawn_blocking(move || recorder.finish()).await;
+            }
             let name = active.config.name.clone();
             let stopped = commit::stop_feed(&active.config, active.feed);
             if tokio::time::timeout_at(deadline, stopped).await.is_err() {
