@@ -109,6 +109,26 @@ async fn echo_ten_thousand(sluice: &Sluice) -> Seen {
     }
 }
 
+/// Which of 0..10,000 never came, and which came twice (none may come
+/// three times).
+fn missing_and_doubled(received: &[u64]) -> (BTreeSet<u64>, BTreeSet<u64>) {
+    let mut counts: HashMap<u64, u64> = HashMap::new();
+    for n in received {
+        *counts.entry(*n).or_default() += 1;
+    }
+    assert!(
+        counts.values().all(|c| *c <= 2),
+        "nothing is sent three times"
+    );
+    let missing = (0..10_000).filter(|n| !counts.contains_key(n)).collect();
+    let doubled = counts
+        .iter()
+        .filter(|(_, c)| **c == 2)
+        .map(|(n, _)| *n)
+        .collect();
+    (missing, doubled)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drops_duplicates_and_reorders_are_counted_within_bounds_and_seeded() {
     let chaos = "seed = 2026\nmessage_drop_rate = 0.02\nmessage_duplicate_rate = 0.02\nmessage_reorder_rate = 0.02";
@@ -118,20 +138,7 @@ async fn drops_duplicates_and_reorders_are_counted_within_bounds_and_seeded() {
         echo_ten_thousand(&sluice).await
     };
 
-    let mut counts: HashMap<u64, u64> = HashMap::new();
-    for n in &first.received {
-        *counts.entry(*n).or_default() += 1;
-    }
-    let missing: BTreeSet<u64> = (0..10_000).filter(|n| !counts.contains_key(n)).collect();
-    let doubled: BTreeSet<u64> = counts
-        .iter()
-        .filter(|(_, c)| **c == 2)
-        .map(|(n, _)| *n)
-        .collect();
-    assert!(
-        counts.values().all(|c| *c <= 2),
-        "nothing is sent three times"
-    );
+    let (missing, doubled) = missing_and_doubled(&first.received);
     // What the client saw is what the server counted, exactly.
     assert_eq!(missing.len() as u64, first.dropped);
     assert_eq!(doubled.len() as u64, first.duplicated);
@@ -165,16 +172,7 @@ async fn drops_duplicates_and_reorders_are_counted_within_bounds_and_seeded() {
         let sluice = Sluice::start(dir.path(), "chaos-again", &echo(chaos), &[]);
         echo_ten_thousand(&sluice).await
     };
-    let mut counts: HashMap<u64, u64> = HashMap::new();
-    for n in &again.received {
-        *counts.entry(*n).or_default() += 1;
-    }
-    let missing_again: BTreeSet<u64> = (0..10_000).filter(|n| !counts.contains_key(n)).collect();
-    let doubled_again: BTreeSet<u64> = counts
-        .iter()
-        .filter(|(_, c)| **c == 2)
-        .map(|(n, _)| *n)
-        .collect();
+    let (missing_again, doubled_again) = missing_and_doubled(&again.received);
     assert_eq!(missing, missing_again);
     assert_eq!(doubled, doubled_again);
 }
