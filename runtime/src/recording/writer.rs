@@ -120,13 +120,14 @@ impl Writer {
                     .as_ref()
                     .map_or(String::new(), |(id, _)| id.to_string()),
             );
-        let target = unused(Path::new(&name));
-        let part = PathBuf::from(format!("{}.part", target.display()));
-        let out = start_file(&part)
-            .map_err(|error| {
-                tracing::warn!(pipeline = %self.pipeline, file = %part.display(), %error, "Cannot write a recording; this session is not recorded.");
-            })
-            .ok();
+        let (target, part, out) = match claim(Path::new(&name)) {
+            Ok((target, part, out)) => (target, part, Some(out)),
+            Err(error) => {
+                tracing::warn!(pipeline = %self.pipeline, file = %name, %error, "Cannot write a recording; this session is not recorded.");
+                let target = PathBuf::from(&name);
+                (target.clone(), target, None)
+            }
+        };
         let (connection, path) = conn.map_or((None, None), |(id, path)| (Some(id), Some(path)));
         Recording {
             part,
@@ -143,20 +144,14 @@ impl Writer {
     }
 }
 
-fn start_file(part: &Path) -> std::io::Result<BufWriter<File>> {
-    if let Some(dir) = part.parent().filter(|d| !d.as_os_str().is_empty()) {
+/// Creates `<path>.part`, or the `.part` of `path` with `-1`, `-2`...
+/// before its extension when that name is taken (a finished file or one
+/// being written, by this or another pipeline's writer: `create_new` makes
+/// the claim atomic). Returns the final name, the part's name and the
+/// part's writer, its opening already written.
+fn claim(path: &Path) -> std::io::Result<(PathBuf, PathBuf, BufWriter<File>)> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
-    }
-    let mut out = BufWriter::new(File::create(part)?);
-    out.write_all(b"{\"messages\":[")?;
-    Ok(out)
-}
-
-/// `path`, or `path` with `-1`, `-2`... before its extension when taken.
-fn unused(path: &Path) -> PathBuf {
-    let taken = |p: &Path| p.exists() || PathBuf::from(format!("{}.part", p.display())).exists();
-    if !taken(path) {
-        return path.to_owned();
     }
     let stem = path
         .file_stem()
@@ -164,11 +159,33 @@ fn unused(path: &Path) -> PathBuf {
         .unwrap_or_default();
     let extension = path
         .extension()
-        .map(|e| format!(".{}", e.to_string_lossy()));
-    (1..)
-        .map(|n| path.with_file_name(format!("{stem}-{n}{}", extension.as_deref().unwrap_or(""))))
-        .find(|p| !taken(p))
-        .expect("some suffix is free")
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    for n in 0u32.. {
+        let target = if n == 0 {
+            path.to_owned()
+        } else {
+            path.with_file_name(format!("{stem}-{n}{extension}"))
+        };
+        if target.exists() {
+            continue;
+        }
+        let part = PathBuf::from(format!("{}.part", target.display()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&part)
+        {
+            Ok(file) => {
+                let mut out = BufWriter::new(file);
+                out.write_all(b"{\"messages\":[")?;
+                return Ok((target, part, out));
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(error) => return Err(error),
+        }
+    }
+    unreachable!("some suffix is free")
 }
 
 impl Recording {

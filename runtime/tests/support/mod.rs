@@ -37,6 +37,25 @@ impl Drop for Sluice {
 }
 
 impl Sluice {
+    /// Sends SIGTERM and waits (at most 30 s) for a clean exit.
+    pub fn terminate(&mut self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -TERM {pid}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let exit = loop {
+            if let Some(exit) = self.child.try_wait().unwrap() {
+                break exit;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "sluice did not exit after SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        assert!(exit.success(), "sluice exited with {exit} after SIGTERM");
+    }
+
     /// Writes `pipeline` to `dir/name.toml`, runs it, and waits for `ready`.
     pub fn start(
         dir: &std::path::Path,
